@@ -1,0 +1,38 @@
+"""``core.rms_norm`` -- the reference implementation.
+
+RMSNorm (Zhang & Sennrich, 2019) over the last dimension D:
+
+    y = x / sqrt(mean_j x_j^2 + eps) * w
+
+It is core's demonstration operator: a pure-PyTorch reference (this file, CPU and GPU, autograd) and a fused
+Triton backend beside it (``rms_norm_triton.py``) with the same signature, proven equal by
+``hyperzoo.core.testing.check_parity``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_inputs(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> None:
+    """Shared input validation of every implementation (clear errors, same for all backends)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"rms_norm: x must be a floating-point tensor, got {type(x).__name__} "
+                        f"{getattr(x, 'dtype', '')}".rstrip())
+    if x.dim() == 0 or x.shape[-1] == 0:
+        raise ValueError(f"rms_norm: x must have a non-empty last dimension, got shape {tuple(x.shape)}")
+    if weight is not None and tuple(weight.shape) != (x.shape[-1],):
+        raise ValueError(f"rms_norm: weight must have shape ({x.shape[-1]},) to match x's last dimension, "
+                         f"got {tuple(weight.shape)}")
+    if not eps > 0:
+        raise ValueError(f"rms_norm: eps must be > 0, got {eps}")
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None = None, eps: float = 1e-6) -> torch.Tensor:
+    """y = x / sqrt(mean(x², dim=-1) + eps) · weight, computed in float32 and returned in x's dtype."""
+    check_inputs(x, weight, eps)
+    x32 = x.float()
+    y = x32 * torch.rsqrt(x32.pow(2).mean(dim=-1, keepdim=True) + eps)
+    if weight is not None:
+        y = y * weight.float()
+    return y.to(x.dtype)
