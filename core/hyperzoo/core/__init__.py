@@ -24,7 +24,7 @@ from .task import ClassificationTask, SupervisedTask, Task
 
 __all__ = [
     "__version__",
-    "run", "load", "RunResult", "Trainer",
+    "run", "load", "RunResult", "Trainer", "aggregate",
     "plugins", "PluginInfo", "register_plugin", "unregister_plugin",
     "operators", "models", "tasks", "datasets", "optimizers",
     "get_operator", "create_model", "get_task", "get_dataset", "get_optimizer", "model_fits", "task_kind",
@@ -101,6 +101,7 @@ _LAZY = {
     "load": "runner",
     "RunResult": "runner",
     "Trainer": "trainer",
+    "aggregate": "trainer",
 }
 
 

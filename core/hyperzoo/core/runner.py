@@ -1,0 +1,368 @@
+"""``core.run(task, model, **config)``: build, train or fit, evaluate, record -- one call for any fitting pair.
+
+Config keys are routed to the task factory, the model factory or the :class:`Trainer` by their signatures.
+A key that two of them accept, or none, is an error listing the valid keys; the dotted form
+(``model.width=64``, ``task.seed=1``, ``trainer.lr=1e-3``) is always accepted. The task supplies data-derived
+sizes (``in_channels``, ``num_classes``, ...) as model defaults; the user's config overrides them.
+
+With ``out_dir`` the run directory holds ``config.json``, ``history.json``, ``metrics.json``, a training
+``checkpoint.pt`` and the final ``model.pt``, each written atomically. ``resume=True`` continues a killed run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import model_fits, task_kind
+from .config import ConfigError, bound_config, check_kwargs, jsonable, parameters
+from .discovery import CORE_VERSION, plugins, registry
+from .io import load_checkpoint, read_json, save_checkpoint, write_json
+from .model import is_estimator
+from .registry import resolve, suggest
+from .trainer import Trainer, aggregate, seed_everything
+
+__all__ = ["run", "run_config", "load", "RunResult"]
+
+COMPONENTS = ("task", "model", "trainer")
+_RUN_KEYS = ("seed", "seeds", "device", "out_dir", "resume", "progress")
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` returns. Over several seeds ``metrics`` holds means and ``<key>_std`` spreads, ``runs``
+    the per-seed results and ``history`` every seed's rows tagged with ``seed``."""
+
+    metrics: dict[str, float]
+    history: list[dict[str, Any]]
+    model: Any
+    config: dict[str, Any]
+    run_dir: Path | None
+    runs: list[RunResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """A short human-readable report (what ``hyperzoo run`` prints)."""
+        lines = [f"task {self.config['task']}, model {self.config['model']}"
+                 + (f", seeds {self.config['seeds']}" if self.config.get("seeds") else f", seed {self.config['seed']}")]
+        if "params" in self.metrics:
+            lines.append(f"  parameters  {int(self.metrics['params']):,}")
+        shown = [k for k in self.metrics if not k.endswith("_std") and k != "params"]
+        for k in shown:
+            v, std = self.metrics[k], self.metrics.get(f"{k}_std")
+            text = f"{int(v)}" if float(v).is_integer() and std is None else f"{v:.4f}"
+            lines.append(f"  {k:<22}{text}" + (f" ± {std:.4f}" if std is not None else ""))
+        lines.append(f"  time        {self.seconds:.1f} s")
+        lines.append(f"  run dir     {self.run_dir if self.run_dir is not None else '(not saved; pass out_dir)'}")
+        return "\n".join(lines)
+
+
+# -- resolving what to build ---------------------------------------------------------------------------------
+def _factory(kind: str, spec: Any) -> tuple[Any, str]:
+    """(factory, recorded name) for a registered name or a ``"module:Class"`` path (used by reruns of instances)."""
+    if isinstance(spec, str) and ":" in spec:
+        return resolve(spec, what=kind), spec
+    return registry().get(kind, spec).load(), spec
+
+
+def _instance_spec(obj: Any) -> tuple[str, dict[str, Any]]:
+    """How an instance was built: core's record if it came from a factory, else its ``__init__`` arguments
+    read back scikit-learn style from same-named attributes."""
+    spec = getattr(obj, "hyperzoo_spec", None)
+    if spec is not None:
+        return spec["name"], dict(spec["args"])
+    cls = type(obj)
+    named, _ = parameters(cls)
+    args = {n: getattr(obj, n) for n in named if hasattr(obj, n)}
+    return f"{cls.__module__}:{cls.__qualname__}", jsonable(args)
+
+
+def _route(config: dict[str, Any], targets: dict[str, tuple[dict[str, Any], bool] | None],
+           names: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Split ``config`` into per-component kwargs. ``targets[c]`` is (parameters, takes **kwargs) or None for an
+    instance (which accepts no config)."""
+    routed: dict[str, dict[str, Any]] = {c: {} for c in COMPONENTS}
+
+    def valid() -> str:
+        parts = []
+        for c in COMPONENTS:
+            t = targets[c]
+            keys = ", ".join(sorted(t[0])) if t is not None else "(an instance: configure it before passing it)"
+            parts.append(f"  {c} {names[c]}: {keys}")
+        return "valid keys:\n" + "\n".join(parts) + "\n  run: " + ", ".join(_RUN_KEYS)
+
+    for key, value in config.items():
+        comp, dot, sub = key.partition(".")
+        if dot:
+            if comp not in COMPONENTS:
+                raise ConfigError(f"config key {key!r}: prefix must be task., model. or trainer.\n{valid()}")
+            t = targets[comp]
+            if t is None:
+                raise ConfigError(f"config key {key!r}: the {comp} is an instance; configure it before passing it")
+            if sub not in t[0] and not t[1]:
+                close = suggest(sub, t[0])
+                hint = f" Did you mean {comp}.{close[0]}?" if close else ""
+                raise ConfigError(f"{comp} {names[comp]} has no argument {sub!r}.{hint}\n{valid()}")
+            routed[comp][sub] = value
+            continue
+        takers = [c for c in COMPONENTS if targets[c] is not None and key in targets[c][0]]
+        if not takers:
+            every = [k for c in COMPONENTS if targets[c] is not None for k in targets[c][0]]
+            close = suggest(key, every + list(_RUN_KEYS))
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown config key {key!r}.{hint}\n{valid()}")
+        if len(takers) > 1:
+            raise ConfigError(f"config key {key!r} is ambiguous: {' and '.join(takers)} both accept it; write "
+                              + " or ".join(f"{c}.{key}={value!r}" for c in takers))
+        routed[takers[0]][key] = value
+    return routed
+
+
+def _device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'") from exc
+
+
+def _distributed() -> tuple[int, int, bool]:
+    """(rank, world size, whether we initialised the process group) -- from torchrun's environment."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, False
+    import torch.distributed as dist
+
+    created = False
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        created = True
+    return dist.get_rank(), dist.get_world_size(), created
+
+
+# -- the run ---------------------------------------------------------------------------------------------------
+def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None, device: str = "auto",
+        out_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool | None = None,
+        **config: Any) -> RunResult:
+    """Run ``model`` on ``task`` (registered names or instances) and return a :class:`RunResult`.
+
+    Args:
+        seed: seeds Python, NumPy and torch (model initialisation, data order, dropout).
+        seeds: run once per seed; metrics become means with ``<key>_std`` spreads.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``...
+        out_dir: write the run directory here (atomically); ``resume=True`` continues one.
+        progress: show a progress bar (default: when stderr is a terminal).
+        **config: task, model and trainer keyword arguments (plain or dotted keys).
+    """
+    started = time.perf_counter()
+    if seeds is not None:
+        seeds = list(seeds)
+        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise ConfigError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"seed must be an int, got {seed!r}")
+    dev = _device(device)
+
+    # Resolve the components and route the config.
+    task_factory = model_factory = None
+    task_name = model_name = ""
+    if isinstance(task, str):
+        task_factory, task_name = _factory("task", task)
+    else:
+        task_name, _ = _instance_spec(task)
+    if isinstance(model, str):
+        model_factory, model_name = _factory("model", model)
+    else:
+        model_name, _ = _instance_spec(model)
+    targets = {"task": parameters(task_factory) if task_factory else None,
+               "model": parameters(model_factory) if model_factory else None,
+               "trainer": parameters(Trainer)}
+    routed = _route(config, targets, {"task": task_name, "model": model_name, "trainer": ""})
+
+    # The task, and the kind check before anything heavy happens.
+    if task_factory is not None:
+        check_kwargs(task_factory, routed["task"], "task")
+        kind = task_kind(task) if ":" not in task else getattr(task_factory, "kind", None)
+        task_obj = task_factory(**routed["task"])
+        task_args = bound_config(task_factory, routed["task"])
+    else:
+        task_obj, kind = task, getattr(task, "kind", None)
+        task_args = _instance_spec(task)[1]
+    if isinstance(model, str) and ":" not in model:
+        fits = model_fits(model)
+    else:
+        fits = tuple(getattr(model_factory if model_factory is not None else model, "fits", ()) or ())
+    if fits and kind not in fits:
+        raise ConfigError(f"model {model_name!r} fits {list(fits)}, but task {task_name!r} is of kind {kind!r}; "
+                          f"pick a model that fits {kind!r} (`hyperzoo models`)")
+
+    # Model arguments: data-derived defaults under the user's config.
+    if model_factory is not None:
+        named, var_kw = parameters(model_factory)
+        derived = {k: v for k, v in dict(task_obj.model_defaults()).items() if var_kw or k in named}
+        model_kwargs = {**derived, **routed["model"]}
+        check_kwargs(model_factory, model_kwargs, "model")
+        model_args = bound_config(model_factory, model_kwargs)
+    else:
+        model_kwargs, model_args = {}, _instance_spec(model)[1]
+    trainer_kwargs = {**dict(getattr(task_obj, "trainer_defaults", dict)()), **routed["trainer"]}
+    check_kwargs(Trainer, trainer_kwargs, "trainer")
+
+    resolved = {
+        "task": task_name, "model": model_name,
+        "task_args": task_args, "model_args": model_args, "trainer_args": bound_config(Trainer, trainer_kwargs),
+        "seed": seed, "seeds": seeds, "device": str(device),
+        "versions": {"hyperzoo": CORE_VERSION, "torch": torch.__version__,
+                     **{p.name: p.version for p in plugins() if p.status == "loaded" and p.name != "core"}},
+    }
+
+    def build_model() -> Any:
+        if model_factory is None:
+            raise ConfigError("this run was given a model instance; make_model() needs a registered model name")
+        obj = model_factory(**model_kwargs)
+        try:
+            obj.hyperzoo_spec = {"name": model_name, "args": model_args}
+        except AttributeError:
+            pass
+        return obj
+
+    out = Path(out_dir) if out_dir is not None else None
+    rank, world, created = _distributed()
+    try:
+        if seeds is None:
+            result = _run_one(task_obj, model, build_model, trainer_kwargs, resolved, seed, dev, out, resume,
+                              progress, rank, world)
+        else:
+            if out is not None and rank == 0:
+                _prepare_dir(out, resolved, resume)
+            runs = [_run_one(task_obj, model if i == 0 else None, build_model, trainer_kwargs, resolved, s, dev,
+                             out / f"seed-{s}" if out is not None else None, resume, progress, rank, world)
+                    for i, s in enumerate(seeds)]
+            metrics = aggregate(r.metrics for r in runs)
+            history = [{"seed": s, **row} for s, r in zip(seeds, runs) for row in r.history]
+            result = RunResult(metrics, history, runs[0].model, resolved, out, runs=runs)
+            if out is not None and rank == 0:
+                write_json(out / "history.json", history)
+                write_json(out / "metrics.json", metrics)
+    finally:
+        if created:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in ("versions", "device", "seeds")}
+
+
+def _prepare_dir(out: Path, resolved: dict[str, Any], resume: bool) -> None:
+    cfg_path = out / "config.json"
+    if cfg_path.exists():
+        if not resume:
+            raise FileExistsError(f"{str(out)!r} already holds a run; pass resume=True (--resume) to continue it, "
+                                  "or choose another out_dir (nothing was overwritten)")
+        previous = read_json(cfg_path)
+        if _comparable(previous) != _comparable(jsonable(resolved)):
+            diff = sorted(k for k in set(previous) | set(resolved) if k not in ("versions",)
+                          and previous.get(k) != jsonable(resolved).get(k))
+            raise ConfigError(f"cannot resume {str(out)!r}: its config differs in {diff}; "
+                              "rerun with the same config or another out_dir")
+    write_json(cfg_path, jsonable(resolved))
+
+
+def _run_one(task: Any, model: Any, build_model: Any, trainer_kwargs: dict[str, Any], resolved: dict[str, Any],
+             seed: int, device: torch.device, out: Path | None, resume: bool, progress: bool | None, rank: int,
+             world: int) -> RunResult:
+    started = time.perf_counter()
+    config = {**resolved, "seed": seed, "seeds": None}
+    if out is not None and rank == 0:
+        _prepare_dir(out, config, resume)
+        if resume and (out / "metrics.json").exists() and (out / "model.pt").exists():
+            loaded, _ = load(out)
+            return RunResult(read_json(out / "metrics.json"), read_json(out / "history.json")
+                             if (out / "history.json").exists() else [], loaded, config, out,
+                             seconds=time.perf_counter() - started)
+    seed_everything(seed)
+    if isinstance(model, str):
+        model = build_model()
+    elif model is None:
+        raise ConfigError("seeds=[...] needs a registered model name (an instance cannot be re-initialised per seed)")
+    trainer = Trainer(**trainer_kwargs)
+    trainer.device = device
+    trainer.seed, trainer.run_dir, trainer.resume = seed, out, resume
+    trainer.show_progress = sys.stderr.isatty() if progress is None else bool(progress)
+    trainer.rank, trainer.world_size = rank, world
+    trainer._model_factory = build_model
+    if isinstance(model, torch.nn.Module):
+        model.to(device)
+    metrics = {k: float(v) for k, v in dict(task.run(model, trainer)).items()}
+    if isinstance(model, torch.nn.Module):
+        metrics["params"] = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    if out is not None and rank == 0:
+        save_checkpoint(out / "model.pt", _state(model))
+        write_json(out / "history.json", trainer.history)
+        write_json(out / "metrics.json", metrics)
+    return RunResult(metrics, trainer.history, model, config, out, seconds=time.perf_counter() - started)
+
+
+def _state(model: Any) -> dict[str, Any]:
+    if not callable(getattr(model, "state_dict", None)):
+        raise TypeError(f"{type(model).__name__} has no state_dict(); models and estimators must implement "
+                        "state_dict()/load_state_dict() to be saved without pickle")
+    state = model.state_dict()
+    if isinstance(model, torch.nn.Module):
+        state = {k: v.detach().cpu() for k, v in state.items()}
+    return {"format": 1, "estimator": is_estimator(model), "state": state}
+
+
+def run_config(config: dict[str, Any], **overrides: Any) -> RunResult:
+    """Rerun a recorded ``config.json`` (``overrides`` are ``run``'s keywords or config keys, dotted or not)."""
+    for key in ("task", "model"):
+        if key not in config:
+            raise ConfigError(f"config has no {key!r}; is it a hyperzoo run's config.json?")
+    kwargs: dict[str, Any] = {f"{c}.{k}": v for c in COMPONENTS for k, v in (config.get(f"{c}_args") or {}).items()}
+    run_kw = {k: config[k] for k in ("seed", "seeds", "device") if k in config}
+    for key, value in overrides.items():
+        if key in _RUN_KEYS:
+            run_kw[key] = value
+        else:
+            dotted = [k for k in kwargs if k.partition(".")[2] == key]
+            kwargs[dotted[0] if len(dotted) == 1 and "." not in key else key] = value
+    return run(config["task"], config["model"], **run_kw, **kwargs)
+
+
+def load(run_dir: str | os.PathLike, *, seed: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """The trained model (in eval mode, on the CPU) and the config of a run directory."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no config.json)")
+    config = read_json(run_dir / "config.json")
+    if config.get("seeds"):
+        if seed is None:
+            raise ValueError(f"{str(run_dir)!r} holds seeds {config['seeds']}; pass seed=... or load "
+                             f"{str(run_dir / ('seed-' + str(config['seeds'][0])))!r}")
+        return load(run_dir / f"seed-{seed}")
+    if not (run_dir / "model.pt").exists():
+        raise FileNotFoundError(f"{str(run_dir)!r} has no model.pt: the run did not finish (resume it first)")
+    factory, _ = _factory("model", config["model"])
+    model = factory(**config["model_args"])
+    saved = load_checkpoint(run_dir / "model.pt")
+    model.load_state_dict(saved["state"])
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    try:
+        model.hyperzoo_spec = {"name": config["model"], "args": config["model_args"]}
+    except AttributeError:
+        pass
+    return model, config
