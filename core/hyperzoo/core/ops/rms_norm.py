@@ -29,10 +29,10 @@ def check_inputs(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> No
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor | None = None, eps: float = 1e-6) -> torch.Tensor:
-    """y = x / sqrt(mean(x², dim=-1) + eps) · weight, computed in float32 and returned in x's dtype."""
+    """y = x / sqrt(mean(x², dim=-1) + eps) · weight (half precisions computed in float32, returned in x's dtype)."""
     check_inputs(x, weight, eps)
-    x32 = x.float()
-    y = x32 * torch.rsqrt(x32.pow(2).mean(dim=-1, keepdim=True) + eps)
+    xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    y = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)
     if weight is not None:
-        y = y * weight.float()
+        y = y * weight.to(xf.dtype)
     return y.to(x.dtype)
