@@ -1,0 +1,33 @@
+"""hyperzoo.hypergraph -- hypergraphs and the networks that learn on them.
+
+    from hyperzoo.hypergraph import Hypergraph, HGNNConv, v2e, hgnn_smooth
+    hg = Hypergraph.from_edges([[0, 1, 2], [1, 3]])
+
+Attributes load lazily (``hyperzoo.hypergraph.plugin`` imports this package without torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Hypergraph": "structure", "HypergraphError": "structure",
+    "v2e": "functional", "e2v": "functional", "hgnn_smooth": "functional", "hgnnp_smooth": "functional",
+    "HGNNConv": "layers", "HGNNPConv": "layers", "UniGCNConv": "layers", "SoftHyperedges": "layers",
+    "DHTConv": "layers", "HyperDrop": "layers", "dual_hypergraph_transform": "layers",
+    "HGNN": "models", "HGNNP": "models", "UniGCN": "models", "NodeMLP": "models", "LightHGNN": "lighthgnn",
+    "lighthgnn_loss": "lighthgnn", "CoNHD": "conhd", "UNPBlock": "conhd", "ISABBlock": "conhd",
+    "SoftHGNNClassifier": "models", "DHTClassifier": "models",
+    "HyperedgeReconstructor": "reconstruction", "jaccard": "reconstruction",
+    "load_npz": "data", "load_enc": "data", "graph_families": "data",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hyperzoo.hypergraph' has no attribute {name!r}")
