@@ -83,21 +83,21 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    overrides = _parse_set(args.set or [])
+    if args.config and (args.task or args.model):
+        raise SystemExit("hyperzoo: error: give either TASK MODEL or --config, not both")
+    if not args.config and bool(args.task) != bool(args.model):
+        raise SystemExit("hyperzoo: error: give both TASK and MODEL (or neither, for the main job)")
     from . import models
     from .io import read_json
     from .runner import run, run_config
 
-    overrides = _parse_set(args.set or [])
     run_kw: dict[str, Any] = {"resume": args.resume}
     if args.config:
-        if args.task or args.model:
-            raise SystemExit("hyperzoo: error: give either TASK MODEL or --config, not both")
         config = read_json(args.config)
         out = args.out or _default_out(config["task"], config["model"])
         result = run_config(config, out_dir=out, **run_kw, **overrides)
     else:
-        if bool(args.task) != bool(args.model):
-            raise SystemExit("hyperzoo: error: give both TASK and MODEL (or neither, for the main job)")
         task, model = args.task, args.model
         if task is None:
             task, model = MAIN_TASK, MAIN_MODEL
