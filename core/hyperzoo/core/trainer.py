@@ -271,6 +271,13 @@ class Trainer:
                 seen += n
                 for k, v in parts.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) * n
+            if self.world_size > 1:  # log global averages, not this process's shard
+                import torch.distributed as dist
+
+                keys = sorted(sums)
+                packed = torch.tensor([sums[k] for k in keys] + [float(seen)], dtype=torch.float64)
+                dist.all_reduce(packed)
+                sums, seen = dict(zip(keys, packed[:-1].tolist())), int(packed[-1])
             if not math.isfinite(sums.get("train_loss", 0.0)):
                 raise FloatingPointError(f"training loss is not finite at epoch {epoch + 1}; lower trainer.lr "
                                          f"(now {self.lr}) or set trainer.grad_clip")
