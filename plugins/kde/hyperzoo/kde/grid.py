@@ -19,7 +19,7 @@ import torch
 from .kernels import COMPACT, log_norm, log_profile
 
 CUTOFF = {"gaussian": 8.6, "exponential": 37.0}  # K(cut) < 1e-16
-DEFAULT_SIZE = {1: 4096, 2: 512, 3: 96}
+DEFAULT_SIZE = {1: 4096, 2: 512, 3: 128}
 
 
 class Grid:

@@ -21,7 +21,7 @@ import torch
 
 from .kernels import log_profile
 
-QUERY_BLOCK = 256
+QUERY_BLOCK = 128
 
 
 class Tree:
