@@ -2,11 +2,11 @@
 what plugins register at runtime, the README's Quickstart, and the PEP 420 namespace."""
 
 import re
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from hyperzoo import core
 
@@ -46,8 +46,8 @@ def test_catalogue_matches_pyproject_entry_point_and_runtime(name):
 
 
 def test_every_registered_target_resolves():
-    for kind, table in core.discovery.registry().tables.items():
-        for name, e in table.items():
+    for table in core.discovery.registry().tables.values():
+        for e in table.values():
             e.load()
             for key in ("is_available", "supports"):
                 if isinstance(e.meta.get(key), str):

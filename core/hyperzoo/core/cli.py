@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -51,10 +52,11 @@ def _listing(kind: str, args: argparse.Namespace) -> int:
     from .discovery import registry
 
     table = registry().tables[kind]
-    key = "fits" if kind == "model" else "task_kind"
-    rows = [{"name": n, "plugin": table[n].plugin,
-             ("fits" if kind == "model" else "kind"): (list(table[n].meta[key]) if kind == "model" else table[n].meta[key])}
-            for n in registry().names(kind, args.pattern)]
+    rows = []
+    for n in registry().names(kind, args.pattern):
+        e = table[n]
+        rows.append({"name": n, "plugin": e.plugin, **({"fits": list(e.meta["fits"])} if kind == "model"
+                                                        else {"kind": e.meta["task_kind"]})})
     if args.json:
         _print_json({kind + "s": rows})
         return 0
@@ -108,6 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 model = FALLBACK_MODEL
         out = args.out or _default_out(task, model)
         result = run(task, model, out_dir=out, **run_kw, **overrides)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
+        return 0
     if args.json:
         _print_json({"task": result.config["task"], "model": result.config["model"], "metrics": result.metrics,
                      "history": result.history, "config": result.config,

@@ -230,5 +230,6 @@ def unknown_name_message(kind: str, name: str, candidates: Iterable[str], *, hin
         msg += f" No {kind}s are registered."
     listing = {"model": "models", "task": "tasks", "operator": "ops"}.get(kind)
     if listing:
-        msg += f" (`hyperzoo {listing}` lists them; an uninstalled plugin may provide it: `hyperzoo plugins --available`.)"
+        msg += (f" (`hyperzoo {listing}` lists them; an uninstalled plugin may provide it: "
+                "`hyperzoo plugins --available`.)")
     return msg + hint

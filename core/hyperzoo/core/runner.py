@@ -244,8 +244,9 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
         else:
             if out is not None and rank == 0:
                 _prepare_dir(out, resolved, resume)
-            runs = [_run_one(task_obj, model if isinstance(model, str) or i == 0 else None, build_model, trainer_kwargs, resolved, s, dev,
-                             out / f"seed-{s}" if out is not None else None, resume, progress, rank, world)
+            runs = [_run_one(task_obj, model if isinstance(model, str) or i == 0 else None, build_model,
+                             trainer_kwargs, resolved, s, dev, out / f"seed-{s}" if out is not None else None, resume,
+                             progress, rank, world)
                     for i, s in enumerate(seeds)]
             metrics = aggregate(r.metrics for r in runs)
             history = [{"seed": s, **row} for s, r in zip(seeds, runs) for row in r.history]

@@ -24,6 +24,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,8 @@ def _compare(label: str, ref: list[Any], got: list[Any], tol: Mapping[str, tuple
         if (r is None) != (g is None):
             return float("inf"), f"{label}[{i}]: gradient present in only one of reference/backend"
         if r.shape != g.shape or r.dtype != g.dtype:
-            return float("inf"), f"{label}[{i}]: reference {tuple(r.shape)} {r.dtype}, backend {tuple(g.shape)} {g.dtype}"
+            return float("inf"), (f"{label}[{i}]: reference {tuple(r.shape)} {r.dtype}, "
+                                  f"backend {tuple(g.shape)} {g.dtype}")
         rtol, atol = tol.get(str(r.dtype).removeprefix("torch."), (0.0, 0.0))
         err = float((r.double().cpu() - g.double().cpu()).abs().max()) if r.numel() else 0.0
         worst = max(worst, err)
@@ -163,7 +165,7 @@ def check_parity(
                 report.not_run.setdefault(name, []).append(f"case {i}: " + "; ".join(why))
                 continue
             ref_out, ref_grad = _run(op.reference, args, kwargs, grad, seed + i)
-            out, grads = _run(lambda *a, **k: op(*a, backend=name, **k), args, kwargs, grad, seed + i)
+            out, grads = _run(partial(op, backend=name), args, kwargs, grad, seed + i)
             for label, r, g in (("output", ref_out, out), ("grad", ref_grad, grads)):
                 err, msg = _compare(f"{name} case {i} {label}", r, g, tol)
                 report.max_abs_error[name] = max(report.max_abs_error[name], err)
