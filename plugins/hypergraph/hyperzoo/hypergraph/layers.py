@@ -21,12 +21,18 @@ __all__ = ["HGNNConv", "HGNNPConv", "UniGCNConv", "SoftHyperedges", "dual_hyperg
 
 
 class _Conv(nn.Module):
-    """θ, then a propagation, then (unless last) ReLU → BatchNorm → dropout, in DHG's order."""
+    """θ, then a propagation, then (unless last) ReLU → BatchNorm → dropout, in DHG's order.
+
+    ``isolated``: nodes in no hyperedge get zero rows (``"zero"``, DHG's behaviour) or keep their transformed
+    features (``"self_loop"``, as if each had a singleton hyperedge of weight 1).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, use_bn: bool = False,
-                 drop_rate: float = 0.5, is_last: bool = False):
+                 drop_rate: float = 0.5, is_last: bool = False, isolated: str = "zero"):
         super().__init__()
-        self.is_last = is_last
+        if isolated not in ("zero", "self_loop"):
+            raise ValueError(f"isolated must be 'zero' or 'self_loop', got {isolated!r}")
+        self.is_last, self.isolated = is_last, isolated
         self.bn = nn.BatchNorm1d(out_channels) if use_bn else None
         self.drop = nn.Dropout(drop_rate)
         self.theta = nn.Linear(in_channels, out_channels, bias=bias)
@@ -48,14 +54,14 @@ class HGNNConv(_Conv):
     """HGNN (Feng et al., AAAI 2019): X' = σ(Dv^-1/2 H W De^-1 Hᵀ Dv^-1/2 X Θ)."""
 
     def propagate(self, x: torch.Tensor, hg: Hypergraph) -> torch.Tensor:
-        return hgnn_smooth(x, hg)
+        return hgnn_smooth(x, hg, None, self.isolated)
 
 
 class HGNNPConv(_Conv):
     """HGNN+ (Gao et al., TPAMI 2022): X' = σ(Dv^-1 H W De^-1 Hᵀ X Θ)."""
 
     def propagate(self, x: torch.Tensor, hg: Hypergraph) -> torch.Tensor:
-        return hgnnp_smooth(x, hg)
+        return hgnnp_smooth(x, hg, None, self.isolated)
 
 
 class UniGCNConv(_Conv):
@@ -69,7 +75,10 @@ class UniGCNConv(_Conv):
         d_tilde = torch.zeros_like(hg.edge_weight, dtype=x.dtype).index_add(0, hg.incidence_edge, dv[hg.node_ids])
         d_tilde = d_tilde / hg.edge_size.to(x.dtype)
         h = v2e(x, hg, "mean") * (hg.edge_weight.to(x.dtype) * safe_inv(d_tilde, 0.5))[:, None]
-        return e2v(h, hg, "sum") * safe_inv(dv, 0.5)[:, None]
+        out = e2v(h, hg, "sum") * safe_inv(dv, 0.5)[:, None]
+        if self.isolated == "self_loop":  # a singleton hyperedge {i}: d_i = d̃_e = 1, so x'_i = x_i Θ
+            out = out + x * (dv == 0).to(x.dtype)[:, None]
+        return out
 
 
 # -- SoftHGNN ---------------------------------------------------------------------------------------------------

@@ -23,11 +23,11 @@ class _TwoLayer(nn.Module):
     conv: type = HGNNConv
 
     def __init__(self, in_channels: int, hid_channels: int, num_classes: int, use_bn: bool = False,
-                 drop_rate: float = 0.5):
+                 drop_rate: float = 0.5, isolated: str = "zero"):
         super().__init__()
         self.layers = nn.ModuleList([
-            self.conv(in_channels, hid_channels, use_bn=use_bn, drop_rate=drop_rate),
-            self.conv(hid_channels, num_classes, use_bn=use_bn, is_last=True),
+            self.conv(in_channels, hid_channels, use_bn=use_bn, drop_rate=drop_rate, isolated=isolated),
+            self.conv(hid_channels, num_classes, use_bn=use_bn, is_last=True, isolated=isolated),
         ])
 
     def forward(self, x: torch.Tensor, hg: Hypergraph) -> torch.Tensor:
@@ -82,10 +82,10 @@ class ENCHead(nn.Module):
 
 
 class _HGNNPEncoder(nn.Module):
-    def __init__(self, in_channels: int, hidden: int, num_layers: int, drop_rate: float):
+    def __init__(self, in_channels: int, hidden: int, num_layers: int, drop_rate: float, isolated: str):
         super().__init__()
-        self.layers = nn.ModuleList(HGNNPConv(in_channels if i == 0 else hidden, hidden, drop_rate=drop_rate)
-                                    for i in range(num_layers))
+        self.layers = nn.ModuleList(HGNNPConv(in_channels if i == 0 else hidden, hidden, drop_rate=drop_rate,
+                                              isolated=isolated) for i in range(num_layers))
 
     def forward(self, x: torch.Tensor, hg: Hypergraph) -> torch.Tensor:
         for layer in self.layers:
@@ -160,23 +160,24 @@ class DHTClassifier(nn.Module):
 
 # -- factories ----------------------------------------------------------------------------------------------
 def hgnn(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5,
-         use_bn: bool = False) -> HGNN:
-    """HGNN node classifier (2 layers)."""
-    return HGNN(in_channels, hidden, num_classes, use_bn=use_bn, drop_rate=drop_rate)
+         use_bn: bool = False, isolated: str = "self_loop") -> HGNN:
+    """HGNN node classifier (2 layers). ``isolated="self_loop"``: nodes in no hyperedge keep their own features
+    (the cora hypergraphs have 320–1,274 such nodes; ``"zero"`` is DHG's default and leaves them featureless)."""
+    return HGNN(in_channels, hidden, num_classes, use_bn=use_bn, drop_rate=drop_rate, isolated=isolated)
 
 
 def hgnnp(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5, use_bn: bool = False,
-          incidence_head: bool = False, num_layers: int = 2) -> nn.Module:
+          isolated: str = "self_loop", incidence_head: bool = False, num_layers: int = 2) -> nn.Module:
     """HGNN+ node classifier; with ``incidence_head=True`` (ENC tasks) an ``num_layers`` HGNN+ encoder + ENC head."""
     if incidence_head:
-        return ENCHead(_HGNNPEncoder(in_channels, hidden, num_layers, drop_rate), hidden, num_classes)
-    return HGNNP(in_channels, hidden, num_classes, use_bn=use_bn, drop_rate=drop_rate)
+        return ENCHead(_HGNNPEncoder(in_channels, hidden, num_layers, drop_rate, isolated), hidden, num_classes)
+    return HGNNP(in_channels, hidden, num_classes, use_bn=use_bn, drop_rate=drop_rate, isolated=isolated)
 
 
 def unigcn(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5,
-           use_bn: bool = False) -> UniGCN:
+           use_bn: bool = False, isolated: str = "self_loop") -> UniGCN:
     """UniGCN node classifier (2 layers)."""
-    return UniGCN(in_channels, hidden, num_classes, use_bn=use_bn, drop_rate=drop_rate)
+    return UniGCN(in_channels, hidden, num_classes, use_bn=use_bn, drop_rate=drop_rate, isolated=isolated)
 
 
 def node_mlp(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5) -> NodeMLP:
@@ -185,7 +186,7 @@ def node_mlp(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate:
 
 
 def lighthgnn(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5,
-              lam: float = 0.0, tau: float = 1.0) -> nn.Module:
+              lam: float = 0.5, tau: float = 1.0) -> nn.Module:
     """LightHGNN: an MLP student distilled from an HGNN teacher (soft-label KL)."""
     from .lighthgnn import LightHGNN
 
@@ -193,7 +194,7 @@ def lighthgnn(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate
 
 
 def lighthgnn_plus(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5,
-                   lam: float = 0.0, tau: float = 1.0, hc_weight: float = 1.0, noise: float = 1.0) -> nn.Module:
+                   lam: float = 0.5, tau: float = 1.0, hc_weight: float = 1.0, noise: float = 1.0) -> nn.Module:
     """LightHGNN+: LightHGNN plus the high-order constraint on reliability-sampled hyperedges."""
     from .lighthgnn import LightHGNN
 

@@ -45,7 +45,7 @@ class Hypergraph:
     """
 
     def __init__(self, num_nodes: int, edge_ptr: Any, node_ids: Any, *, edge_weight: Any = None,
-                 x: torch.Tensor | None = None):
+                 x: torch.Tensor | None = None, allow_repeated_nodes: bool = False):
         if not isinstance(num_nodes, (int, np.integer)) or isinstance(num_nodes, bool) or num_nodes < 0:
             raise HypergraphError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
         self.num_nodes = int(num_nodes)
@@ -54,6 +54,7 @@ class Hypergraph:
         self._edge_weight = None if edge_weight is None else torch.as_tensor(edge_weight, dtype=torch.float32,
                                                                               device=self.edge_ptr.device)
         self.x = x
+        self.allow_repeated_nodes = bool(allow_repeated_nodes)
         self._cache: dict[str, Any] = {}
         self.validate()
 
@@ -80,11 +81,12 @@ class Hypergraph:
                 raise HypergraphError(f"node id {int(ids[bad[0]])} in hyperedge {e} is out of range "
                                       f"[0, {self.num_nodes}); pass num_nodes > {int(ids.max())} or fix the ids")
             key = self.incidence_edge * max(self.num_nodes, 1) + ids
-            if torch.unique(key).numel() != key.numel():
+            if not self.allow_repeated_nodes and torch.unique(key).numel() != key.numel():
                 order = torch.sort(key).values
                 dup = int(order[:-1][order[1:] == order[:-1]][0])
                 raise HypergraphError(f"hyperedge {dup // max(self.num_nodes, 1)} lists node "
-                                      f"{dup % max(self.num_nodes, 1)} more than once; a hyperedge is a set of nodes")
+                                      f"{dup % max(self.num_nodes, 1)} more than once; a hyperedge is a set of nodes (pass allow_repeated_nodes=True "
+                                      "to keep each listing as its own incidence, e.g. edge-dependent roles)")
         if self._edge_weight is not None:
             w = self._edge_weight
             if w.shape != (self.num_edges,):
@@ -103,7 +105,7 @@ class Hypergraph:
     @classmethod
     def from_edges(cls, edges: Iterable[Iterable[int]], num_nodes: int | None = None, *,
                    edge_weight: Sequence[float] | None = None, x: torch.Tensor | None = None,
-                   duplicates: str = "keep") -> Hypergraph:
+                   duplicates: str = "keep", allow_repeated_nodes: bool = False) -> Hypergraph:
         """From a list of hyperedges (each an iterable of node ids); ``num_nodes`` defaults to max id + 1."""
         if duplicates not in DUPLICATES:
             raise HypergraphError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
@@ -120,7 +122,7 @@ class Hypergraph:
         ids = np.fromiter((int(v) for e in edges for v in e), dtype=np.int64, count=int(ptr[-1]))
         if num_nodes is None:
             num_nodes = int(ids.max()) + 1 if ids.size else 0
-        return cls(num_nodes, ptr, ids, edge_weight=edge_weight, x=x)
+        return cls(num_nodes, ptr, ids, edge_weight=edge_weight, x=x, allow_repeated_nodes=allow_repeated_nodes)
 
     @classmethod
     def from_networkx_bipartite(cls, graph: Any, nodes: Iterable[Any] | None = None, *,
@@ -306,6 +308,7 @@ class Hypergraph:
         out.edge_ptr, out.node_ids = self.edge_ptr.to(device), self.node_ids.to(device)
         out._edge_weight = None if self._edge_weight is None else self._edge_weight.to(device)
         out.x = None if self.x is None else self.x.to(device)
+        out.allow_repeated_nodes = self.allow_repeated_nodes
         out._cache = {}
         for attr in ("node_names", "edge_names"):
             if hasattr(self, attr):
@@ -314,7 +317,8 @@ class Hypergraph:
 
     def with_edge_weight(self, edge_weight: Any) -> Hypergraph:
         """The same hyperedges with other weights."""
-        return Hypergraph(self.num_nodes, self.edge_ptr, self.node_ids, edge_weight=edge_weight, x=self.x)
+        return Hypergraph(self.num_nodes, self.edge_ptr, self.node_ids, edge_weight=edge_weight, x=self.x,
+                          allow_repeated_nodes=self.allow_repeated_nodes)
 
     # -- matrices -----------------------------------------------------------------------------------------
     def incidence(self) -> torch.Tensor:
