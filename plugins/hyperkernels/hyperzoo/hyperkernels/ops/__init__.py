@@ -1,0 +1,1 @@
+"""Operators of hyperkernels: references beside their fast backends."""
