@@ -131,9 +131,12 @@ class PrivateKernelSum:
         self.n_features_in_ = X.shape[1]
         self.features_ = NoisyRandomFeatures(self.kernel, float(self.bandwidth), X.shape[1], int(self.n_features),
                                              self.projection_dim, rng)
-        exact = self.release(X)
-        self.released_ = exact + _laplace(rng, self.noise_scale(), exact.shape)
+        self.released_ = self.privatize(self.release(X), rng)
         return self
+
+    def privatize(self, exact: np.ndarray, rng) -> np.ndarray:
+        """The Laplace mechanism: exact + Lap(b)^{D+1}, b = Δ/ε (what ``fit`` releases)."""
+        return exact + _laplace(np.random.default_rng(rng), self.noise_scale(), exact.shape)
 
     def predict(self, Y) -> np.ndarray:
         """F̂(y) = φ(y)·μ̃ for each row y of Y."""
@@ -248,12 +251,13 @@ class PrivateDistanceSum:
         X = _as_array(X, "X")
         _check_epsilon(self.epsilon)
         self._setup(X.shape[1])
-        counts, sums = self.release(X)
-        b = self.noise_scale()
-        mask = self._released_mask()
-        self.counts_ = (counts + _laplace(self._rng, b, counts.shape)) * mask
-        self.sums_ = (sums + _laplace(self._rng, b, sums.shape)) * mask
+        self.counts_, self.sums_ = self.privatize(self.release(X), self._rng)
         return self
+
+    def privatize(self, exact: tuple[np.ndarray, np.ndarray], rng) -> tuple[np.ndarray, np.ndarray]:
+        """The Laplace mechanism on both arrays: + Lap(b), b = 2·sensitivity/ε (what ``fit`` releases)."""
+        rng, b, mask = np.random.default_rng(rng), self.noise_scale(), self._released_mask()
+        return tuple((a + _laplace(rng, b, a.shape)) * mask for a in exact)
 
     def _released_mask(self) -> np.ndarray:
         cells = 1 << self.levels
