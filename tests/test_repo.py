@@ -2,11 +2,11 @@
 what plugins register at runtime, the README's Quickstart, and the PEP 420 namespace."""
 
 import re
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from hyperzoo import core
 

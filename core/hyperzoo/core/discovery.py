@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import tomllib
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from typing import Any
 
 import pluggy
-import tomllib
 
 from . import hookspecs
 from .registry import Entry, Registrar, Registry, RegistryError
