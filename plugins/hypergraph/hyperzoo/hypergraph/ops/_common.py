@@ -9,13 +9,14 @@ from ..structure import Hypergraph
 AGGREGATIONS = ("sum", "mean", "max")
 
 
-def check_features(op: str, x: torch.Tensor, hg: Hypergraph, rows: int, what: str) -> None:
+def check_features(op: str, x: torch.Tensor, hg: Hypergraph, what: str) -> None:
     if not isinstance(hg, Hypergraph):
         raise TypeError(f"{op}: hg must be a hyperzoo.hypergraph.Hypergraph, got {type(hg).__name__} "
                         "(build one with Hypergraph.from_edges(...))")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != 2:
         raise TypeError(f"{op}: features must be a 2-D floating-point tensor ({what}, C), got "
                         f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))} {getattr(x, 'dtype', '')}")
+    rows = hg.num_nodes if what == "nodes" else hg.num_edges
     if x.shape[0] != rows:
         raise ValueError(f"{op}: features have {x.shape[0]} rows but the hypergraph has {rows} {what}")
     if x.device != hg.device:

@@ -16,7 +16,7 @@ from ._common import check_aggregation, check_features, safe_inv
 
 def e2v(y: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
     """(E, C) hyperedge features → (N, C) node features by ``aggr`` over each node's hyperedges."""
-    check_features("hypergraph.e2v", y, hg, hg.num_edges, "hyperedges")
+    check_features("hypergraph.e2v", y, hg, "hyperedges")
     check_aggregation("hypergraph.e2v", aggr, weight, hg)
     v, msg = hg.node_ids, y[hg.incidence_edge]
     out = y.new_zeros(hg.num_nodes, y.shape[1])

@@ -10,7 +10,7 @@ from ._csr import by_node, spmm
 
 
 def e2v(y: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
-    check_features("hypergraph.e2v", y, hg, hg.num_edges, "hyperedges")
+    check_features("hypergraph.e2v", y, hg, "hyperedges")
     check_aggregation("hypergraph.e2v", aggr, weight, hg)
     a = torch.ones(hg.num_incidences, dtype=y.dtype, device=y.device) if weight is None else weight.to(y.dtype)
     if aggr == "mean":

@@ -18,7 +18,7 @@ from ._common import check_edge_weight, check_features, safe_inv
 def hgnn_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | None = None,
                 isolated: str = "zero") -> torch.Tensor:
     """Dv^-1/2 H W De^-1 Hᵀ Dv^-1/2 x for node features x of shape (N, C)."""
-    check_features("hypergraph.hgnn_smooth", x, hg, hg.num_nodes, "nodes")
+    check_features("hypergraph.hgnn_smooth", x, hg, "nodes")
     w = check_edge_weight("hypergraph.hgnn_smooth", edge_weight, hg, isolated).to(x.dtype)
     v, e = hg.node_ids, hg.incidence_edge
     dv = x.new_zeros(hg.num_nodes).index_add(0, v, w[e])

@@ -11,7 +11,7 @@ from ._csr import by_edge, by_node, spmm
 
 def hgnnp_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | None = None,
                  isolated: str = "zero") -> torch.Tensor:
-    check_features("hypergraph.hgnnp_smooth", x, hg, hg.num_nodes, "nodes")
+    check_features("hypergraph.hgnnp_smooth", x, hg, "nodes")
     w = check_edge_weight("hypergraph.hgnnp_smooth", edge_weight, hg, isolated).to(x.dtype)
     v, e = hg.node_ids, hg.incidence_edge
     dv = x.new_zeros(hg.num_nodes).index_add(0, v, w[e])

@@ -16,7 +16,7 @@ from ._common import check_aggregation, check_features, safe_inv
 
 def v2e(x: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
     """(N, C) node features → (E, C) hyperedge features by ``aggr`` over each hyperedge's nodes."""
-    check_features("hypergraph.v2e", x, hg, hg.num_nodes, "nodes")
+    check_features("hypergraph.v2e", x, hg, "nodes")
     check_aggregation("hypergraph.v2e", aggr, weight, hg)
     e, msg = hg.incidence_edge, x[hg.node_ids]
     out = x.new_zeros(hg.num_edges, x.shape[1])

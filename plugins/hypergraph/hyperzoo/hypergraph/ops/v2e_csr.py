@@ -10,7 +10,7 @@ from ._csr import by_edge, spmm
 
 
 def v2e(x: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
-    check_features("hypergraph.v2e", x, hg, hg.num_nodes, "nodes")
+    check_features("hypergraph.v2e", x, hg, "nodes")
     check_aggregation("hypergraph.v2e", aggr, weight, hg)
     a = torch.ones(hg.num_incidences, dtype=x.dtype, device=x.device) if weight is None else weight.to(x.dtype)
     if aggr == "mean":

@@ -1,0 +1,123 @@
+import pytest
+import torch
+
+from hyperzoo.core import testing
+from hyperzoo.hypergraph import Hypergraph, e2v, hgnn_smooth, hgnnp_smooth, v2e
+
+
+def _hg():
+    edges = [[0, 1, 2], [1, 3], [2, 3, 4, 5], [5, 6], [0, 6, 7], [8], [1, 4, 7, 8]]
+    return Hypergraph.from_edges(edges, 10, edge_weight=[1.0, 2.0, 0.5, 1.5, 3.0, 1.0, 0.7])
+
+
+def _random_hg(seed: int, n: int = 60, e: int = 40):
+    g = torch.Generator().manual_seed(seed)
+    edges = [torch.randperm(n, generator=g)[: int(torch.randint(1, 7, (1,), generator=g))].tolist() for _ in range(e)]
+    return Hypergraph.from_edges(edges, n + 3, edge_weight=(torch.rand(e, generator=g) + 0.1).tolist())
+
+
+def cases_v2e():
+    hg, g = _random_hg(0), torch.Generator().manual_seed(1)
+    x = torch.randn(hg.num_nodes, 5, generator=g, requires_grad=True)
+    w = torch.rand(hg.num_incidences, generator=g)
+    return [((x, hg, a), {}) for a in ("sum", "mean", "max")] + [((x, hg, "mean", w), {}),
+                                                                   ((x.double().detach().requires_grad_(), hg), {})]
+
+
+def cases_e2v():
+    hg, g = _random_hg(2), torch.Generator().manual_seed(3)
+    y = torch.randn(hg.num_edges, 4, generator=g, requires_grad=True)
+    w = torch.rand(hg.num_incidences, generator=g)
+    return [((y, hg, a), {}) for a in ("sum", "mean", "max")] + [((y, hg, "sum", w), {})]
+
+
+def cases_smooth():
+    out = []
+    for seed in (4, 5):
+        hg, g = _random_hg(seed), torch.Generator().manual_seed(seed)
+        x = torch.randn(hg.num_nodes, 6, generator=g, requires_grad=True)
+        out += [((x, hg), {}), ((x, hg), {"isolated": "self_loop"}),
+                ((x.double().detach().requires_grad_(), hg, hg.edge_weight.double() * 2), {})]
+    return out
+
+
+@pytest.mark.parametrize("op, cases", [("v2e", cases_v2e), ("e2v", cases_e2v), ("hgnn_smooth", cases_smooth),
+                                       ("hgnnp_smooth", cases_smooth)])
+def test_csr_backend_parity(op, cases):
+    report = testing.check_parity(f"hypergraph.{op}", cases())
+    assert report.ran["csr"] >= 3
+
+
+def test_csr_declines_what_it_cannot_do():
+    hg = _hg()
+    x = torch.randn(10, 3)
+    w = torch.ones(hg.num_edges, requires_grad=True)
+    from hyperzoo import core
+
+    op = core.get_operator("hypergraph.hgnn_smooth")
+    assert op.select(x, hg, w)[0] == "reference"
+    assert op.select(x, hg)[0] == "csr"
+    assert op.select(x.half(), hg)[0] == "reference"
+
+
+def test_operators_equal_dense_closed_forms(dense_h):
+    hg = _hg()
+    h, w = dense_h(hg), hg.edge_weight.double()
+    x = torch.randn(10, 4, dtype=torch.float64)
+    dv, de = h @ w, h.sum(0)
+    inv = lambda d, p: torch.where(d > 0, d.clamp_min(1e-300) ** -p, torch.zeros_like(d))  # noqa: E731
+    for backend in ("reference", "csr"):
+        assert torch.allclose(v2e(x, hg, "sum", backend=backend), h.T @ x)
+        assert torch.allclose(v2e(x, hg, "mean", backend=backend), torch.diag(1 / de) @ h.T @ x)
+        y = torch.randn(hg.num_edges, 4, dtype=torch.float64)
+        assert torch.allclose(e2v(y, hg, "sum", backend=backend), h @ y)
+        assert torch.allclose(e2v(y, hg, "mean", backend=backend), torch.diag(inv(h.sum(1), 1)) @ h @ y)
+        theta = torch.diag(inv(dv, 0.5)) @ h @ torch.diag(w / de) @ h.T @ torch.diag(inv(dv, 0.5))
+        assert torch.allclose(hgnn_smooth(x, hg, backend=backend), theta @ x)
+        p = torch.diag(inv(dv, 1)) @ h @ torch.diag(w / de) @ h.T
+        assert torch.allclose(hgnnp_smooth(x, hg, backend=backend), p @ x)
+        assert torch.allclose(hgnnp_smooth(x, hg, isolated="self_loop", backend=backend)[9], x[9])
+    ref_max = torch.stack([x[e].max(0).values for e in hg.edges()])
+    assert torch.equal(v2e(x, hg, "max"), ref_max)
+
+
+def test_reference_gradcheck_including_edge_weights():
+    hg = _hg()
+    x = torch.randn(10, 3, dtype=torch.float64, requires_grad=True)
+    w = (hg.edge_weight.double() + 0.1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: hgnn_smooth(a, hg, b, backend="reference"), (x, w))
+    assert torch.autograd.gradcheck(lambda a, b: hgnnp_smooth(a, hg, b, backend="reference"), (x, w))
+
+
+def test_operators_equal_dhg_message_passing():
+    import dhg  # noqa: F401  (a required test dependency: the plugin's test extra)
+
+    hg = _random_hg(7)
+    hg, _ = hg.remove_isolated()
+    hg = Hypergraph.from_edges(hg.edges(), hg.num_nodes, edge_weight=hg.edge_weight.tolist(), duplicates="merge")
+    d = hg.to_dhg()
+    x = torch.randn(hg.num_nodes, 5)
+    assert torch.allclose(hgnn_smooth(x, hg), d.smoothing_with_HGNN(x), atol=1e-6)
+    assert torch.allclose(hgnnp_smooth(x, hg), d.v2v(x, aggr="mean"), atol=1e-6)
+    assert torch.allclose(v2e(x, hg, "sum"), d.v2e_aggregation(x, aggr="sum"), atol=1e-6)
+    y = torch.randn(hg.num_edges, 5)
+    assert torch.allclose(e2v(y, hg, "sum"), d.e2v_aggregation(y, aggr="sum"), atol=1e-6)
+    # DHG's e2v "mean" divides by the *weighted* degree; ours is the plain mean: equal when unweighted.
+    unweighted = Hypergraph.from_edges(hg.edges(), hg.num_nodes)
+    assert torch.allclose(e2v(y, unweighted, "mean"), unweighted.to_dhg().e2v_aggregation(y, aggr="mean"), atol=1e-6)
+
+
+def test_bad_inputs_have_clear_errors():
+    hg = _hg()
+    with pytest.raises(ValueError, match="10 nodes"):
+        v2e(torch.randn(9, 3), hg)
+    with pytest.raises(ValueError, match="aggr must be"):
+        v2e(torch.randn(10, 3), hg, "median")
+    with pytest.raises(ValueError, match="not defined for aggr='max'"):
+        e2v(torch.randn(7, 3), hg, "max", torch.ones(hg.num_incidences))
+    with pytest.raises(TypeError, match="Hypergraph"):
+        hgnn_smooth(torch.randn(10, 3), [[0, 1]])
+    with pytest.raises(ValueError, match="isolated must be"):
+        hgnn_smooth(torch.randn(10, 3), hg, isolated="drop")
+    with pytest.raises(TypeError, match="floating-point"):
+        hgnn_smooth(torch.ones(10, 3, dtype=torch.long), hg)
