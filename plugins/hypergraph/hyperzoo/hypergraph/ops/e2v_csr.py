@@ -12,10 +12,14 @@ from ._csr import by_node, spmm
 def e2v(y: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
     check_features("hypergraph.e2v", y, hg, "hyperedges")
     check_aggregation("hypergraph.e2v", aggr, weight, hg)
-    a = torch.ones(hg.num_incidences, dtype=y.dtype, device=y.device) if weight is None else weight.to(y.dtype)
-    if aggr == "mean":
-        a = a * safe_inv(y.new_zeros(hg.num_nodes).index_add(0, hg.node_ids, a))[hg.node_ids]
-    return spmm(by_node(hg, a), y)
+
+    def make():
+        a = torch.ones(hg.num_incidences, dtype=y.dtype, device=y.device) if weight is None else weight.to(y.dtype)
+        if aggr == "mean":
+            a = a * safe_inv(y.new_zeros(hg.num_nodes).index_add(0, hg.node_ids, a))[hg.node_ids]
+        return by_node(hg, a)
+
+    return spmm(make() if weight is not None else hg._cached(("by_node", aggr, y.dtype), make), y)
 
 
 def supports(y, hg, aggr="mean", weight=None) -> tuple[bool, str]:

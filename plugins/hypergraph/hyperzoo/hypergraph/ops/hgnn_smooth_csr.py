@@ -14,13 +14,17 @@ def hgnn_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | Non
                 isolated: str = "zero") -> torch.Tensor:
     check_features("hypergraph.hgnn_smooth", x, hg, "nodes")
     w = check_edge_weight("hypergraph.hgnn_smooth", edge_weight, hg, isolated).to(x.dtype)
-    v, e = hg.node_ids, hg.incidence_edge
-    dv = x.new_zeros(hg.num_nodes).index_add(0, v, w[e])
-    dvis = safe_inv(dv, 0.5)[v]
-    a = dvis / hg.edge_size.to(x.dtype)[e]
-    out = spmm(by_node(hg, dvis * w[e]), spmm(by_edge(hg, a), x))
+
+    def make():
+        v, e = hg.node_ids, hg.incidence_edge
+        dv = x.new_zeros(hg.num_nodes).index_add(0, v, w[e])
+        dvis = safe_inv(dv, 0.5)[v]
+        return by_edge(hg, dvis / hg.edge_size.to(x.dtype)[e]), by_node(hg, dvis * w[e]), (dv == 0).to(x.dtype)
+
+    first, second, iso = make() if edge_weight is not None else hg._cached(("hgnn_csr", x.dtype), make)
+    out = spmm(second, spmm(first, x))
     if isolated == "self_loop":
-        out = out + x * (dv == 0).to(x.dtype)[:, None]
+        out = out + x * iso[:, None]
     return out
 
 

@@ -13,11 +13,17 @@ def hgnnp_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | No
                  isolated: str = "zero") -> torch.Tensor:
     check_features("hypergraph.hgnnp_smooth", x, hg, "nodes")
     w = check_edge_weight("hypergraph.hgnnp_smooth", edge_weight, hg, isolated).to(x.dtype)
-    v, e = hg.node_ids, hg.incidence_edge
-    dv = x.new_zeros(hg.num_nodes).index_add(0, v, w[e])
-    out = spmm(by_node(hg, w[e] * safe_inv(dv)[v]), spmm(by_edge(hg, 1.0 / hg.edge_size.to(x.dtype)[e]), x))
+
+    def make():
+        v, e = hg.node_ids, hg.incidence_edge
+        dv = x.new_zeros(hg.num_nodes).index_add(0, v, w[e])
+        return (by_edge(hg, 1.0 / hg.edge_size.to(x.dtype)[e]), by_node(hg, w[e] * safe_inv(dv)[v]),
+                (dv == 0).to(x.dtype))
+
+    first, second, iso = make() if edge_weight is not None else hg._cached(("hgnnp_csr", x.dtype), make)
+    out = spmm(second, spmm(first, x))
     if isolated == "self_loop":
-        out = out + x * (dv == 0).to(x.dtype)[:, None]
+        out = out + x * iso[:, None]
     return out
 
 
