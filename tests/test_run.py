@@ -267,3 +267,8 @@ def test_task_owned_procedure_with_fresh_models_per_split(register):
     r = core.run("splits3", "mlp", width=8, epochs=3, progress=False)
     assert "test_accuracy_std" in r.metrics and len(r.history) == 9
     assert core.aggregate([{"a": 1.0}, {"a": 3.0}]) == {"a": 2.0, "a_std": 1.0}
+
+
+def test_seeds_refuse_a_model_instance_before_training():
+    with pytest.raises(core.ConfigError, match="seeds=\\[...\\] needs a registered model name"):
+        core.run("digits-seq", AuxModel(), seeds=[0, 1])

@@ -168,6 +168,9 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
         seeds = list(seeds)
         if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             raise ConfigError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+        if len(seeds) > 1 and not isinstance(model, str):
+            raise ConfigError("seeds=[...] needs a registered model name: an instance cannot be re-initialised "
+                              "per seed")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed must be an int, got {seed!r}")
     dev = _device(device)
@@ -244,10 +247,9 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
         else:
             if out is not None and rank == 0:
                 _prepare_dir(out, resolved, resume)
-            runs = [_run_one(task_obj, model if isinstance(model, str) or i == 0 else None, build_model,
-                             trainer_kwargs, resolved, s, dev, out / f"seed-{s}" if out is not None else None, resume,
-                             progress, rank, world)
-                    for i, s in enumerate(seeds)]
+            runs = [_run_one(task_obj, model, build_model, trainer_kwargs, resolved, s, dev,
+                             out / f"seed-{s}" if out is not None else None, resume, progress, rank, world)
+                    for s in seeds]
             metrics = aggregate(r.metrics for r in runs)
             history = [{"seed": s, **row} for s, r in zip(seeds, runs) for row in r.history]
             result = RunResult(metrics, history, runs[0].model, resolved, out, runs=runs)
@@ -297,8 +299,6 @@ def _run_one(task: Any, model: Any, build_model: Any, trainer_kwargs: dict[str, 
     seed_everything(seed)
     if isinstance(model, str):
         model = build_model()
-    elif model is None:
-        raise ConfigError("seeds=[...] needs a registered model name (an instance cannot be re-initialised per seed)")
     trainer = Trainer(**trainer_kwargs)
     trainer.device = device
     trainer.seed, trainer.run_dir, trainer.resume = seed, out, resume
