@@ -6,8 +6,14 @@ import torch.nn.functional as F
 
 from hyperzoo.hypergraph import Hypergraph
 from hyperzoo.hypergraph.conhd import CoNHD, ISABBlock, UNPBlock
-from hyperzoo.hypergraph.layers import (HGNNConv, HGNNPConv, HyperDrop, SoftHyperedges, UniGCNConv,
-                                        dual_hypergraph_transform)
+from hyperzoo.hypergraph.layers import (
+    HGNNConv,
+    HGNNPConv,
+    HyperDrop,
+    SoftHyperedges,
+    UniGCNConv,
+    dual_hypergraph_transform,
+)
 from hyperzoo.hypergraph.lighthgnn import LightHGNN, lighthgnn_loss
 from hyperzoo.hypergraph.models import HGNN, HGNNP, UniGCN
 from hyperzoo.hypergraph.reconstruction import HyperedgeReconstructor, jaccard, maximal_cliques, project

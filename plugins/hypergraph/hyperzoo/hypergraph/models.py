@@ -7,7 +7,6 @@ incidence (nnz, classes); ``softhgnn`` maps images (B, 1, H, W) to logits; ``dht
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .functional import v2e
