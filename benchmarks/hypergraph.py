@@ -137,25 +137,31 @@ class _DHGNode(torch.nn.Module):
         return self.net(x, self.dhg_hg)
 
 
+def accuracy_models(in_channels: int, num_classes: int, hg) -> dict:
+    """label -> factory of a fresh model (hidden 32 everywhere)."""
+    from hyperzoo.hypergraph import models
+
+    kw = {"in_channels": in_channels, "num_classes": num_classes}
+    return {
+        "MLP (node-mlp)": lambda: models.node_mlp(**kw),
+        "hgnn (ours)": lambda: models.hgnn(**kw),
+        "HGNN (DHG)": lambda: _DHGNode(in_channels, num_classes, 32, hg),
+        "hgnnp (ours)": lambda: models.hgnnp(**kw),
+        "unigcn (ours)": lambda: models.unigcn(**kw),
+        "LightHGNN student": lambda: models.lighthgnn(**kw),
+        "LightHGNN+ student": lambda: models.lighthgnn_plus(**kw),
+    }
+
+
 def part_accuracy(epochs: int) -> list[dict]:
     from hyperzoo import core
     from hyperzoo.core.trainer import aggregate
-    from hyperzoo.hypergraph import models
 
     rows = []
     for task_name in ("cocitation-cora", "coauthorship-cora"):
         task = core.get_task(task_name)
         d = task.data
-        kw = {"in_channels": d["hg"].x.shape[1], "num_classes": int(d["labels"].max()) + 1}
-        makers = {
-            "MLP (node-mlp)": lambda: models.node_mlp(**kw),
-            "hgnn (ours)": lambda: models.hgnn(**kw),
-            "HGNN (DHG)": lambda: _DHGNode(kw["in_channels"], kw["num_classes"], 32, d["hg"]),
-            "hgnnp (ours)": lambda: models.hgnnp(**kw),
-            "unigcn (ours)": lambda: models.unigcn(**kw),
-            "LightHGNN student": lambda: models.lighthgnn(**kw),
-            "LightHGNN+ student": lambda: models.lighthgnn_plus(**kw),
-        }
+        makers = accuracy_models(d["hg"].x.shape[1], int(d["labels"].max()) + 1, d["hg"])
         for label, make in makers.items():
             trainer = core.Trainer(epochs=epochs, lr=0.01, weight_decay=5e-4, optimizer="adam", scheduler=None)
             res = []
@@ -217,11 +223,12 @@ def write(results: dict, command: str) -> None:
              f"torch {torch.__version__}, CPU only.", ""]
     if "speed" in results:
         lines += ["## hgnn_smooth forward + backward vs DHG `smoothing_with_HGNN`", "",
-                  "64 features, deduplicated hypergraphs (DHG merges duplicates). Time: median of repeated steps "
-                  "after warm-up (DHG's cached N×N Laplacian excluded from its time). Peak memory: `ru_maxrss` "
+                  "64 features, deduplicated hypergraphs (DHG merges duplicates). Time: median of repeated "
+                  "steps after warm-up (DHG's cached N×N Laplacian excluded from its time). Peak memory: `ru_maxrss` "
                   "of a fresh subprocess per case (includes the Python + torch baseline).", "",
                   "| graph | ours (ms) | DHG (ms) | speed-up | ours peak (MiB) | DHG peak (MiB) | DHG/ours peak | "
-                  "peak growth during steps, ours / DHG (MiB) | max abs diff |", "|---|---|---|---|---|---|---|---|---|"]
+                  "peak growth during steps, ours / DHG (MiB) | max abs diff |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in results["speed"]:
             lines.append(f"| {r['graph']} | {fmt(r['ours_ms'])} | {fmt(r['dhg_ms'])} | {fmt(r['speedup'])}x | "
                          f"{fmt(r['ours_peak_mib'], 0)} | {fmt(r['dhg_peak_mib'], 0)} | {fmt(r['memory_ratio'])}x | "

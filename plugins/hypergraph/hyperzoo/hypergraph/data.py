@@ -69,7 +69,8 @@ def _read_rows(path: Path, kind: type) -> list[list]:
             try:
                 rows.append([kind(float(t)) if kind is int and "." in t else kind(t) for t in line.split()])
             except ValueError as exc:
-                raise HypergraphError(f"{path}:{i}: not a tab-separated list of numbers: {line.strip()[:60]!r}") from exc
+                raise HypergraphError(f"{path}:{i}: not a tab-separated list of numbers: "
+                                      f"{line.strip()[:60]!r}") from exc
     return rows
 
 

@@ -178,7 +178,8 @@ class HyperDrop(nn.Module):
         self.ratio = ratio
         self.score = nn.Linear(channels, 1, bias=False)
 
-    def forward(self, e: torch.Tensor, hg: Hypergraph, graph_of_edge: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, e: torch.Tensor, hg: Hypergraph,
+                graph_of_edge: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns ``(kept_edge_ids, gated_features)``, kept ids sorted per graph by score."""
         s = torch.tanh(hgnn_smooth(self.score(e), hg).squeeze(-1) / self.score.weight.norm())
         keep = []

@@ -203,7 +203,8 @@ def lighthgnn_plus(*, in_channels: int, num_classes: int, hidden: int = 32, drop
 
 def conhd(*, in_channels: int, num_classes: int, hidden: int = 64, num_layers: int = 2, block: str = "isab",
           variant: str = "gd", num_heads: int = 4, num_inducing: int = 4, drop_rate: float = 0.1) -> nn.Module:
-    """CoNHD for edge-dependent node classification (``block``: ``"unp"``/``"isab"``, ``variant``: ``"gd"``/``"admm"``)."""
+    """CoNHD for edge-dependent node classification (``block``: ``"unp"``/``"isab"``;
+    ``variant``: ``"gd"``/``"admm"``)."""
     from .conhd import CoNHD
 
     return CoNHD(in_channels, num_classes, hidden=hidden, num_layers=num_layers, block=block, variant=variant,

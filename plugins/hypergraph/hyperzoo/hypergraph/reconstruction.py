@@ -97,7 +97,8 @@ class HyperedgeReconstructor:
             supers = set.intersection(*(set(node_in[u]) for u in cs))
             common = set.intersection(*(set(g[u]) for u in cs)) - c
             degs = [deg[u] for u in cs]
-            rows.append([len(c), float(parent == len(c) and len(supers) == 1 and len(maxc[next(iter(supers))]) == len(c)),
+            whole = parent == len(c) and len(supers) == 1 and len(maxc[next(iter(supers))]) == len(c)
+            rows.append([len(c), float(whole),
                          len(supers), min(pairs), float(np.mean(pairs)), float(np.mean([p == 1 for p in pairs])),
                          float(np.mean(degs)) / (len(c) - 1), min(degs), len(common) / len(c), parent])
             out.append(c)

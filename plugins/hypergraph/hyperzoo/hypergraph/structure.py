@@ -85,8 +85,9 @@ class Hypergraph:
                 order = torch.sort(key).values
                 dup = int(order[:-1][order[1:] == order[:-1]][0])
                 raise HypergraphError(f"hyperedge {dup // max(self.num_nodes, 1)} lists node "
-                                      f"{dup % max(self.num_nodes, 1)} more than once; a hyperedge is a set of nodes (pass allow_repeated_nodes=True "
-                                      "to keep each listing as its own incidence, e.g. edge-dependent roles)")
+                                      f"{dup % max(self.num_nodes, 1)} more than once; a hyperedge is a set of "
+                                      "nodes (pass allow_repeated_nodes=True to keep each listing as its own "
+                                      "incidence, e.g. edge-dependent roles)")
         if self._edge_weight is not None:
             w = self._edge_weight
             if w.shape != (self.num_edges,):

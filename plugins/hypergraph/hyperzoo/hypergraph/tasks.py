@@ -32,8 +32,9 @@ def fit_full_batch(module: torch.nn.Module, loss_fn: Any, trainer: Any, *, selec
     """``trainer.epochs`` full-batch steps of ``loss_fn()`` with the trainer's optimiser. With ``select`` (a
     function returning a validation score, higher is better) the best state is restored at the end."""
     opt, sched = trainer.make_optimizer(module)
-    best, best_state, bad = -math.inf, None, 0
-    for epoch in range(trainer.epochs):
+    best, best_state, bad, epochs_run = -math.inf, None, 0, 0
+    for _ in range(trainer.epochs):
+        epochs_run += 1
         module.train()
         opt.zero_grad()
         loss = loss_fn()
@@ -57,7 +58,7 @@ def fit_full_batch(module: torch.nn.Module, loss_fn: Any, trainer: Any, *, selec
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()
-    return {"epochs_run": float(epoch + 1) if trainer.epochs else 0.0, "val_best": best}
+    return {"epochs_run": float(epochs_run), "val_best": best}
 
 
 # -- node classification ------------------------------------------------------------------------------------
