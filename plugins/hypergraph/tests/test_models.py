@@ -79,6 +79,32 @@ def test_set_blocks_equivariant_within_each_set(block):
     assert torch.allclose(b(other, group, 3)[:5], b(x, group, 3)[:5], atol=1e-6)
 
 
+def _dense_mab(q_in, k_in, lq, lk, lv, lo, heads):
+    """Set Transformer MAB on one dense set, written out per head."""
+    d = q_in.shape[1]
+    q, k, v = (t.view(t.shape[0], heads, -1).transpose(0, 1) for t in (lq(q_in), lk(k_in), lv(k_in)))
+    o = (q + torch.softmax(q @ k.transpose(1, 2) / math.sqrt(d), -1) @ v).transpose(0, 1).reshape(-1, d)
+    return o + F.relu(lo(o))
+
+
+def test_set_blocks_equal_a_loop_over_dense_sets():
+    """The vectorised blocks (all sets at once, unsorted groups) equal running each set on its own."""
+    torch.manual_seed(0)
+    group = torch.randint(0, 6, (40,))
+    group[:6] = torch.arange(6)  # every set non-empty; sizes vary
+    x = torch.randn(40, 8, dtype=torch.float64)
+    isab, unp = ISABBlock(8, num_heads=2, num_inducing=3).double(), UNPBlock(8).double().eval()
+    want_isab, want_unp = torch.empty_like(x), torch.empty_like(x)
+    for s in range(6):
+        idx = (group == s).nonzero().flatten()
+        xs = x[idx]
+        h = _dense_mab(isab.inducing, xs, isab.q0, isab.k0, isab.v0, isab.o0, 2)
+        want_isab[idx] = _dense_mab(xs, h, isab.q1, isab.k1, isab.v1, isab.o1, 2)
+        want_unp[idx] = unp.outer(torch.cat([xs, unp.inner(xs).mean(0).expand_as(xs)], -1))
+    assert torch.allclose(isab(x, group, 6), want_isab, atol=1e-12)
+    assert torch.allclose(unp(x, group, 6), want_unp, atol=1e-12)
+
+
 @pytest.mark.parametrize("variant, block", [("gd", "isab"), ("admm", "unp"), ("gd", "unp"), ("admm", "isab")])
 def test_conhd_equivariant_under_node_and_edge_relabelling(small_hg, variant, block):
     torch.manual_seed(0)

@@ -57,7 +57,11 @@ class UNPBlock(nn.Module):
 
 class ISABBlock(nn.Module):
     """Induced set attention (Set Transformer) on variable-size sets: H_s = MAB(I, X_s), out = MAB(X_s, H_s),
-    with MAB(Q, K) = O + ReLU(W_o O), O = Q W_q + softmax(Q W_q (K W_k)ᵀ / √d) K W_v (multi-head)."""
+    with MAB(Q, K) = O + ReLU(W_o O), O = Q W_q + softmax(Q W_q (K W_k)ᵀ / √d) K W_v (multi-head).
+
+    All sets at once: per-head scores are elementwise products summed within each head, the softmax of
+    MAB(I, X_s) runs over each set's members (:func:`segment_softmax`), that of MAB(X_s, H_s) over the m
+    inducing summaries of the member's own set."""
 
     def __init__(self, dim: int, num_heads: int = 4, num_inducing: int = 4):
         super().__init__()
@@ -70,22 +74,22 @@ class ISABBlock(nn.Module):
         self.q1, self.k1, self.v1, self.o1 = (nn.Linear(dim, dim) for _ in range(4))
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
-        return t.reshape(*t.shape[:-1], self.h, t.shape[-1] // self.h)
+        return t.view(*t.shape[:-1], self.h, t.shape[-1] // self.h)
 
     def forward(self, x: torch.Tensor, group: torch.Tensor, num_groups: int) -> torch.Tensor:
-        d = x.shape[-1]
-        # MAB(I, X): each inducing point attends over the members of each set.
+        n, d = x.shape
+        # MAB(I, X_s): inducing point j attends over the members i of set s.
         q = self._heads(self.q0(self.inducing))                                 # (m, h, dh)
         k, v = self._heads(self.k0(x)), self._heads(self.v0(x))                # (n, h, dh)
-        a = segment_softmax(torch.einsum("nhd,mhd->nmh", k, q) * self.scale, group, num_groups)
-        hset = q.unsqueeze(0) + x.new_zeros(num_groups, *q.shape).index_add(0, group, a[..., None] * v[:, None])
-        hset = hset.reshape(num_groups, -1, d)
+        a = segment_softmax(torch.einsum("nhd,mhd->nmh", k, q) * self.scale, group, num_groups)  # (n, m, h)
+        att = x.new_zeros(num_groups, q.numel()).index_add(0, group, (a.unsqueeze(-1) * v.unsqueeze(1)).reshape(n, -1))
+        hset = (q + att.view(num_groups, *q.shape)).view(num_groups, -1, d)
         hset = hset + F.relu(self.o0(hset))                                      # (G, m, d)
-        # MAB(X, H): each member attends over its set's m summaries.
+        # MAB(X_s, H_s): member i attends over the m summaries of its set.
         q = self._heads(self.q1(x))                                              # (n, h, dh)
         k, v = self._heads(self.k1(hset))[group], self._heads(self.v1(hset))[group]  # (n, m, h, dh)
-        a = torch.softmax(torch.einsum("nhd,nmhd->nmh", q, k) * self.scale, dim=1)
-        out = (q + torch.einsum("nmh,nmhd->nhd", a, v)).reshape(-1, d)
+        a = torch.softmax((q.unsqueeze(1) * k).sum(-1) * self.scale, dim=1)      # (n, m, h)
+        out = (q + (a.unsqueeze(-1) * v).sum(1)).view(n, d)
         return out + F.relu(self.o1(out))
 
 
