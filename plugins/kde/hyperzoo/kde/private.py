@@ -18,9 +18,10 @@ Kernels f = gaussian exp(−‖x−y‖²/2h²), laplace exp(−‖x−y‖/h), 
 Distances f = ‖x − y‖₁ and ‖x − y‖₂ -- ``PrivateDistanceSum``:
     ℓ1 decomposes over coordinates, Σ_x ‖x − y‖₁ = Σ_k Σ_x |x_k − y_k|. Per coordinate, on a public range
     [lo, hi] cut into 2^L cells, a dyadic tree holds at each node the count and the sum of t = (x_k − lo)/(hi − lo)
-    of its points; then with C_<, S_< the count and sum left of y's cell (≤ L nodes each), c, s its own cell:
-        Σ_x |x_k − y_k| = (hi − lo)·[t_y C_< − S_< + (S − S_< − s) − t_y (N − C_< − c) + c·|t_c − t_y|],
-    exact up to the width of one cell per point in y's cell. Sensitivity: one point touches one node per level
+    of its points; then with C_L, S_L (C_R, S_R) the count and sum of the cells left (right) of y's cell c,
+        Σ_x |x_k − y_k| = (hi − lo)·[t_y C_L − S_L + S_R − t_y C_R + c·|t_c − t_y|],
+    exact up to half a cell width per point in y's cell. Each range sum takes its dyadic nodes directly or as the
+    root minus the complementary range, whichever needs fewer noisy nodes (≤ L/2 + 1 in the worst case). Sensitivity: one point touches one node per level
     per coordinate, changing counts by 1 and sums by t ≤ 1: ℓ1 ≤ d(L + 1) for each of the two arrays, so each gets
     Lap(2d(L + 1)/ε) (ε/2 apiece). ℓ2 reduces to ℓ1 by a Gaussian projection G (k × d):
     E|gᵀv| = √(2/π)‖v‖₂, so ‖v‖₂ ≈ √(π/2)/k · ‖Gv‖₁, and the ℓ1 structure is built on Gx.
@@ -268,43 +269,48 @@ class PrivateDistanceSum:
             mask[:] = 1
         return mask
 
-    def _prefix(self, arr: np.ndarray, leaf: np.ndarray) -> np.ndarray:
-        """Σ over cells [0, leaf) per coordinate, from ≤ L dyadic nodes (or the leaves when flat)."""
+    def _direct(self, arr: np.ndarray, j: np.ndarray, suffix: bool) -> np.ndarray:
+        """Σ over cells [0, j) (or [j, 2^L) when ``suffix``) from its popcount dyadic nodes, per coordinate."""
         cells = 1 << self.levels
-        k = arr.shape[0]
-        if self.flat:
-            csum = np.concatenate([np.zeros((k, 1)), np.cumsum(arr[:, cells - 1:], axis=1)], axis=1)
-            return np.take_along_axis(csum, leaf.T, axis=1).T
-        out = np.zeros(leaf.shape)
+        jj = cells - j if suffix else j
+        out = np.zeros(j.shape)
         for level in range(1, self.levels + 1):
-            # the node at `level` covering cells just left of the prefix end, when that bit of leaf is set
-            shift = self.levels - level
-            take = ((leaf >> shift) & 1).astype(bool)
-            node = ((leaf >> shift) - 1) + (1 << level) - 1
-            vals = np.take_along_axis(arr, np.clip(node, 0, 2 * cells - 2).T, axis=1).T
+            top = jj >> (self.levels - level)
+            take = (top & 1).astype(bool)
+            node = (2**level - top) if suffix else (top - 1)          # index within the level
+            vals = np.take_along_axis(arr, np.clip(node + 2**level - 1, 0, 2 * cells - 2).T, axis=1).T
             out += np.where(take, vals, 0.0)
         return out
 
+    def _range(self, arr: np.ndarray, j: np.ndarray, suffix: bool) -> np.ndarray:
+        """Σ over [0, j) (or [j, 2^L)): directly, or as the root minus the complement, whichever adds fewer
+        noisy nodes (a choice that depends on j only, not on the data)."""
+        cells = 1 << self.levels
+        if self.flat:
+            leaves = arr[:, cells - 1:]
+            csum = np.concatenate([np.zeros((len(arr), 1)), np.cumsum(leaves, axis=1)], axis=1)
+            pre = np.take_along_axis(csum, j.T, axis=1).T
+            return csum[:, -1][None, :] - pre if suffix else pre
+        pop = np.vectorize(lambda v: bin(int(v)).count("1"))
+        own, other = (pop(cells - j), pop(j)) if suffix else (pop(j), pop(cells - j))
+        direct = self._direct(arr, j, suffix)
+        via_root = arr[:, 0][None, :] - self._direct(arr, j, not suffix)
+        return np.where(own <= other + 1, direct, via_root)
+
     def predict(self, Y) -> np.ndarray:
-        """F̂(y) for each row y of Y (see the module docstring for the one-dimensional decomposition)."""
+        """F̂(y) for each row y of Y: per coordinate (t_y C_L − S_L) + (S_R − t_y C_R) + c·|t_c − t_y| with L, R the
+        cells left and right of y's cell c (see the module docstring)."""
         Y = _as_array(Y, "Y", self.n_features_in_)
         cells = 1 << self.levels
         t = np.clip(self._coords(Y), 0.0, 1.0)
         leaf = np.minimum((t * cells).astype(np.int64), cells - 1)
-        c_lt, s_lt = self._prefix(self.counts_, leaf), self._prefix(self.sums_, leaf)
-        if self.flat:
-            n_tot = self.counts_[:, cells - 1:].sum(1)[None, :]
-            s_tot = self.sums_[:, cells - 1:].sum(1)[None, :]
-        else:
-            n_tot, s_tot = self.counts_[:, 0][None, :], self.sums_[:, 0][None, :]
+        c_left, s_left = self._range(self.counts_, leaf, False), self._range(self.sums_, leaf, False)
+        c_right, s_right = self._range(self.counts_, leaf + 1, True), self._range(self.sums_, leaf + 1, True)
         own = leaf + cells - 1
         c_own = np.take_along_axis(self.counts_, own.T, axis=1).T
-        s_own = np.take_along_axis(self.sums_, own.T, axis=1).T
         centre = (leaf + 0.5) / cells
-        per_coord = (t * c_lt - s_lt) + ((s_tot - s_lt - s_own) - t * (n_tot - c_lt - c_own)) \
-            + c_own * np.abs(centre - t)
-        per_coord *= (self.hi_ - self.lo_)
-        total = per_coord.sum(1)
+        per_coord = (t * c_left - s_left) + (s_right - t * c_right) + c_own * np.abs(centre - t)
+        total = (per_coord * (self.hi_ - self.lo_)).sum(1)
         if self.metric == "l2":
             total *= math.sqrt(math.pi / 2) / self.proj_.shape[1]
         return total

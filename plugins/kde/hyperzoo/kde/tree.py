@@ -66,13 +66,14 @@ class Tree:
             log_u = self.log_w + log_profile(((dist - self.radii).clamp_min(0) / h) ** 2, kernel)
             log_l = self.log_w + log_profile(((dist + self.radii) / h) ** 2, kernel)
             keep = self._keep(log_u, log_l, log_rtol)
-            rows = torch.cat([torch.arange(int(a), int(b), device=self.data.device) for a, b in self.bounds[keep]]) \
-                if bool(keep.any()) else None
-            if rows is None:
+            if not bool(keep.any()):
                 out[idx] = -math.inf
-                continue
-            w = None if self.weights is None else self.weights[rows]
-            out[idx] = exact(y, self.data[rows], h, kernel=kernel, weights=w)
+            elif bool(keep.all()):   # nothing to prune: no gather
+                out[idx] = exact(y, self.data, h, kernel=kernel, weights=self.weights)
+            else:
+                rows = torch.cat([torch.arange(int(a), int(b), device=self.data.device) for a, b in self.bounds[keep]])
+                w = None if self.weights is None else self.weights[rows]
+                out[idx] = exact(y, self.data[rows], h, kernel=kernel, weights=w)
         return out
 
     @staticmethod

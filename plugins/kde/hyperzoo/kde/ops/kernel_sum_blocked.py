@@ -24,17 +24,19 @@ DATA_BLOCK = 4096
 FLOOR = {torch.float16: -10.0, torch.bfloat16: -80.0, torch.float32: -80.0, torch.float64: -700.0}
 
 
-def _apply_profile(s: torch.Tensor, kernel: str, floor: float) -> torch.Tensor:
+def _apply_profile(s: torch.Tensor, kernel: str, floor: float | None) -> torch.Tensor:
     """In place: the block from the matmul (−½r² for the Gaussian, r² otherwise) → K, not log.
 
     Exponents are clamped at ``floor`` so that exp never produces subnormals (13x slower on CPU); the error
-    this admits is at most n·e^floor, and queries whose sum is that small are recomputed exactly.
+    this admits is at most n·e^floor, and queries whose sum is that small are recomputed exactly. ``floor`` is
+    None when the block provably stays above it ((‖y‖ + ‖x‖)²/2 < −floor), which saves a pass.
     """
     if kernel == "gaussian":
-        return s.clamp_min_(floor).exp_()
+        return (s if floor is None else s.clamp_min_(floor)).exp_()
     s.clamp_min_(0.0)
     if kernel == "exponential":
-        return s.sqrt_().neg_().clamp_min_(floor).exp_()
+        s.sqrt_().neg_()
+        return (s if floor is None else s.clamp_min_(floor)).exp_()
     if kernel == "tophat":
         return s.lt_(1.0)
     if kernel == "epanechnikov":
@@ -85,16 +87,22 @@ def kernel_sum(queries: torch.Tensor, data: torch.Tensor, bandwidth: float | tor
     ya, xat, w, log_top = _operands(queries, data, h, kernel, weights)
     m, n = ya.shape[0], xat.shape[1]
     floor = FLOOR[ya.dtype]
+    # radii of the centred, scaled points: a block needs no clamp when (max‖y‖ + max‖x‖)² / 2 < −floor
+    y_norm = ya[:, :-2].norm(dim=1)
+    x_norm = (xat[:-2].norm(dim=0) * (0.5 if kernel != "gaussian" else 1.0))
+    reach = -floor if kernel == "exponential" else math.sqrt(-2.0 * floor)
     out = torch.zeros(m, dtype=ya.dtype, device=ya.device)
     buf = torch.empty(min(QUERY_BLOCK, m), min(DATA_BLOCK, n), dtype=ya.dtype, device=ya.device)
     for q0 in range(0, m, QUERY_BLOCK):
         yb = ya[q0:q0 + QUERY_BLOCK]
         acc = out[q0:q0 + QUERY_BLOCK]
+        y_max = float(y_norm[q0:q0 + QUERY_BLOCK].max())
         for j0 in range(0, n, DATA_BLOCK):
             xb = xat[:, j0:j0 + DATA_BLOCK]
             s = buf[: yb.shape[0], : xb.shape[1]]
             torch.mm(yb, xb, out=s)
-            _apply_profile(s, kernel, floor)
+            safe = y_max + float(x_norm[j0:j0 + DATA_BLOCK].max()) < reach
+            _apply_profile(s, kernel, None if safe else floor)
             if w is None:
                 acc += s.sum(1)
             else:
