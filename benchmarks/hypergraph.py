@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -86,12 +85,17 @@ def save_case(hg, path: Path) -> None:
              x=hg.x.numpy())
 
 
-def _rss_kib() -> int:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() // 1024
+def _status_kib(field: str) -> int:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise SystemExit(f"/proc/self/status has no {field}; the memory part needs Linux")
 
 
 def _reset_peak_rss() -> None:
-    """Linux: writing 5 to /proc/self/clear_refs resets the peak RSS (VmHWM and ru_maxrss) to the current RSS."""
+    """Linux: writing 5 to /proc/self/clear_refs resets this process's peak RSS (VmHWM) to its current RSS.
+    (``ru_maxrss`` cannot be used here: it also keeps the peak of the parent image the subprocess forked from.)"""
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError as exc:
@@ -110,11 +114,11 @@ def memory_case(path: str, side: str) -> None:
     tiny = Hypergraph.from_edges([[0, 1], [1, 2]], 3, x=torch.randn(3, hg.x.shape[1]))
     step_fns(tiny, (side,))[side]()  # loads the code paths (plugin registry, lazy imports) outside the measurement
     fn = step_fns(hg, (side,))[side]
-    resident = _rss_kib()
+    resident = _status_kib("VmRSS")
     _reset_peak_rss()
     for _ in range(4):
         fn()
-    print(resident, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    print(resident, _status_kib("VmHWM"))
 
 
 def peak_rss(path: Path, side: str) -> dict[str, float]:
@@ -304,7 +308,8 @@ def write(results: dict) -> None:
                  "fresh subprocess per case that loads the hypergraph from plain arrays and builds only its own "
                  "side's hypergraph object: *step peak* is the peak RSS during 4 steps (the first builds the "
                  "side's cached matrices) above the resident set just before them (the peak is reset with "
-                 "`/proc/self/clear_refs`, then read with `ru_maxrss`); *resident* is that set (Python, torch, "
+                 "`/proc/self/clear_refs`, then read as `VmHWM`; `ru_maxrss` would also hold the peak of the "
+                 "parent the subprocess forked from); *resident* is that set (Python, torch, "
                  "the side's library and its hypergraph object).")
         lines += ["| graph | ours (ms) | DHG (ms) | speed-up | step peak, ours / DHG (MiB) | DHG/ours step peak | "
                   "resident, ours / DHG (MiB) | max abs diff |", "|---|---|---|---|---|---|---|---|"]

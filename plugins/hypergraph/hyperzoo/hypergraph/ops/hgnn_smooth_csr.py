@@ -19,12 +19,13 @@ def hgnn_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | Non
         v, e = hg.node_ids, hg.incidence_edge
         dv = x.new_zeros(hg.num_nodes).index_add(0, v, w[e])
         dvis = safe_inv(dv, 0.5)[v]
-        return by_edge(hg, dvis / hg.edge_size.to(x.dtype)[e]), by_node(hg, dvis * w[e]), (dv == 0).to(x.dtype)
+        return (by_edge(hg, dvis / hg.edge_size.to(x.dtype)[e]), by_node(hg, dvis * w[e]),
+                (dv == 0).nonzero().flatten())
 
     first, second, iso = make() if edge_weight is not None else hg._cached(("hgnn_csr", x.dtype), make)
     out = spmm(second, spmm(first, x))
     if isolated == "self_loop":
-        out = out + x * iso[:, None]
+        out = out.index_add_(0, iso, x.index_select(0, iso))  # isolated rows only
     return out
 
 
