@@ -68,15 +68,18 @@ def step_fns(hg, sides=("ours", "dhg")):
     return {"ours": ours, "dhg": theirs}
 
 
-def timeit(fn, reps: int) -> float:
-    fn()
-    fn()  # warm-up (DHG builds and caches its N×N Laplacian on the first call)
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+def timeit(fns: dict, reps: int) -> dict[str, float]:
+    """Median seconds per call of each function. The functions take turns within every repetition, so that load
+    from other jobs on the shared CPU hits all of them alike; two warm-up rounds first (DHG builds and caches
+    its N×N Laplacian on its first call)."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for rep in range(reps + 2):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            if rep >= 2:
+                times[k].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def save_case(hg, path: Path) -> None:
@@ -138,7 +141,8 @@ def part_speed() -> list[dict]:
         hg = graph(name)
         fns = step_fns(hg)
         diff = float((fns["ours"]() - fns["dhg"]()).abs().max())
-        t_ours, t_dhg = timeit(fns["ours"], reps), timeit(fns["dhg"], reps)
+        t = timeit(fns, reps)
+        t_ours, t_dhg = t["ours"], t["dhg"]
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "case.npz"
             save_case(hg, path)
@@ -172,7 +176,7 @@ def part_inference(hidden: int = 128, num_classes: int = 10) -> dict:
         "teacher: DHG HGNN, cold": lambda: theirs(x, dhg.Hypergraph(n, edges)),
     }
     with torch.no_grad():
-        ms = {k: 1e3 * timeit(f, 15 if "student" in k else 7) for k, f in cases.items()}
+        ms = {k: 1e3 * v for k, v in timeit(cases, 9).items()}
     student = ms.pop("student (MLP, features only)")
     return {"hidden": hidden, "student_ms": student,
             "teachers": [{"teacher": k, "ms": v, "ratio": v / student} for k, v in ms.items()]}
@@ -303,14 +307,14 @@ def write(results: dict) -> None:
              "same process, so compare ratios, not absolute times: the CPU is shared with other jobs.", ""]
     if "speed" in results:
         _section(lines, results, "speed", "hgnn_smooth forward + backward vs DHG `smoothing_with_HGNN`",
-                 "64 features, deduplicated hypergraphs (DHG merges duplicates). Time: median of repeated steps "
-                 "after two warm-up steps (DHG builds and caches its N×N Laplacian in the first). Memory, from a "
-                 "fresh subprocess per case that loads the hypergraph from plain arrays and builds only its own "
-                 "side's hypergraph object: *step peak* is the peak RSS during 4 steps (the first builds the "
-                 "side's cached matrices) above the resident set just before them (the peak is reset with "
-                 "`/proc/self/clear_refs`, then read as `VmHWM`; `ru_maxrss` would also hold the peak of the "
-                 "parent the subprocess forked from); *resident* is that set (Python, torch, "
-                 "the side's library and its hypergraph object).")
+                 "64 features, deduplicated hypergraphs (DHG merges duplicates). Time: median of repeated steps, "
+                 "ours and DHG taking turns, after two warm-up steps (DHG builds and caches its N×N Laplacian in "
+                 "the first). Memory, from a fresh subprocess per case that loads the hypergraph from plain arrays "
+                 "and builds only its own side's hypergraph object: *step peak* is the peak RSS during 4 steps (the "
+                 "first builds the side's cached matrices) above the resident set just before them (the peak is "
+                 "reset with `/proc/self/clear_refs`, then read as `VmHWM`; `ru_maxrss` would also hold the peak of "
+                 "the parent the subprocess forked from); *resident* is that set (Python, torch, the side's library "
+                 "and its hypergraph object).")
         lines += ["| graph | ours (ms) | DHG (ms) | speed-up | step peak, ours / DHG (MiB) | DHG/ours step peak | "
                   "resident, ours / DHG (MiB) | max abs diff |", "|---|---|---|---|---|---|---|---|"]
         for r in results["speed"]:
@@ -323,9 +327,10 @@ def write(results: dict) -> None:
         r = results["inference"]
         _section(lines, results, "inference", "LightHGNN: student (MLP, features only) vs HGNN teacher inference",
                  "Synthetic hypergraph: 55,000 nodes, 20,000 hyperedges (sizes 2..10), 64 features, 10 classes, "
-                 f"hidden {r['hidden']} (the paper's); forward only, eval mode, no grad; median time. *Warm*: the "
-                 "hypergraph and its cached smoothing matrices exist before the call; *cold*: the hypergraph is "
-                 "built from its hyperedge list inside the call (a new hypergraph at inference time).")
+                 f"hidden {r['hidden']} (the paper's); forward only, eval mode, no grad; median time, the five "
+                 "taking turns. *Warm*: the hypergraph and its cached smoothing matrices exist before the call; "
+                 "*cold*: the hypergraph is built from its hyperedge list inside the call (a new hypergraph at "
+                 "inference time).")
         lines += ["| model | time (ms) | teacher / student |", "|---|---|---|",
                   f"| student (MLP, features only) | {fmt(r['student_ms'])} | 1.0x |"]
         for t in r["teachers"]:
