@@ -115,7 +115,7 @@ def _isotropic_scipy_kde(x: np.ndarray, h: float):
 
 def worker(args: argparse.Namespace) -> None:
     x, y, h = make_data(args.n, args.m, args.d)
-    run_case(args.worker, x[:50], y[:5], h)        # imports and first-call set-up outside the timing
+    run_case(args.worker, x[: max(50, 2 * args.d)], y[:5], h)   # imports and first-call set-up, untimed
     started = time.perf_counter()
     out = run_case(args.worker, x, y, h)
     seconds = time.perf_counter() - started
@@ -196,12 +196,14 @@ def machine() -> str:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}"
+    threads = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                             capture_output=True, text=True).stdout.strip()   # as a fresh worker sees it
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({threads} threads), numpy {np.__version__}"
 
 
 def write_report(rows: list[dict], args: argparse.Namespace, offset: dict | None, suffix: str) -> None:
-    import sklearn
     import scipy
+    import sklearn
 
     try:
         import KDEpy
@@ -210,7 +212,9 @@ def write_report(rows: list[dict], args: argparse.Namespace, offset: dict | None
         kdepy = "not installed"
     command = "python benchmarks/kde.py" + (" --quick" if args.quick else "")
     lines = [f"# kde benchmark{' (quick)' if args.quick else ''}", "",
-             f"Command: `{command}` (written by benchmarks/kde.py; {time.strftime('%Y-%m-%d')}).", "",
+             f"Command: `{command}` (written by benchmarks/kde.py; {time.strftime('%Y-%m-%d')})."
+             + (f" Re-run later and merged with `--merge --methods ... --dims ...`: {', '.join(args.merged)}."
+                if getattr(args, "merged", None) else ""), "",
              f"Machine: {machine()}; scikit-learn {sklearn.__version__}, scipy {scipy.__version__}, KDEpy {kdepy}.",
              "The machine is shared with other jobs, so absolute times carry noise; ratios come from one run.", "",
              f"Gaussian kernel, n = {args.n:,} training points, m = {args.m:,} queries, standard normal data, "
@@ -233,11 +237,11 @@ def write_report(rows: list[dict], args: argparse.Namespace, offset: dict | None
                 lines.append(f"| {method} | {r['status']} | | | | | |")
                 continue
             sec = r["seconds"]
-            ratio = f"{sec / ours:.1f}" if ours else ""
+            ratio = f"{sec / ours:.3g}" if ours else ""
             xf = f"{sec / floor:.2f}" if floor else ""
             mx = f"{r['max_rel_err']:.2e}" if "max_rel_err" in r else "—"
             md = f"{r['median_rel_err']:.2e}" if "median_rel_err" in r else "—"
-            lines.append(f"| {method} | {sec:.2f} | {ratio} | {xf} | {r['peak_mb']:.0f} | {mx} | {md} |")
+            lines.append(f"| {method} | {sec:.3g} | {ratio} | {xf} | {r['peak_mb']:.0f} | {mx} | {md} |")
         lines.append("")
     if offset:
         lines += ["## scikit-learn's tree KDE off the training set", "",
@@ -251,8 +255,8 @@ def write_report(rows: list[dict], args: argparse.Namespace, offset: dict | None
     (RESULTS / f"kde{suffix}.md").write_text("\n".join(lines))
     clean = [{k: v for k, v in r.items() if k != "log_density"} for r in rows]
     (RESULTS / f"kde{suffix}.json").write_text(json.dumps({"command": command, "machine": machine(), "n": args.n,
-                                                            "m": args.m, "rows": clean, "sklearn_offset": offset},
-                                                           indent=1))
+                                                            "m": args.m, "rows": clean, "sklearn_offset": offset,
+                                                            "merged": getattr(args, "merged", [])}, indent=1))
 
 
 def main() -> None:
@@ -262,6 +266,9 @@ def main() -> None:
     p.add_argument("--dims", type=int, nargs="*")
     p.add_argument("--methods", nargs="*", default=METHODS)
     p.add_argument("--timeout", type=float, default=900.0)
+    p.add_argument("--repeat", type=int, default=1, help="run each case this many times; report the median time")
+    p.add_argument("--merge", action="store_true",
+                   help="re-run only --methods/--dims and merge them into the existing docs/results/kde.json")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--m", type=int, default=10_000)
@@ -286,14 +293,26 @@ def main() -> None:
         for method in args.methods:
             if method in LOW_D_ONLY and d > 2:
                 continue
-            row = launch(method, args.n, args.m, d, args.timeout)
+            runs = [launch(method, args.n, args.m, d, args.timeout) for _ in range(args.repeat)]
+            row = runs[0]
+            if args.repeat > 1 and all(r["status"] == "ok" for r in runs):
+                row["seconds"] = float(np.median([r["seconds"] for r in runs]))
+                row["seconds_all"] = [r["seconds"] for r in runs]
             if "log_density" in row:
                 row["max_rel_err"], row["median_rel_err"] = errors(row.pop("log_density"), ref)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    offset = sklearn_offset()
-    print(json.dumps(offset), flush=True)
-    write_report(rows, args, offset, "_quick" if args.quick else "")
+    suffix = "_quick" if args.quick else ""
+    if args.merge:
+        old = json.loads((RESULTS / f"kde{suffix}.json").read_text())
+        redone = {(r["method"], r["d"]) for r in rows}
+        rows = [r for r in old["rows"] if (r["method"], r["d"]) not in redone] + rows
+        offset = old["sklearn_offset"]
+        args.merged = sorted(set(old.get("merged", [])) | {f"{m} at d={d}" for m, d in redone})
+    else:
+        offset = sklearn_offset()
+        print(json.dumps(offset), flush=True)
+    write_report(rows, args, offset, suffix)
 
 
 if __name__ == "__main__":

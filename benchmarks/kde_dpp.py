@@ -46,7 +46,8 @@ def main() -> None:
     lines = ["# kde: weighted least squares with DPP / volume sampling", "",
              "Command: `python benchmarks/kde_dpp.py` (1,000 draws per cell). Plot: kde_dpp.png. Error ratio "
              "‖f − f̂‖²_μ / ‖f − P_{V_m} f‖²_μ for f = 1/(1 + 25x²), m = 10.", "",
-             "| n | volume: mean | median | p90 | i.i.d. optimal: mean | median | p90 |", "|---|---|---|---|---|---|---|"]
+             "| n | volume: mean | median | p90 | i.i.d. optimal: mean | median | p90 |",
+             "|---|---|---|---|---|---|---|"]
     for n in ns:
         v = next(r for r in rows if r["n"] == n and r["sampler"] == "volume")
         i = next(r for r in rows if r["n"] == n and r["sampler"] == "iid-optimal")

@@ -19,7 +19,6 @@ Writes docs/results/kde_private.md, .json and .png.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -56,16 +55,18 @@ def main() -> None:
     for kernel in ("gaussian", "laplace", "cauchy"):
         truth = DPSimilarity.exact(PrivateKernelSum(kernel=kernel, bandwidth=2.0), X, Y)
         for label, k in (("JL k=32 + random features", 32), ("noisy RFF, no projection (baseline)", None)):
-            make = lambda e, r, kernel=kernel, k=k: PrivateKernelSum(kernel=kernel, bandwidth=2.0, epsilon=e,
-                                                                     n_features=256, projection_dim=k, random_state=r)
+            def make(e, r, kernel=kernel, k=k):
+                return PrivateKernelSum(kernel=kernel, bandwidth=2.0, epsilon=e, n_features=256,
+                                        projection_dim=k, random_state=r)
             curves[f"{kernel}: {label}"] = error_curve(make, X, Y, truth)
             timing[f"{kernel}: {label}"] = query_ms(make(1.0, 0).fit(X), Y)
     for metric in ("l1", "l2"):
         truth = DPSimilarity.exact(PrivateDistanceSum(metric=metric), X, Y)
         for label, flat, levels in (("dyadic tree, L=12", False, 12), ("flat histogram L=12 (baseline)", True, 12),
                                     ("dyadic tree, L=6", False, 6), ("flat histogram L=6 (baseline)", True, 6)):
-            make = lambda e, r, metric=metric, flat=flat, levels=levels: PrivateDistanceSum(
-                metric=metric, epsilon=e, levels=levels, flat=flat, random_state=r)
+            def make(e, r, metric=metric, flat=flat, levels=levels):
+                return PrivateDistanceSum(
+                            metric=metric, epsilon=e, levels=levels, flat=flat, random_state=r)
             curves[f"{metric} distance: {label}"] = error_curve(make, X, Y, truth)
             timing[f"{metric} distance: {label}"] = query_ms(make(1.0, 0).fit(X), Y)
 

@@ -71,7 +71,8 @@ def test_scikit_learn_cosine_normalisation_bug(rng):
     g = np.linspace(-1.05, 1.05, 701)
     gx, gy = np.meshgrid(g, g)
     pts = np.c_[gx.ravel(), gy.ravel()]
-    mass = lambda model: np.trapezoid(np.trapezoid(np.exp(model.score_samples(pts)).reshape(gx.shape), g), g)
+    def mass(model):
+        return np.trapezoid(np.trapezoid(np.exp(model.score_samples(pts)).reshape(gx.shape), g), g)
     assert abs(mass(KernelDensity(bandwidth=1.0, kernel="cosine").fit(x)) - 1) < 2e-3
     assert abs(mass(SKKernelDensity(bandwidth=1.0, kernel="cosine").fit(x)) - 0.3634) < 5e-3
 
@@ -172,14 +173,16 @@ def test_tree_prunes_when_it_can(rng):
     x = torch.tensor(rng.normal(size=(20000, 2)))
     t = Tree(x, None, leaf_size=64)
     seen = []
-    exact = lambda y, data, h, kernel, weights: seen.append(len(data)) or torch.zeros(len(y), dtype=y.dtype)
+    def exact(y, data, h, kernel, weights):
+        return seen.append(len(data)) or torch.zeros(len(y), dtype=y.dtype)
     t.log_kernel_sum(torch.tensor(rng.normal(size=(8192, 2))), 0.05, "gaussian", 1e-6, exact)
     assert np.mean(seen) < 0.35 * len(x)
 
 
 def test_state_dict_round_trip_without_pickle(tmp_path, rng):
     x = rng.normal(size=(300, 3))
-    kde = KernelDensity(bandwidth="silverman", kernel="epanechnikov", algorithm="tree").fit(x, sample_weight=rng.random(300))
+    kde = KernelDensity(bandwidth="silverman", kernel="epanechnikov", algorithm="tree")
+    kde.fit(x, sample_weight=rng.random(300))
     torch.save(kde.state_dict(), tmp_path / "kde.pt")
     state = torch.load(tmp_path / "kde.pt", weights_only=True)
     again = KernelDensity().load_state_dict(state)

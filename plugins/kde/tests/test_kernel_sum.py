@@ -54,7 +54,8 @@ def test_blocked_backend_parity(monkeypatch):
 
 def test_blocked_backend_large_float32_against_float64():
     g = torch.Generator().manual_seed(1)
-    x, y = torch.randn(5000, 16, generator=g, dtype=torch.float64), torch.randn(700, 16, generator=g, dtype=torch.float64)
+    x = torch.randn(5000, 16, generator=g, dtype=torch.float64)
+    y = torch.randn(700, 16, generator=g, dtype=torch.float64)
     op = core.get_operator(OP)
     exact = op(y, x, 0.6, backend="reference")
     fast64 = op(y, x, 0.6, backend="blocked")

@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from hyperzoo.kde.private import (PRIVATE_KERNELS, PrivateDistanceSum, PrivateKernelSum,
-                                  PrivateSimilarityClassifier, audit_laplace)
+from hyperzoo.kde.private import (
+    PRIVATE_KERNELS,
+    PrivateDistanceSum,
+    PrivateKernelSum,
+    PrivateSimilarityClassifier,
+    audit_laplace,
+)
 
 
 def _kernel(kernel, X, Y, h):
@@ -92,9 +97,11 @@ def _kernel_audit(cls, eps):
     canary = np.array([[(2 * math.pi - phase) / omega]])               # cos(ω x* + b) = 1
     pair = (np.array([[0.3], [0.7]]), np.array([[0.3], [0.7], [canary[0, 0]]]))
     exact = {id(p): mech.release(p) for p in pair}
-    run = lambda data, seed: mech.privatize(exact[id(data)], seed)
+    def run(data, seed):
+        return mech.privatize(exact[id(data)], seed)
     base = exact[id(pair[0])]
-    stat = lambda out: min(out[0] - base[0], out[1] - base[1])         # feature sum and count both move up
+    def stat(out):
+        return min(out[0] - base[0], out[1] - base[1])         # feature sum and count both move up
     return audit_laplace(run, stat, pair, epsilon=eps, trials=20000)
 
 
@@ -102,8 +109,10 @@ def _distance_audit(cls, eps):
     pair = (np.array([[0.2], [0.5]]), np.array([[0.2], [0.5], [1.0]]))
     mech = cls(levels=0, epsilon=eps).fit(pair[0])
     exact = {id(p): mech.release(p) for p in pair}
-    run = lambda data, seed: mech.privatize(exact[id(data)], seed)
-    stat = lambda out: min(out[0][0, 0] - 2.0, out[1][0, 0] - 0.7)    # the canary x* = 1 adds 1 to both
+    def run(data, seed):
+        return mech.privatize(exact[id(data)], seed)
+    def stat(out):
+        return min(out[0][0, 0] - 2.0, out[1][0, 0] - 0.7)    # the canary x* = 1 adds 1 to both
     return audit_laplace(run, stat, pair, epsilon=eps, trials=20000)
 
 

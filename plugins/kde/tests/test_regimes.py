@@ -14,7 +14,8 @@ def _numeric_h_gauss(alpha: float, sigma: float) -> float:
     """h_G from the definitions alone: Λ(λ) = log E exp(λ(x − y)²), y ~ N(0, σ²), x = σ (only Σx_k² matters);
     r_min solves I(r) = α with I the Legendre transform of Λ; then λ_G = I'(r_min) and h_G = (−2λ_G)^(−½)."""
     def cgf(lam):
-        f = lambda y: math.exp(lam * (sigma - y) ** 2 - y * y / (2 * sigma**2)) / math.sqrt(2 * math.pi * sigma**2)
+        def f(y):
+            return math.exp(lam * (sigma - y) ** 2 - y * y / (2 * sigma**2)) / math.sqrt(2 * math.pi * sigma**2)
         return math.log(integrate.quad(f, -40 * sigma, 40 * sigma, limit=400, epsabs=0, epsrel=1e-13)[0])
 
     def legendre(r):

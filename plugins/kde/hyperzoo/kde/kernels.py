@@ -11,7 +11,7 @@ with S_{d−1} = 2 π^{d/2} / Γ(d/2) the area of the unit sphere. Profiles (sci
     epanechnikov  K = (1 − r²)·1[r < 1]       c_d = V_d · 2 / (d + 2)
     exponential   K = exp(−r)                 c_d = S_{d−1} · Γ(d)
     linear        K = (1 − r)·1[r < 1]        c_d = V_d / (d + 1)
-    cosine        K = cos(πr/2)·1[r < 1]      c_d = S_{d−1} ∫_0^1 cos(πr/2) r^{d−1} dr  (Gauss–Legendre, exact to rounding)
+    cosine        K = cos(πr/2)·1[r < 1]      c_d = S_{d−1} ∫_0^1 cos(πr/2) r^{d−1} dr  (Gauss–Legendre quadrature)
 """
 
 from __future__ import annotations

@@ -21,9 +21,10 @@ Distances f = ‖x − y‖₁ and ‖x − y‖₂ -- ``PrivateDistanceSum``:
     of its points; then with C_L, S_L (C_R, S_R) the count and sum of the cells left (right) of y's cell c,
         Σ_x |x_k − y_k| = (hi − lo)·[t_y C_L − S_L + S_R − t_y C_R + c·|t_c − t_y|],
     exact up to half a cell width per point in y's cell. Each range sum takes its dyadic nodes directly or as the
-    root minus the complementary range, whichever needs fewer noisy nodes (≤ L/2 + 1 in the worst case). Sensitivity: one point touches one node per level
-    per coordinate, changing counts by 1 and sums by t ≤ 1: ℓ1 ≤ d(L + 1) for each of the two arrays, so each gets
-    Lap(2d(L + 1)/ε) (ε/2 apiece). ℓ2 reduces to ℓ1 by a Gaussian projection G (k × d):
+    root minus the complementary range, whichever needs fewer noisy nodes (about L/2 at worst; a choice that
+    depends on y only). Sensitivity: one point touches one node per level per coordinate, changing counts by 1
+    and sums by t ≤ 1: ℓ1 ≤ d(L + 1) for each of the two arrays, so each gets Lap(2d(L + 1)/ε) (ε/2 apiece).
+    ℓ2 reduces to ℓ1 by a Gaussian projection G (k × d):
     E|gᵀv| = √(2/π)‖v‖₂, so ‖v‖₂ ≈ √(π/2)/k · ‖Gv‖₁, and the ℓ1 structure is built on Gx.
 
 ``PrivateSimilarityClassifier``: one ``PrivateKernelSum`` per class (each point is in one class, so by parallel
@@ -291,7 +292,8 @@ class PrivateDistanceSum:
             csum = np.concatenate([np.zeros((len(arr), 1)), np.cumsum(leaves, axis=1)], axis=1)
             pre = np.take_along_axis(csum, j.T, axis=1).T
             return csum[:, -1][None, :] - pre if suffix else pre
-        pop = np.vectorize(lambda v: bin(int(v)).count("1"))
+        def pop(v):
+            return sum((v >> b) & 1 for b in range(self.levels + 1))   # popcount of cell indices
         own, other = (pop(cells - j), pop(j)) if suffix else (pop(j), pop(cells - j))
         direct = self._direct(arr, j, suffix)
         via_root = arr[:, 0][None, :] - self._direct(arr, j, not suffix)

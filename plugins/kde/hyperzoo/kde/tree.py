@@ -59,6 +59,7 @@ class Tree:
         order = torch.argsort(nearest)
         out = torch.empty(queries.shape[0], dtype=queries.dtype, device=queries.device)
         log_rtol = math.log(rtol) if rtol > 0 else -math.inf
+        unpruned = []      # blocks that keep every leaf are summed together in one exact call at the end
         for q0 in range(0, len(order), QUERY_BLOCK):
             idx = order[q0:q0 + QUERY_BLOCK]
             y = queries[idx]
@@ -68,12 +69,15 @@ class Tree:
             keep = self._keep(log_u, log_l, log_rtol)
             if not bool(keep.any()):
                 out[idx] = -math.inf
-            elif bool(keep.all()):   # nothing to prune: no gather
-                out[idx] = exact(y, self.data, h, kernel=kernel, weights=self.weights)
+            elif bool(keep.all()):
+                unpruned.append(idx)
             else:
                 rows = torch.cat([torch.arange(int(a), int(b), device=self.data.device) for a, b in self.bounds[keep]])
                 w = None if self.weights is None else self.weights[rows]
                 out[idx] = exact(y, self.data[rows], h, kernel=kernel, weights=w)
+        if unpruned:
+            idx = torch.cat(unpruned)
+            out[idx] = exact(queries[idx], self.data, h, kernel=kernel, weights=self.weights)
         return out
 
     @staticmethod

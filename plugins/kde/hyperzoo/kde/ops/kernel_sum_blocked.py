@@ -124,13 +124,13 @@ def _shifted(ya: torch.Tensor, xat: torch.Tensor, w, kernel: str) -> torch.Tenso
     for q0 in range(0, ya.shape[0], QUERY_BLOCK):
         yb = ya[q0:q0 + QUERY_BLOCK]
 
-        def block(j0: int) -> torch.Tensor:
+        def block(yb: torch.Tensor, j0: int) -> torch.Tensor:
             s = _log_profile(yb @ xat[:, j0:j0 + DATA_BLOCK], kernel)
             return s if log_w is None else s + log_w[j0:j0 + DATA_BLOCK]
 
-        best = torch.stack([block(j0).max(1).values for j0 in range(0, n, DATA_BLOCK)], 1).max(1).values
+        best = torch.stack([block(yb, j0).max(1).values for j0 in range(0, n, DATA_BLOCK)], 1).max(1).values
         shift = torch.where(torch.isfinite(best), best, torch.zeros_like(best))
-        total = sum(block(j0).sub_(shift[:, None]).exp_().sum(1) for j0 in range(0, n, DATA_BLOCK))
+        total = sum(block(yb, j0).sub_(shift[:, None]).exp_().sum(1) for j0 in range(0, n, DATA_BLOCK))
         out[q0:q0 + QUERY_BLOCK] = total.log_() + shift
     return out
 
