@@ -213,10 +213,15 @@ def write_report(rows: list[dict], args: argparse.Namespace, offset: dict | None
     command = "python benchmarks/kde.py" + (" --quick" if args.quick else "")
     lines = [f"# kde benchmark{' (quick)' if args.quick else ''}", "",
              f"Command: `{command}` (written by benchmarks/kde.py; {time.strftime('%Y-%m-%d')})."
-             + (f" Re-run later and merged with `--merge --methods ... --dims ...`: {', '.join(args.merged)}."
+             + (" Cases re-run later (same machine, same day) and merged in with `python benchmarks/kde.py --merge "
+                "--methods ...` (hz-* and floor rows; times marked 'median of 3' come from `--repeat 3 --dims 16 64`; "
+                f"scipy at d = 64 after a first failed warm-up): {', '.join(args.merged)}."
                 if getattr(args, "merged", None) else ""), "",
              f"Machine: {machine()}; scikit-learn {sklearn.__version__}, scipy {scipy.__version__}, KDEpy {kdepy}.",
-             "The machine is shared with other jobs, so absolute times carry noise; ratios come from one run.", "",
+             "The machine is shared with other jobs, so absolute times carry noise. "
+             + (f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} was set in this environment, so torch ran with that "
+                "many threads (scikit-learn's, scipy's and KDEpy's KDEs are single-threaded anyway). "
+                if os.environ.get("OMP_NUM_THREADS") else ""), "",
              f"Gaussian kernel, n = {args.n:,} training points, m = {args.m:,} queries, standard normal data, "
              "bandwidth = Scott's factor n^(−1/(d+4)). Time = fit + evaluation at all queries, each case in a fresh "
              "process; peak = ru_maxrss of that process. Errors: |p̂/p − 1| over the first 1,000 queries against a "
@@ -241,7 +246,8 @@ def write_report(rows: list[dict], args: argparse.Namespace, offset: dict | None
             xf = f"{sec / floor:.2f}" if floor else ""
             mx = f"{r['max_rel_err']:.2e}" if "max_rel_err" in r else "—"
             md = f"{r['median_rel_err']:.2e}" if "median_rel_err" in r else "—"
-            lines.append(f"| {method} | {sec:.3g} | {ratio} | {xf} | {r['peak_mb']:.0f} | {mx} | {md} |")
+            shown = f"{sec:.3g}" + (f" (median of {len(r['seconds_all'])})" if "seconds_all" in r else "")
+            lines.append(f"| {method} | {shown} | {ratio} | {xf} | {r['peak_mb']:.0f} | {mx} | {md} |")
         lines.append("")
     if offset:
         lines += ["## scikit-learn's tree KDE off the training set", "",
@@ -267,6 +273,7 @@ def main() -> None:
     p.add_argument("--methods", nargs="*", default=METHODS)
     p.add_argument("--timeout", type=float, default=900.0)
     p.add_argument("--repeat", type=int, default=1, help="run each case this many times; report the median time")
+    p.add_argument("--report-only", action="store_true", help="rewrite kde.md from kde.json")
     p.add_argument("--merge", action="store_true",
                    help="re-run only --methods/--dims and merge them into the existing docs/results/kde.json")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -285,6 +292,10 @@ def main() -> None:
         return
     if args.quick:
         args.n, args.m = 20_000, 2_000
+    if args.report_only:
+        old = json.loads((RESULTS / f"kde{'_quick' if args.quick else ''}.json").read_text())
+        args.merged = old.get("merged", [])
+        return write_report(old["rows"], args, old["sklearn_offset"], "_quick" if args.quick else "")
     dims = args.dims or ([1, 2, 16] if args.quick else [1, 2, 16, 64])
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = []
