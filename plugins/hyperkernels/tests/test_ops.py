@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from hyperzoo import core
 from hyperzoo.core import testing
-
 from hyperzoo.hyperkernels import context_kernel, dwconv, fftconv, hyperzzw
 
 
@@ -69,10 +69,10 @@ def test_fftconv_2d_equals_direct(direct, kshape, per_sample):
 
 def test_fftconv_gradients_equal_direct_convolution_gradients():
     x = torch.randn(2, 3, 40, dtype=torch.float64, requires_grad=True)
-    k = torch.randn(3, 40, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(3, 39, dtype=torch.float64, requires_grad=True)
     for causal in (False, True):
         cot = torch.randn(2, 3, 40, dtype=torch.float64)
-        ref = F.conv1d(F.pad(x, (39, 0)), k.flip(-1)[:, None], groups=3) if causal else F.conv1d(
+        ref = F.conv1d(F.pad(x, (38, 0)), k.flip(-1)[:, None], groups=3) if causal else F.conv1d(
             x, k[:, None], padding="same", groups=3)
         g_ref = torch.autograd.grad(ref, (x, k), cot)
         g = torch.autograd.grad(fftconv(x, k, causal=causal), (x, k), cot)
@@ -111,10 +111,12 @@ def test_hyperzzw_equals_its_definition(direct):
         np.testing.assert_allclose(context_kernel(z, w).numpy(), kappa, atol=1e-12)
         np.testing.assert_allclose(hyperzzw(z, w).numpy(), direct.conv1d(z.numpy(), kappa), atol=1e-10)
         np.testing.assert_allclose(hyperzzw(z, w, v).numpy(), direct.conv1d(v.numpy(), kappa), atol=1e-10)
-    # global 2D: kappa = W ⊙ Z exactly, convolved by 2D FFT
-    z2 = torch.randn(2, 2, 6, 5, dtype=torch.float64)
-    w2 = torch.randn(2, 6, 5, dtype=torch.float64)
-    np.testing.assert_allclose(hyperzzw(z2, w2).numpy(), direct.conv2d(z2.numpy(), (z2 * w2).numpy()), atol=1e-10)
+    # global 2D: kappa = W ⊙ Z exactly (direct for 6x5, 2D FFT for 17x6)
+    for size in ((6, 5), (17, 6)):
+        z2 = torch.randn(2, 2, *size, dtype=torch.float64)
+        w2 = torch.randn(2, *size, dtype=torch.float64)
+        np.testing.assert_allclose(hyperzzw(z2, w2).numpy(), direct.conv2d(z2.numpy(), (z2 * w2).numpy()),
+                                   atol=1e-10)
 
 
 def test_hyperzzw_is_per_sample():

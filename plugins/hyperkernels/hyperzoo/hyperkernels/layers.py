@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from hyperzoo import core
 from torch import nn
+
+from hyperzoo import core
 
 __all__ = [
     "SlowNet", "HyperZZW", "GroupIBS", "TerminatorBlock", "LongConv", "InceptionDWConv2d", "DilatedReparamConv",
@@ -177,9 +178,11 @@ class TerminatorBlock(nn.Module):
         branches:  G = HyperZZW_global(Z)        (hyper-kernel of the input's whole size, FFT)
                    L_k = HyperZZW_k(Z)           (local hyper-kernels, k in ``local_sizes``)
                    F = (A Z) ⊙ σ(B Z)            (fast gated branch, pointwise A, B)
-        out = Dropout(GELU(GIBS(P · concat[IN(G), IN(L_k)..., IN(F)])))   P: 1x1 bottleneck, IN: instance norm
+        out = Dropout(GELU(GIBS(P · IN(concat[G, L_k..., F, Z]))))   P: 1x1 bottleneck, IN: instance standardisation
 
-    ``global_kernel()`` returns the slow net's global hyper-kernel; the model's local feedback error ties them.
+    Z itself joins the concatenation (the released code likewise concatenates earlier blocks' inputs): a linear
+    path through the bottleneck, not an additive residual. ``global_kernel()`` returns the slow net's global
+    hyper-kernel; the model's local feedback error ties them across blocks.
     """
 
     def __init__(self, in_channels: int, out_channels: int, size: int | Sequence[int], *, dims: int = 1,
@@ -196,7 +199,7 @@ class TerminatorBlock(nn.Module):
                 raise ValueError(f"TerminatorBlock: local kernel size {k} exceeds the input size {self.size}")
         self.local_branches = nn.ModuleList(HyperZZW(in_channels, k, **slow) for k in local_sizes)
         self.fast = Pointwise(in_channels, 2 * in_channels)  # value and gate of the fast branch
-        branches = 2 + len(local_sizes)
+        branches = 3 + len(local_sizes)  # global, locals, fast, and Z itself
         self.bottleneck = Pointwise(branches * in_channels, out_channels)
         self.norm = GroupIBS(out_channels, groups, dims=dims)
         self.dropout = nn.Dropout(dropout)
@@ -212,7 +215,7 @@ class TerminatorBlock(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         _check_input("TerminatorBlock", z, self.dims, self.in_channels, self.size)
         value, gate = self.fast(z).chunk(2, dim=1)
-        h = torch.cat([self.global_branch(z), *(b(z) for b in self.local_branches), value * torch.sigmoid(gate)], 1)
+        h = torch.cat([self.global_branch(z), *(b(z) for b in self.local_branches), value * torch.sigmoid(gate), z], 1)
         h = F.instance_norm(h)
         return self.dropout(F.gelu(self.norm(self.bottleneck(h))))
 

@@ -42,7 +42,9 @@ def feedback_error(kernels: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 class Terminator(nn.Module):
-    """Terminator: a stem, ``depth`` :class:`TerminatorBlock` s (no residual connections), mean pool, classifier.
+    """Terminator: a stem, ``depth`` :class:`TerminatorBlock` s (no residual connections), a classifier on the
+    mean and the max over positions (standardised features carry their information in their spread, which a
+    mean alone averages away).
 
     ``auxiliary_losses()`` returns ``{"feedback": λ · feedback_error}`` (λ = ``feedback_weight``), the local
     feedback error tying the blocks' channel-summed global hyper-kernels; core's trainer adds it to the loss.
@@ -60,14 +62,15 @@ class Terminator(nn.Module):
             TerminatorBlock(width, width, self.size, dims=dims, local_sizes=local_sizes, slow_hidden=slow_hidden,
                             slow_depth=slow_depth, omega=omega, groups=groups, dropout=dropout)
             for _ in range(depth))
-        self.head = nn.Linear(width, num_classes)
+        self.head = nn.Linear(2 * width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input("terminator", x, self.dims, self.in_channels, self.size)
         h = self.stem(x)
         for block in self.blocks:
             h = block(h)
-        return self.head(h.flatten(2).mean(-1))
+        h = h.flatten(2)
+        return self.head(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
 
     def slow_parameters(self) -> list[nn.Parameter]:
         """The slow networks' parameters (hyper-kernel generators); every other parameter is fast."""
@@ -97,7 +100,7 @@ def _terminator(dims, in_channels, num_classes, size, width, depth, stem_kernel,
                       feedback_weight=float(feedback_weight))
 
 
-def terminator(*, in_channels: int, num_classes: int, seq_len: int, width: int = 32, depth: int = 3,
+def terminator(*, in_channels: int, num_classes: int, seq_len: int, width: int = 24, depth: int = 3,
                stem_kernel: int = 3, local_sizes: Sequence[int] = (3, 5, 7, 9), slow_hidden: int = 16,
                slow_depth: int = 2, omega: float = 0.5, groups: int = 4, dropout: float = 0.1,
                feedback_weight: float = 0.1) -> Terminator:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+
 from hyperzoo.core.dispatch import triton_supports
 
 from .dwconv import _check
-from .hyperzzw import FFT_MIN_TAPS, context_kernel
+from .hyperzzw import FFT_MIN_TAPS, context_kernel, uses_fft
 from .hyperzzw import check as _check_hyperzzw
 
 MAX_TAPS = 64 * 64
@@ -151,6 +152,6 @@ def supports_hyperzzw(z, w, v=None) -> tuple[bool, str]:
         return ok, why
     if z.dtype not in DTYPES:
         return False, f"dtype {z.dtype} (float32, float16 or bfloat16 only)"
-    if w[0].numel() > FFT_MIN_TAPS:
-        return False, f"kernel of {w[0].numel()} > {FFT_MIN_TAPS} taps: the reference convolves it by FFT"
+    if uses_fft(w):
+        return False, f"kernel {tuple(w.shape[1:])} longer than {FFT_MIN_TAPS} taps: the reference convolves it by FFT"
     return True, "ok"

@@ -22,7 +22,11 @@ import torch.nn.functional as F
 from .dwconv import dwconv
 from .fftconv import check_inputs, fftconv
 
-FFT_MIN_TAPS = 16  # kernels with more taps than this run by FFT in the reference (same result, O(L log L))
+FFT_MIN_TAPS = 16  # kernels longer than this along some axis run by FFT in the reference (same result)
+
+
+def uses_fft(w: torch.Tensor) -> bool:
+    return max(w.shape[1:]) > FFT_MIN_TAPS
 
 
 def check(z: torch.Tensor, w: torch.Tensor, v: torch.Tensor | None) -> int:
@@ -63,4 +67,4 @@ def hyperzzw(z: torch.Tensor, w: torch.Tensor, v: torch.Tensor | None = None) ->
     check(z, w, v)
     kappa = context_kernel(z, w)
     v = z if v is None else v
-    return fftconv(v, kappa) if w[0].numel() > FFT_MIN_TAPS else dwconv(v, kappa)
+    return fftconv(v, kappa) if uses_fft(w) else dwconv(v, kappa)
