@@ -40,22 +40,33 @@ def test_ops_json_describes_backends_and_the_choice(capsys):
     assert isinstance(out["orphaned_backends"], list)
 
 
-def test_run_json_config_rerun_and_resume(tmp_path):
+def run_cli(capsys, *args):
+    """The CLI in this process: (exit status, stdout, stderr)."""
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_run_json_config_rerun_and_resume(tmp_path, capsys):
     out = tmp_path / "run"
-    proc = cli("run", "digits-2d", "mlp", "--set", "epochs=2", "--set", "model.width=16", "--set", "seed=4",
-               "--out", str(out), "--json")
-    assert proc.returncode == 0, proc.stderr
-    first = json.loads(proc.stdout)
+    status, stdout, err = run_cli(capsys, "run", "digits-2d", "mlp", "--set", "epochs=2", "--set", "model.width=16",
+                                  "--set", "seed=4", "--out", str(out), "--json")
+    assert status == 0, err
+    first = json.loads(stdout)
     assert set(first) == {"task", "model", "metrics", "history", "config", "run_dir", "seconds"}
     assert first["config"]["seed"] == 4 and first["config"]["model_args"]["width"] == 16
     assert first["metrics"] == json.loads((out / "metrics.json").read_text())
-    again = cli("run", "--config", str(out / "config.json"), "--out", str(tmp_path / "again"), "--json")
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["metrics"] == first["metrics"]
-    clash = cli("run", "digits-2d", "mlp", "--set", "epochs=2", "--out", str(out))
-    assert clash.returncode == 2 and "already holds a run; pass resume=True (--resume)" in clash.stderr
-    resumed = cli("run", "--config", str(out / "config.json"), "--out", str(out), "--resume", "--json")
-    assert resumed.returncode == 0 and json.loads(resumed.stdout)["metrics"] == first["metrics"]
+    status, stdout, err = run_cli(capsys, "run", "--config", str(out / "config.json"), "--out",
+                                  str(tmp_path / "again"), "--json")
+    assert status == 0, err
+    assert json.loads(stdout)["metrics"] == first["metrics"]
+    status, _, err = run_cli(capsys, "run", "digits-2d", "mlp", "--set", "epochs=2", "--out", str(out))
+    assert status == 2 and "already holds a run; pass resume=True (--resume)" in err
+    status, stdout, _ = run_cli(capsys, "run", "--config", str(out / "config.json"), "--out", str(out), "--resume",
+                                "--json")
+    assert status == 0 and json.loads(stdout)["metrics"] == first["metrics"]
+    status, stdout, _ = run_cli(capsys, "run", "digits-2d", "mlp", "--set", "epochs=1", "--out", str(tmp_path / "h"))
+    assert status == 0 and "parameters" in stdout and "test_accuracy" in stdout and "run dir" in stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -64,10 +75,15 @@ def test_run_json_config_rerun_and_resume(tmp_path):
     (["run", "digits-seq", "mlp", "--set", "nonsense"], "--set expects key=value"),
     (["run", "digits-seq"], "give both TASK and MODEL"),
 ])
-def test_cli_errors_are_one_clear_line(args, message, tmp_path):
-    proc = cli(*args, "--out", str(tmp_path / "x"))
-    assert proc.returncode != 0
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+def test_cli_errors_are_one_clear_line(args, message, tmp_path, capsys):
+    status, _, err = run_cli(capsys, *args, "--out", str(tmp_path / "x"))
+    assert status == 2 and message in err
+
+
+def test_a_failing_command_prints_no_traceback(tmp_path):
+    proc = cli("run", "digits-seq", "mlpp", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("hyperzoo: error: unknown model 'mlpp'") and "Traceback" not in proc.stderr
 
 
 def test_main_job_runs_terminator_or_says_why_not(tmp_path):

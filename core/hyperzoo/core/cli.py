@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from .config import ConfigError
+
 MAIN_TASK, MAIN_MODEL, FALLBACK_MODEL = "digits-seq", "terminator", "cnn"
 
 
@@ -21,7 +23,7 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, eq, raw = item.partition("=")
         if not eq or not key:
-            raise SystemExit(f"hyperzoo: error: --set expects key=value, got {item!r}")
+            raise ConfigError(f"--set expects key=value, got {item!r}")
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -87,9 +89,9 @@ def cmd_ops(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     overrides = _parse_set(args.set or [])
     if args.config and (args.task or args.model):
-        raise SystemExit("hyperzoo: error: give either TASK MODEL or --config, not both")
+        raise ConfigError("give either TASK MODEL or --config, not both")
     if not args.config and bool(args.task) != bool(args.model):
-        raise SystemExit("hyperzoo: error: give both TASK and MODEL (or neither, for the main job)")
+        raise ConfigError("give both TASK and MODEL (or neither, for the main job)")
     from . import models
     from .io import read_json
     from .runner import run, run_config
@@ -157,7 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .config import ConfigError
     from .data import DataNotFoundError
     from .dispatch import BackendError
     from .registry import RegistryError
