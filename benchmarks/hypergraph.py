@@ -362,7 +362,9 @@ def write(results: dict) -> None:
                  f"epoch with the best validation micro-F1 kept (patience {ENC_PATIENCE}); every epoch is one "
                  "optimiser step on the whole training set (the official CoNHD code takes ~30-400 mini-batch steps "
                  "per epoch on a GPU). *epochs*: the limit / mean epochs run. *s/epoch*: one training step plus "
-                 "one validation forward, on this shared CPU.")
+                 "one validation forward, on this shared CPU. CoNHD with ISAB blocks is left out on "
+                 "StackOverflowBiology: about 3.5x the UNP time per epoch, so it would not fit the ~20 minutes "
+                 "this part gives that dataset.")
         lines += ["| task | model | config | epochs | test micro-F1 | test macro-F1 | s/epoch |",
                   "|---|---|---|---|---|---|---|"]
         for r in results["enc"]:
