@@ -17,6 +17,7 @@ automatic dispatch runs the reference: interpreted kernels run only when named.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -95,6 +96,7 @@ class Backend:
     tolerances: dict[str, tuple[float, float]]
     _entry: Entry = field(repr=False)
     _available: tuple[bool, str] | None = field(default=None, repr=False)
+    _supports: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def impl(self) -> Callable[..., Any]:
@@ -111,10 +113,10 @@ class Backend:
         return self._available
 
     def supports(self, *args: Any, **kwargs: Any) -> tuple[bool, str]:
-        fn = self._entry.meta.get("supports")
-        if fn is None:
-            return True, "ok"
-        return _as_check(resolve(fn)(*args, **kwargs), "supports() is False")
+        if self._supports is None:
+            fn = self._entry.meta.get("supports")
+            self._supports = (lambda *a, **k: True) if fn is None else resolve(fn)
+        return _as_check(self._supports(*args, **kwargs), "supports() is False")
 
     def check(self, *args: Any, **kwargs: Any) -> tuple[bool, list[str]]:
         """Can this backend run these inputs here? ``(ok, reasons)``."""
@@ -130,21 +132,23 @@ class Backend:
 
 def backend_overrides(operator: str) -> str | None:
     """The backend ``HYPERZOO_BACKEND`` asks for ``operator`` (per-operator entries beat a bare name)."""
-    raw = os.environ.get("HYPERZOO_BACKEND", "").strip()
+    raw = os.environ.get("HYPERZOO_BACKEND", "")
     if not raw:
         return None
-    default = None
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
+    default, per_op = _parse_overrides(raw)
+    return per_op.get(operator, default)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_overrides(raw: str) -> tuple[str | None, dict[str, str]]:
+    default, per_op = None, {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
         if "=" in part:
             op, _, name = part.partition("=")
-            if op.strip() == operator:
-                return name.strip()
+            per_op[op.strip()] = name.strip()
         else:
             default = part
-    return default
+    return default, per_op
 
 
 class Operator:
