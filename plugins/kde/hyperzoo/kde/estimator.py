@@ -113,7 +113,8 @@ class KernelDensity(BaseEstimator):
 
     def _set_data(self, X: np.ndarray, weights: np.ndarray | None) -> None:
         dtype, device = DTYPES[self.dtype], torch.device(self.device)
-        self.data_ = torch.tensor(X, dtype=dtype, device=device)
+        # like scikit-learn's KernelDensity, keep a reference to X where no conversion is needed (no copy)
+        self.data_ = torch.as_tensor(X if X.flags.writeable else X.copy(), dtype=dtype, device=device)
         self.weights_ = None if weights is None else torch.tensor(weights, dtype=dtype, device=device)
         w_total = X.shape[0] if weights is None else float(weights.sum())
         self.log_norm_ = math.log(w_total) + X.shape[1] * math.log(self.bandwidth_) + log_norm(self.kernel, X.shape[1])

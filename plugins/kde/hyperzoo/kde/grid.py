@@ -40,7 +40,8 @@ class Grid:
         hi = data.max(0).values + cut * h
         self.lo, self.size, self.d, self.h, self.kernel = lo, size, d, h, kernel
         self.step = (hi - lo) / (size - 1)
-        w = torch.ones(n, dtype=dtype, device=data.device) if weights is None else weights.to(dtype)
+        self.strides = [size ** (d - 1 - k) for k in range(d)]
+        w = None if weights is None else weights.to(dtype)
         counts = self._bin(data, w)
         # kernel samples at offsets k·Δ, |k| <= L per dimension
         half = [min(size - 1, int(math.ceil(cut * h / float(s)))) for s in self.step]
@@ -54,49 +55,66 @@ class Grid:
                                 s=fft_shape)
         index = tuple(slice(L, L + size) for L in half)
         dens = conv[index].clamp_min(0.0)
-        log_scale = math.log(float(w.sum())) + d * math.log(h) + log_norm(kernel, d)
-        self.density = dens * math.exp(-log_scale)
+        log_scale = math.log(n if w is None else float(w.sum())) + d * math.log(h) + log_norm(kernel, d)
+        self.density = (dens * math.exp(-log_scale)).flatten()
         self.log_density = torch.log(self.density)
 
-    def _bin(self, data: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        t = (data - self.lo) / self.step
-        base = t.floor().clamp(0, self.size - 2)
-        frac = t - base
-        base = base.long()
-        counts = torch.zeros([self.size] * self.d, dtype=data.dtype, device=data.device).flatten()
-        strides = [self.size ** (self.d - 1 - k) for k in range(self.d)]
+    def _cells(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(flat index of each point's lower cell corner, offsets t − ⌊t⌋ in [0, 1] per dimension, mask of the
+        points inside the grid) with t = (x − lo)/Δ; points outside are clamped to the nearest cell."""
+        t = (points - self.lo).div_(self.step)
+        inside = ((t >= 0) & (t <= self.size - 1)).all(1)
+        cell = t.clamp_(0, self.size - 1).long().clamp_(max=self.size - 2)   # ⌊t⌋ (t >= 0), last cell closed
+        frac = t.sub_(cell)
+        flat = cell[:, 0] if self.d == 1 else (cell * torch.tensor(self.strides, device=cell.device)).sum(1)
+        return flat, frac, inside
+
+    def _corners(self, frac: torch.Tensor):
+        """(flat offset, multilinear weight Π_k (frac_k or 1 − frac_k)) for each of the 2^d cell corners."""
+        if self.d == 1:   # one weight vector, turned into its complement in place
+            yield 1, frac[:, 0]
+            yield 0, frac[:, 0].neg_().add_(1)
+            return
+        low = 1 - frac
         for corner in itertools.product((0, 1), repeat=self.d):
-            wc = w.clone()
-            flat = torch.zeros_like(base[:, 0])
+            wc = None
             for k, c in enumerate(corner):
-                wc = wc * (frac[:, k] if c else 1 - frac[:, k])
-                flat = flat + (base[:, k] + c) * strides[k]
-            counts.index_add_(0, flat, wc)
+                col = (frac if c else low)[:, k]
+                wc = col if wc is None else wc * col
+            yield sum(c * s for c, s in zip(corner, self.strides)), wc
+
+    def _bin(self, data: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+        if self.d == 1:
+            # counts[j] = Σ_{⌊t⌋ = j} w (1 − f) + Σ_{⌊t⌋ = j−1} w f with f = t − ⌊t⌋: two histograms, no
+            # scatter per corner (t lies in [0, size − 1]: the grid spans the data)
+            t = (data[:, 0] - self.lo).div_(self.step)
+            cell = t.long()
+            f = t.frac_() if w is None else t.frac_().mul_(w)
+            upper = torch.bincount(cell, weights=f, minlength=self.size)
+            counts = torch.bincount(cell, weights=w, minlength=self.size).to(data.dtype).sub_(upper)
+            counts[1:] += upper[:-1]
+            return counts[: self.size]
+        flat, frac, _ = self._cells(data)
+        counts = torch.zeros(self.size ** self.d, dtype=data.dtype, device=data.device)
+        for offset, wc in self._corners(frac):
+            counts[offset:].scatter_add_(0, flat, wc if w is None else wc * w)
         return counts.view([self.size] * self.d)
+
+    def _interpolate(self, table: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(multilinear interpolation of a flat grid table at the points, mask of the points inside the grid)."""
+        flat, frac, inside = self._cells(points)
+        out = None
+        for offset, wc in self._corners(frac):
+            v = table[offset:][flat]
+            out = v.mul_(wc) if out is None else out.addcmul_(v, wc)
+        return out, inside
 
     def log_density_at(self, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log density by interpolation, mask of queries inside the grid)."""
-        t = (queries - self.lo) / self.step
-        inside = ((t >= 0) & (t <= self.size - 1)).all(1)
-        base = t.floor().clamp(0, self.size - 2)
-        frac = (t - base).clamp(0, 1)
-        base = base.long()
-        strides = [self.size ** (self.d - 1 - k) for k in range(self.d)]
-        flat_log, flat_lin = self.log_density.flatten(), self.density.flatten()
-        log_acc = torch.zeros(queries.shape[0], dtype=queries.dtype, device=queries.device)
-        lin_acc = torch.zeros_like(log_acc)
-        all_pos = torch.ones_like(inside)
-        for corner in itertools.product((0, 1), repeat=self.d):
-            wc = torch.ones_like(log_acc)
-            flat = torch.zeros_like(base[:, 0])
-            for k, c in enumerate(corner):
-                wc = wc * (frac[:, k] if c else 1 - frac[:, k])
-                flat = flat + (base[:, k] + c) * strides[k]
-            lv = flat_log[flat]
-            all_pos &= torch.isfinite(lv)
-            log_acc += wc * torch.where(torch.isfinite(lv), lv, torch.zeros_like(lv))
-            lin_acc += wc * flat_lin[flat]
-        out = torch.where(all_pos, log_acc, torch.log(lin_acc))
+        out, inside = self._interpolate(self.log_density, queries)
+        bad = ~torch.isfinite(out)   # a corner where g = 0 (compact kernels, far tails): interpolate g itself
+        if bool(bad.any()):
+            out[bad] = torch.log(self._interpolate(self.density, queries[bad])[0])
         return out, inside
 
 
