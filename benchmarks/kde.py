@@ -10,8 +10,12 @@ no exp and no reduction).
     python benchmarks/kde.py                    # 100k × 10k at d = 1, 2, 16, 64 (about an hour on 2 cores)
     python benchmarks/kde.py --quick            # 20k × 2k, a few minutes
     python benchmarks/kde.py --sklearn-offset   # scikit-learn's tree KDE off the training set at d = 16
+    python benchmarks/kde.py --merge --repeat 5 --dims 1 2 --methods hz-grid kdepy-fft   # re-run some rows
+    python benchmarks/kde.py --grid-pareto --repeat 5   # grid mode vs FFTKDE over grid sizes (time at equal error)
+    python benchmarks/kde.py --block-sweep --repeat 3   # exact mode and the matmul floor over block shapes, d = 16
 
-Writes docs/results/kde.md and docs/results/kde.json (the --quick run writes *_quick.* instead).
+Writes docs/results/kde.md and docs/results/kde.json (the --quick run writes *_quick.* instead); every row records
+the run (command, date) that measured it, and --merge / --grid-pareto / --block-sweep replace only their rows.
 """
 
 from __future__ import annotations
@@ -50,14 +54,20 @@ def grid_size(d: int) -> int:
 
 
 # -- the cases (each runs in its own process) ------------------------------------------------------------------
-def run_case(method: str, x: np.ndarray, y: np.ndarray, h: float) -> np.ndarray | None:
-    """Fit and evaluate; return log densities at all queries (None for the floor)."""
+def run_case(method: str, x: np.ndarray, y: np.ndarray, h: float, *, size: int | None = None,
+             blocks: tuple[int, int] | None = None) -> np.ndarray | None:
+    """Fit and evaluate; return log densities at all queries (None for the floor). ``size``: grid points per
+    dimension of hz-grid and kdepy-fft; ``blocks``: (query, data) block shape of hz-exact-* and the floor."""
     d = x.shape[1]
+    if blocks is not None:
+        from hyperzoo.kde.ops import kernel_sum_blocked
+
+        kernel_sum_blocked.QUERY_BLOCK, kernel_sum_blocked.DATA_BLOCK = blocks
     if method.startswith("hz-"):
         from hyperzoo.kde import KernelDensity
 
         kw = {"hz-exact-f64": {}, "hz-exact-f32": {"dtype": "float32"}, "hz-tree": {"algorithm": "tree", "rtol": 1e-6},
-              "hz-grid": {"algorithm": "grid"}}[method]
+              "hz-grid": {"algorithm": "grid", "grid_size": size}}[method]
         return KernelDensity(bandwidth=h, **kw).fit(x).score_samples(y)
     if method.startswith("floor-mm"):
         import torch
@@ -89,7 +99,7 @@ def run_case(method: str, x: np.ndarray, y: np.ndarray, h: float) -> np.ndarray 
         from KDEpy import FFTKDE
         from scipy.interpolate import RegularGridInterpolator
 
-        size = grid_size(d)
+        size = size or grid_size(d)
         lo, hi = np.minimum(x.min(0), y.min(0)) - 9 * h, np.maximum(x.max(0), y.max(0)) + 9 * h
         axes = [np.linspace(a, b, size) for a, b in zip(lo, hi)]
         mesh = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
@@ -115,9 +125,10 @@ def _isotropic_scipy_kde(x: np.ndarray, h: float):
 
 def worker(args: argparse.Namespace) -> None:
     x, y, h = make_data(args.n, args.m, args.d)
-    run_case(args.worker, x[: max(50, 2 * args.d)], y[:5], h)   # imports and first-call set-up, untimed
+    opts = {"size": args.size, "blocks": tuple(args.blocks) if args.blocks else None}
+    run_case(args.worker, x[: max(50, 2 * args.d)], y[:5], h, **opts)   # imports and first-call set-up, untimed
     started = time.perf_counter()
-    out = run_case(args.worker, x, y, h)
+    out = run_case(args.worker, x, y, h, **opts)
     seconds = time.perf_counter() - started
     if out is not None:
         np.save(args.save, np.asarray(out[:ERR_QUERIES], dtype=np.float64))
@@ -146,11 +157,11 @@ def _reference(n: int, m: int, d: int) -> np.ndarray:
     return s - math.log(n) - d * math.log(h) - log_norm("gaussian", d)
 
 
-def launch(method: str, n: int, m: int, d: int, timeout: float) -> dict:
+def launch(method: str, n: int, m: int, d: int, timeout: float, extra: tuple[str, ...] = ()) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         save = os.path.join(tmp, "out.npy")
         cmd = [sys.executable, __file__, "--worker", method, "--n", str(n), "--m", str(m), "--d", str(d),
-               "--save", save]
+               "--save", save, *extra]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -161,6 +172,20 @@ def launch(method: str, n: int, m: int, d: int, timeout: float) -> dict:
         if os.path.exists(save):
             row["log_density"] = np.load(save)
         return row
+
+
+def measure(method: str, d: int, args: argparse.Namespace, ref: np.ndarray, extra: tuple[str, ...] = ()) -> dict:
+    """One case, ``args.repeat`` fresh processes: the median time (all times kept), errors of the first run."""
+    runs = [launch(method, args.n, args.m, d, args.timeout, extra) for _ in range(args.repeat)]
+    row = runs[0]
+    if args.repeat > 1 and all(r["status"] == "ok" for r in runs):
+        row["seconds"] = float(np.median([r["seconds"] for r in runs]))
+        row["seconds_all"] = [r["seconds"] for r in runs]
+    if "log_density" in row:
+        row["max_rel_err"], row["median_rel_err"] = errors(row.pop("log_density"), ref)
+    row["run"] = args.tag
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def errors(log_p: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
@@ -201,7 +226,46 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({threads} threads), numpy {np.__version__}"
 
 
-def write_report(rows: list[dict], args: argparse.Namespace, offset: dict | None, suffix: str) -> None:
+LEGACY_RUNS = [  # kde.json written before rows recorded their run
+    {"tag": "A", "date": "2026-11-26", "threads": "1 (OMP_NUM_THREADS=1)", "command": "python benchmarks/kde.py",
+     "note": "the full run"},
+    {"tag": "B", "date": "2026-11-26", "threads": "1 (OMP_NUM_THREADS=1)",
+     "command": "python benchmarks/kde.py --merge --methods ...",
+     "note": "hz-* and floor rows re-run later the same day (times marked 'median of 3' with `--repeat 3 --dims 16 "
+             "64`); scipy at d = 64 after a first failed warm-up"}]
+
+
+def load_results(suffix: str) -> dict:
+    """docs/results/kde{suffix}.json, upgraded to per-row run tags if it predates them."""
+    old = json.loads((RESULTS / f"kde{suffix}.json").read_text())
+    if "runs" not in old:
+        merged = set(old.pop("merged", []))
+        old["runs"] = LEGACY_RUNS if merged else LEGACY_RUNS[:1]
+        for r in old["rows"]:
+            r["run"] = "B" if f"{r['method']} at d={r['d']}" in merged else "A"
+    old.setdefault("grid_pareto", [])
+    old.setdefault("block_sweep", [])
+    return old
+
+
+def threads() -> str:
+    """torch's thread count as a fresh worker sees it, and OMP_NUM_THREADS."""
+    n = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                       capture_output=True, text=True).stdout.strip()
+    return f"{n} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"
+
+
+def fmt_time(r: dict) -> str:
+    if r.get("status", "ok") != "ok":
+        return r["status"]
+    return f"{r['seconds']:.3g}" + (f" (median of {len(r['seconds_all'])})" if "seconds_all" in r else "")
+
+
+def fmt_err(r: dict, key: str) -> str:
+    return f"{r[key]:.2e}" if key in r else "—"
+
+
+def write_report(res: dict, suffix: str) -> None:
     import scipy
     import sklearn
 
@@ -210,44 +274,80 @@ def write_report(rows: list[dict], args: argparse.Namespace, offset: dict | None
         kdepy = KDEpy.__version__
     except ImportError:
         kdepy = "not installed"
-    command = "python benchmarks/kde.py" + (" --quick" if args.quick else "")
-    lines = [f"# kde benchmark{' (quick)' if args.quick else ''}", "",
-             f"Command: `{command}` (written by benchmarks/kde.py; {time.strftime('%Y-%m-%d')})."
-             + (" Cases re-run later (same machine, same day) and merged in with `python benchmarks/kde.py --merge "
-                "--methods ...` (hz-* and floor rows; times marked 'median of 3' come from `--repeat 3 --dims 16 64`; "
-                f"scipy at d = 64 after a first failed warm-up): {', '.join(args.merged)}."
-                if getattr(args, "merged", None) else ""), "",
-             f"Machine: {machine()}; scikit-learn {sklearn.__version__}, scipy {scipy.__version__}, KDEpy {kdepy}.",
-             "The machine is shared with other jobs, so absolute times carry noise. "
-             + (f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} was set in this environment, so torch ran with that "
-                "many threads (scikit-learn's, scipy's and KDEpy's KDEs are single-threaded anyway). "
-                if os.environ.get("OMP_NUM_THREADS") else ""), "",
-             f"Gaussian kernel, n = {args.n:,} training points, m = {args.m:,} queries, standard normal data, "
-             "bandwidth = Scott's factor n^(−1/(d+4)). Time = fit + evaluation at all queries, each case in a fresh "
-             "process; peak = ru_maxrss of that process. Errors: |p̂/p − 1| over the first 1,000 queries against a "
-             "float64 brute force. `time / hz-exact-f64` > 1 means slower than our exact float64 mode; "
-             "`× floor` = time / the float64 matrix-product floor.", ""]
+    n, m, rows, offset = res["n"], res["m"], res["rows"], res["sklearn_offset"]
+    lines = [f"# kde benchmark{' (quick)' if suffix else ''}", "", "Runs (each row's `run` column says which one "
+             "measured it; rows of later runs replaced the same method and d of earlier ones):", ""]
+    for run in res["runs"]:
+        extra = f"; torch threads: {run['threads']}" if "threads" in run else ""
+        lines.append(f"- {run['tag']} ({run['date']}{extra}): `{run['command']}`"
+                     + (f" — {run['note']}" if run.get("note") else ""))
+    lines += ["", f"Machine: {res['machine']}; scikit-learn {sklearn.__version__}, scipy {scipy.__version__}, "
+              f"KDEpy {kdepy}. The machine is shared with other jobs, so absolute times carry noise; repeated cases "
+              "report the median over fresh processes. torch's thread count is listed per run (scikit-learn's, scipy's "
+              "and KDEpy's KDEs are single-threaded).", "",
+              f"Gaussian kernel, n = {n:,} training points, m = {m:,} queries, standard normal data, "
+              "bandwidth = Scott's factor n^(−1/(d+4)). Time = fit + evaluation at all queries, each case in a fresh "
+              "process after an untimed warm-up call on a few points; peak = ru_maxrss of that process. "
+              "Errors: |p̂/p − 1| over the first 1,000 queries against a float64 brute force. "
+              "`time / hz-exact-f64` > 1 means slower than our exact float64 mode; `× floor` = time / the float64 "
+              "matrix-product floor (the bare blocked product of the augmented operands, in the exact mode's "
+              "blocks).", ""]
     for d in sorted({r["d"] for r in rows}):
         mine = {r["method"]: r for r in rows if r["d"] == d}
         ours = mine.get("hz-exact-f64", {}).get("seconds")
         floor = mine.get("floor-mm-f64", {}).get("seconds")
-        lines += [f"## d = {d} (h = {args.n ** (-1 / (d + 4)):.4f})", "",
-                  "| method | time (s) | time / hz-exact-f64 | × floor | peak MB | max rel err | median rel err |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"## d = {d} (h = {n ** (-1 / (d + 4)):.4f})", "",
+                  "| method | time (s) | time / hz-exact-f64 | × floor | peak MB | max rel err | median rel err "
+                  "| run |",
+                  "|---|---|---|---|---|---|---|---|"]
         for method in METHODS:
             r = mine.get(method)
             if r is None:
                 continue
             if r["status"] != "ok":
-                lines.append(f"| {method} | {r['status']} | | | | | |")
+                lines.append(f"| {method} | {r['status']} | | | | | | {r['run']} |")
                 continue
             sec = r["seconds"]
             ratio = f"{sec / ours:.3g}" if ours else ""
             xf = f"{sec / floor:.2f}" if floor else ""
-            mx = f"{r['max_rel_err']:.2e}" if "max_rel_err" in r else "—"
-            md = f"{r['median_rel_err']:.2e}" if "median_rel_err" in r else "—"
-            shown = f"{sec:.3g}" + (f" (median of {len(r['seconds_all'])})" if "seconds_all" in r else "")
-            lines.append(f"| {method} | {shown} | {ratio} | {xf} | {r['peak_mb']:.0f} | {mx} | {md} |")
+            lines.append(f"| {method} | {fmt_time(r)} | {ratio} | {xf} | {r['peak_mb']:.0f} | "
+                         f"{fmt_err(r, 'max_rel_err')} | {fmt_err(r, 'median_rel_err')} | {r['run']} |")
+        lines.append("")
+    if res["grid_pareto"]:
+        lines += ["## Grid mode vs KDEpy's FFTKDE over grid sizes", "",
+                  "The same n, m and data; each library at the same number of grid points per dimension (ours spans "
+                  "the data ± 8.6 h, KDEpy's grid spans data and queries ± 9 h and is read at the queries by "
+                  "scipy's RegularGridInterpolator). Compare times at equal error across rows.", "",
+                  "| d | grid | hz-grid (ms) | max / median rel err | kdepy-fft (ms) | max / median rel err | "
+                  "hz / kdepy time | run |", "|---|---|---|---|---|---|---|---|"]
+        by = {(r["d"], r["size"], r["method"]): r for r in res["grid_pareto"]}
+        for d, size in sorted({(r["d"], r["size"]) for r in res["grid_pareto"]}):
+            hz, kd = by.get((d, size, "hz-grid")), by.get((d, size, "kdepy-fft"))
+            if not hz or not kd or "seconds" not in hz or "seconds" not in kd:
+                continue
+            lines.append(f"| {d} | {size} | {hz['seconds'] * 1e3:.2f} | {fmt_err(hz, 'max_rel_err')} / "
+                         f"{fmt_err(hz, 'median_rel_err')} | {kd['seconds'] * 1e3:.2f} | "
+                         f"{fmt_err(kd, 'max_rel_err')} / {fmt_err(kd, 'median_rel_err')} | "
+                         f"{hz['seconds'] / kd['seconds']:.2f} | {hz['run']} |")
+        reps = {len(r.get("seconds_all", [0])) for r in res["grid_pareto"]}
+        lines += ["", f"Times are medians of {'/'.join(map(str, sorted(reps)))} fresh processes.", ""]
+    if res["block_sweep"]:
+        lines += ["## Block shape of the exact mode", "",
+                  "hz-exact-f64 and the float64 floor (the bare blocked matrix product) at the same block shape "
+                  "(queries × data points per block), n = 100k, m = 10k. The exact mode uses 256 × 1024.", "",
+                  "| d | block | floor-mm-f64 (s) | hz-exact-f64 (s) | exact / floor | exact / best floor | run |",
+                  "|---|---|---|---|---|---|---|"]
+        by = {(r["d"], tuple(r["blocks"]), r["method"]): r for r in res["block_sweep"]}
+        for d in sorted({r["d"] for r in res["block_sweep"]}):
+            floors = [r["seconds"] for r in res["block_sweep"] if r["d"] == d and r["method"] == "floor-mm-f64"
+                      and "seconds" in r]
+            best = min(floors) if floors else None
+            for blocks in sorted({tuple(r["blocks"]) for r in res["block_sweep"] if r["d"] == d}):
+                fl, ex = by.get((d, blocks, "floor-mm-f64")), by.get((d, blocks, "hz-exact-f64"))
+                if not fl or not ex or "seconds" not in fl or "seconds" not in ex:
+                    continue
+                lines.append(f"| {d} | {blocks[0]} × {blocks[1]} | {fmt_time(fl)} | {fmt_time(ex)} | "
+                             f"{ex['seconds'] / fl['seconds']:.2f} | {ex['seconds'] / best:.2f} | {ex['run']} |")
         lines.append("")
     if offset:
         lines += ["## scikit-learn's tree KDE off the training set", "",
@@ -258,11 +358,14 @@ def write_report(rows: list[dict], args: argparse.Namespace, offset: dict | None
             if isinstance(v, dict):
                 lines.append(f"| {key} | {v['max_rel_error']:.2e} | {v['median_rel_error']:.2e} |")
         lines.append("")
-    (RESULTS / f"kde{suffix}.md").write_text("\n".join(lines))
-    clean = [{k: v for k, v in r.items() if k != "log_density"} for r in rows]
-    (RESULTS / f"kde{suffix}.json").write_text(json.dumps({"command": command, "machine": machine(), "n": args.n,
-                                                            "m": args.m, "rows": clean, "sklearn_offset": offset,
-                                                            "merged": getattr(args, "merged", [])}, indent=1))
+    atomic_write(RESULTS / f"kde{suffix}.md", "\n".join(lines))
+    atomic_write(RESULTS / f"kde{suffix}.json", json.dumps(res, indent=1))
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -276,11 +379,17 @@ def main() -> None:
     p.add_argument("--report-only", action="store_true", help="rewrite kde.md from kde.json")
     p.add_argument("--merge", action="store_true",
                    help="re-run only --methods/--dims and merge them into the existing docs/results/kde.json")
+    p.add_argument("--grid-pareto", action="store_true",
+                   help="hz-grid and kdepy-fft at several grid sizes (d = 1, 2 unless --dims); merged into kde.json")
+    p.add_argument("--block-sweep", action="store_true",
+                   help="hz-exact-f64 and floor-mm-f64 at several block shapes (d = 16 unless --dims); merged")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--m", type=int, default=10_000)
     p.add_argument("--d", type=int, help=argparse.SUPPRESS)
     p.add_argument("--save", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--blocks", type=int, nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker == "reference":
         np.save(args.save, _reference(args.n, args.m, args.d))
@@ -292,38 +401,50 @@ def main() -> None:
         return
     if args.quick:
         args.n, args.m = 20_000, 2_000
-    if args.report_only:
-        old = json.loads((RESULTS / f"kde{'_quick' if args.quick else ''}.json").read_text())
-        args.merged = old.get("merged", [])
-        return write_report(old["rows"], args, old["sklearn_offset"], "_quick" if args.quick else "")
-    dims = args.dims or ([1, 2, 16] if args.quick else [1, 2, 16, 64])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for d in dims:
-        ref = reference(args.n, args.m, d)
-        for method in args.methods:
-            if method in LOW_D_ONLY and d > 2:
-                continue
-            runs = [launch(method, args.n, args.m, d, args.timeout) for _ in range(args.repeat)]
-            row = runs[0]
-            if args.repeat > 1 and all(r["status"] == "ok" for r in runs):
-                row["seconds"] = float(np.median([r["seconds"] for r in runs]))
-                row["seconds_all"] = [r["seconds"] for r in runs]
-            if "log_density" in row:
-                row["max_rel_err"], row["median_rel_err"] = errors(row.pop("log_density"), ref)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
     suffix = "_quick" if args.quick else ""
-    if args.merge:
-        old = json.loads((RESULTS / f"kde{suffix}.json").read_text())
-        redone = {(r["method"], r["d"]) for r in rows}
-        rows = [r for r in old["rows"] if (r["method"], r["d"]) not in redone] + rows
-        offset = old["sklearn_offset"]
-        args.merged = sorted(set(old.get("merged", [])) | {f"{m} at d={d}" for m, d in redone})
+    if args.report_only:
+        return write_report(load_results(suffix), suffix)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    incremental = args.merge or args.grid_pareto or args.block_sweep
+    res = load_results(suffix) if incremental else {"n": args.n, "m": args.m, "runs": [], "rows": [],
+                                                      "grid_pareto": [], "block_sweep": []}
+    if incremental and (res["n"], res["m"]) != (args.n, args.m):
+        raise SystemExit(f"kde{suffix}.json holds n={res['n']}, m={res['m']}; merge runs of the same sizes")
+    args.tag = chr(ord("A") + len(res["runs"]))
+    res["runs"].append({"tag": args.tag, "date": time.strftime("%Y-%m-%d"), "threads": threads(),
+                        "command": "python benchmarks/kde.py " + " ".join(sys.argv[1:])})
+    res["machine"] = machine()
+    if args.grid_pareto:
+        sizes = {1: [2048, 4096, 8192, 16384], 2: [256, 512, 1024]}
+        for d in args.dims or [1, 2]:
+            ref = reference(args.n, args.m, d)
+            for size in sizes[d]:
+                for method in ("hz-grid", "kdepy-fft"):
+                    row = measure(method, d, args, ref, ("--size", str(size)))
+                    row["size"] = size
+                    res["grid_pareto"] = [r for r in res["grid_pareto"]
+                                          if (r["d"], r["size"], r["method"]) != (d, size, method)] + [row]
+    elif args.block_sweep:
+        for d in args.dims or [16]:
+            ref = reference(args.n, args.m, d)
+            for blocks in [(512, 4096), (512, 512), (256, 1024), (256, 512), (128, 1024)]:
+                for method in ("floor-mm-f64", "hz-exact-f64"):
+                    row = measure(method, d, args, ref, ("--blocks", *map(str, blocks)))
+                    row["blocks"] = list(blocks)
+                    res["block_sweep"] = [r for r in res["block_sweep"]
+                                          if (r["d"], tuple(r["blocks"]), r["method"]) != (d, blocks, method)] + [row]
     else:
-        offset = sklearn_offset()
-        print(json.dumps(offset), flush=True)
-    write_report(rows, args, offset, suffix)
+        for d in args.dims or ([1, 2, 16] if args.quick else [1, 2, 16, 64]):
+            ref = reference(args.n, args.m, d)
+            for method in args.methods:
+                if method in LOW_D_ONLY and d > 2:
+                    continue
+                row = measure(method, d, args, ref)
+                res["rows"] = [r for r in res["rows"] if (r["method"], r["d"]) != (method, d)] + [row]
+        if not args.merge:
+            res["sklearn_offset"] = sklearn_offset()
+            print(json.dumps(res["sklearn_offset"]), flush=True)
+    write_report(res, suffix)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ import torch
 
 from .kernel_sum import check_inputs
 
-QUERY_BLOCK = 512
-DATA_BLOCK = 4096
+# 256 × 1024 blocks (2 MB in float64) stay in cache between the matmul, the exp and the sum; 512 × 4096 ran the
+# same work 1.6x slower at d = 16 (benchmarks/kde.py --block-sweep, docs/results/kde.md)
+QUERY_BLOCK = 256
+DATA_BLOCK = 1024
 FLOOR = {torch.float16: -10.0, torch.bfloat16: -80.0, torch.float32: -80.0, torch.float64: -700.0}
 
 
