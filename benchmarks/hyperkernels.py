@@ -3,6 +3,7 @@ models against core's baselines at matched parameter counts. Writes docs/results
 
     python benchmarks/hyperkernels.py                   # everything (about two hours on a 2-core CPU)
     python benchmarks/hyperkernels.py --part speed      # fftconv vs F.conv1d only (a few minutes)
+    python benchmarks/hyperkernels.py --part main       # time `hyperzoo run` (the README's main job)
     python benchmarks/hyperkernels.py --part accuracy --tasks digits-seq
 
 Speed: forward + backward of a causal depthwise convolution with a kernel as long as the sequence (C = 64,
@@ -54,6 +55,7 @@ def _case(impl: str, length: int, repeats: int) -> dict:
             y = F.conv1d(F.pad(x, (length - 1, 0)), k.flip(-1)[:, None], groups=CHANNELS)
         y.square().mean().backward()
 
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # torch, inputs: the process baseline
     step()  # warm-up
     times = []
     for _ in range(repeats):
@@ -62,7 +64,7 @@ def _case(impl: str, length: int, repeats: int) -> dict:
         times.append(time.perf_counter() - start)
     return {"impl": impl, "length": length, "seconds": statistics.median(times), "repeats": repeats,
             "backend": op.select(x, k, causal=True)[0] if impl == "fftconv" else "F.conv1d",
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "baseline_rss_mb": before}
 
 
 def speed() -> list[dict]:
@@ -124,6 +126,22 @@ def accuracy(tasks: list[str], models: list[str]) -> list[dict]:
     return rows
 
 
+# ------------------------------------------------------------------------------------------------------ main job
+def main_job() -> dict:
+    """``hyperzoo run`` = ``core.run("digits-seq", "terminator")`` with every default, timed in a fresh process."""
+    code = ("import json, os, time; t = time.perf_counter(); c = time.process_time(); from hyperzoo import core; "
+            "r = core.run('digits-seq', 'terminator', progress=False); "
+            "print(json.dumps({'test_accuracy': r.metrics['test_accuracy'], 'epochs': r.metrics['epochs'], "
+            "'params': r.metrics['params'], 'wall_s': time.perf_counter() - t, 'cpu_s': time.process_time() - c, "
+            "'trainer': r.config['trainer_args']}))")
+    load_before = os.getloadavg()[0]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row["load_average"] = [load_before, os.getloadavg()[0]]
+    print(row, flush=True)
+    return row
+
+
 # ------------------------------------------------------------------------------------------------------ report
 def _machine() -> str:
     import torch
@@ -138,6 +156,8 @@ def write(results: dict, command: str) -> None:
     old = json.loads(path.read_text()) if path.exists() else {}
     if results.get("speed"):
         old["speed"] = results["speed"]
+    if results.get("main"):
+        old.setdefault("main", []).append({**results["main"], "command": command})
     if results.get("accuracy"):  # rows of tasks benchmarked now replace that task's earlier rows
         for r in results["accuracy"]:
             r["command"] = command
@@ -156,17 +176,33 @@ def write(results: dict, command: str) -> None:
         lines += ["## `hyperkernels.fftconv` vs direct `F.conv1d` (forward + backward)", "",
                   f"Command: `{old['speed_command']}`.", "",
                   f"Causal depthwise convolution, C = {CHANNELS}, batch 1, kernel as long as the sequence. Median "
-                  "time per forward+backward; peak memory = `ru_maxrss` of a fresh process running only that case.",
-                  "", "| L | fftconv (s) | direct (s) | speed-up | fftconv peak MB | direct peak MB | memory ratio |",
+                  "time per forward+backward; peak memory = `ru_maxrss` of a fresh process running only that case, "
+                  "and in brackets the peak above that process's baseline (Python, torch and the inputs, measured "
+                  "before the first call).",
+                  "", "| L | fftconv (s) | direct (s) | speed-up | fftconv peak MB | direct peak MB "
+                  "| memory ratio (direct / fftconv) |",
                   "|---|---|---|---|---|---|---|"]
         by = {(r["impl"], r["length"]): r for r in old["speed"]}
         for length in LENGTHS:
             f, d = by.get(("fftconv", length)), by.get(("direct", length))
             if f and d:
+                fx, dx = (r["peak_rss_mb"] - r["baseline_rss_mb"] for r in (f, d))
                 lines.append(f"| {length} | {f['seconds']:.4f} | {d['seconds']:.3f} | "
-                             f"**{d['seconds'] / f['seconds']:.0f}x** | {f['peak_rss_mb']:.0f} | "
-                             f"{d['peak_rss_mb']:.0f} | {d['peak_rss_mb'] / f['peak_rss_mb']:.2f} |")
+                             f"**{d['seconds'] / f['seconds']:.0f}x** | {f['peak_rss_mb']:.0f} (+{fx:.0f}) | "
+                             f"{d['peak_rss_mb']:.0f} (+{dx:.0f}) | {d['peak_rss_mb'] / f['peak_rss_mb']:.2f} |")
         lines.append("")
+    if old.get("main"):
+        lines += ["## The main job: `hyperzoo run` (terminator on digits-seq, every default)", "",
+                  "Wall-clock time of a fresh process (import, data, training, test) while the machine is shared; "
+                  "the load average (1 min) before and after shows how busy it was. CPU time is this process's.", "",
+                  "| test accuracy | epochs run | parameters | wall (s) | CPU (s) | load average | command |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in old["main"]:
+            lines.append(f"| {100 * r['test_accuracy']:.2f} % | {r['epochs']:.0f} | {r['params']:,.0f} | "
+                         f"{r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['load_average'][0]:.1f} → "
+                         f"{r['load_average'][1]:.1f} | `{r['command']}` |")
+        lines += ["", "Trainer settings (core's digits defaults): " + ", ".join(
+            f"{k}={v}" for k, v in old["main"][-1]["trainer"].items()), ""]
     if old.get("accuracy"):
         commands = sorted({r["command"] for r in old["accuracy"]})
         lines += ["## Accuracy at matched parameter counts", "",
@@ -176,7 +212,7 @@ def write(results: dict, command: str) -> None:
                   "epochs, and its first maximum is often an under-trained model); baselines take the `width` that "
                   f"brings them within ±10 % of `{REFERENCE}`'s parameter count. Mean ± standard deviation over the "
                   "seeds listed (seeds vary the initialisation; the data split is the task's fixed one).", "",
-                  "| task | model | config | params | test accuracy | seeds | epochs run | time (s) |",
+                  "| task | model | config | params | test accuracy | seeds | epochs (mean) | time (s, all seeds) |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in old["accuracy"]:
             cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items()) or "defaults"
@@ -198,7 +234,7 @@ def main() -> None:
         print(json.dumps(_case(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["speed", "accuracy", "all"], default="all")
+    parser.add_argument("--part", choices=["speed", "accuracy", "main", "all"], default="all")
     parser.add_argument("--tasks", nargs="+", default=list(TASK_SEEDS), choices=list(TASK_SEEDS))
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args()
@@ -206,6 +242,8 @@ def main() -> None:
     results = {}
     if args.part in ("speed", "all"):
         results["speed"] = speed()
+    if args.part in ("main", "all"):
+        results["main"] = main_job()
     if args.part in ("accuracy", "all"):
         results["accuracy"] = accuracy(args.tasks, args.models)
     write(results, "python benchmarks/hyperkernels.py " + " ".join(sys.argv[1:]))
