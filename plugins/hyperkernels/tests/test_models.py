@@ -184,3 +184,15 @@ def test_other_models_learn_through_core_run(name, task):
     result = core.run(task, name, epochs=3, **small)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.metrics["test_accuracy"] > 0.2  # chance is 0.1
+
+
+def test_listing_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from hyperzoo import core; core.models(); core.operators(); import hyperzoo.hyperkernels; "
+            "import hyperzoo.hyperkernels.plugin; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert {"terminator", "terminator2d", "longconv", "inceptionnext", "unireplknet"} <= set(core.models())
+    assert "kar3" in core.optimizers()
