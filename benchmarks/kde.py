@@ -179,8 +179,8 @@ def measure(method: str, d: int, args: argparse.Namespace, ref: np.ndarray, extr
     runs = [launch(method, args.n, args.m, d, args.timeout, extra) for _ in range(args.repeat)]
     row = runs[0]
     if args.repeat > 1 and all(r["status"] == "ok" for r in runs):
-        row["seconds"] = float(np.median([r["seconds"] for r in runs]))
         row["seconds_all"] = [r["seconds"] for r in runs]
+        row["seconds"] = float(np.median(row["seconds_all"]))
     if "log_density" in row:
         row["max_rel_err"], row["median_rel_err"] = errors(row.pop("log_density"), ref)
     row["run"] = args.tag

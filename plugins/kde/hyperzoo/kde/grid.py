@@ -88,7 +88,7 @@ class Grid:
             # counts[j] = Σ_{⌊t⌋ = j} w (1 − f) + Σ_{⌊t⌋ = j−1} w f with f = t − ⌊t⌋: two histograms, no
             # scatter per corner (t lies in [0, size − 1]: the grid spans the data)
             t = (data[:, 0] - self.lo).div_(self.step)
-            cell = t.long()
+            cell = t.int()   # ⌊t⌋; int32 halves the memory touched
             f = t.frac_() if w is None else t.frac_().mul_(w)
             upper = torch.bincount(cell, weights=f, minlength=self.size)
             counts = torch.bincount(cell, weights=w, minlength=self.size).to(data.dtype).sub_(upper)
