@@ -174,18 +174,27 @@ def launch(method: str, n: int, m: int, d: int, timeout: float, extra: tuple[str
         return row
 
 
-def measure(method: str, d: int, args: argparse.Namespace, ref: np.ndarray, extra: tuple[str, ...] = ()) -> dict:
-    """One case, ``args.repeat`` fresh processes: the median time (all times kept), errors of the first run."""
-    runs = [launch(method, args.n, args.m, d, args.timeout, extra) for _ in range(args.repeat)]
-    row = runs[0]
-    if args.repeat > 1 and all(r["status"] == "ok" for r in runs):
-        row["seconds_all"] = [r["seconds"] for r in runs]
-        row["seconds"] = float(np.median(row["seconds_all"]))
-    if "log_density" in row:
-        row["max_rel_err"], row["median_rel_err"] = errors(row.pop("log_density"), ref)
-    row["run"] = args.tag
-    print(json.dumps(row), flush=True)
-    return row
+def measure(cases: list[tuple[str, dict]], d: int, args: argparse.Namespace) -> list[dict]:
+    """Each case (method, options) in ``args.repeat`` fresh processes, round-robin over the cases so that load from
+    other jobs hits them alike: the median time (all times kept) and the errors of the first run."""
+    ref = reference(args.n, args.m, d)
+    runs: list[list[dict]] = [[] for _ in cases]
+    for _ in range(args.repeat):
+        for (method, opts), out in zip(cases, runs):
+            extra = [str(a) for k, v in opts.items() for a in (f"--{k}", *(v if isinstance(v, list) else [v]))]
+            out.append(launch(method, args.n, args.m, d, args.timeout, tuple(extra)))
+    rows = []
+    for (_, opts), out in zip(cases, runs):
+        row = {**out[0], **opts}
+        if args.repeat > 1 and all(r["status"] == "ok" for r in out):
+            row["seconds_all"] = [r["seconds"] for r in out]
+            row["seconds"] = float(np.median(row["seconds_all"]))
+        if "log_density" in row:
+            row["max_rel_err"], row["median_rel_err"] = errors(row.pop("log_density"), ref)
+        row["run"] = args.tag
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
 
 
 def errors(log_p: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
@@ -277,7 +286,10 @@ def write_report(res: dict, suffix: str) -> None:
     n, m, rows, offset = res["n"], res["m"], res["rows"], res["sklearn_offset"]
     lines = [f"# kde benchmark{' (quick)' if suffix else ''}", "", "Runs (each row's `run` column says which one "
              "measured it; rows of later runs replaced the same method and d of earlier ones):", ""]
+    used = {r["run"] for r in rows + res["grid_pareto"] + res["block_sweep"]}
     for run in res["runs"]:
+        if run["tag"] not in used and not (run["tag"] == "A" and offset):
+            continue
         extra = f"; torch threads: {run['threads']}" if "threads" in run else ""
         lines.append(f"- {run['tag']} ({run['date']}{extra}): `{run['command']}`"
                      + (f" — {run['note']}" if run.get("note") else ""))
@@ -417,30 +429,21 @@ def main() -> None:
     if args.grid_pareto:
         sizes = {1: [2048, 4096, 8192, 16384], 2: [256, 512, 1024]}
         for d in args.dims or [1, 2]:
-            ref = reference(args.n, args.m, d)
-            for size in sizes[d]:
-                for method in ("hz-grid", "kdepy-fft"):
-                    row = measure(method, d, args, ref, ("--size", str(size)))
-                    row["size"] = size
-                    res["grid_pareto"] = [r for r in res["grid_pareto"]
-                                          if (r["d"], r["size"], r["method"]) != (d, size, method)] + [row]
+            new = measure([(m, {"size": s}) for s in sizes[d] for m in ("hz-grid", "kdepy-fft")], d, args)
+            keys = {(r["d"], r["size"], r["method"]) for r in new}
+            res["grid_pareto"] = [r for r in res["grid_pareto"] if (r["d"], r["size"], r["method"]) not in keys] + new
     elif args.block_sweep:
+        blocks = [[512, 4096], [512, 512], [256, 1024], [256, 512], [128, 1024]]
         for d in args.dims or [16]:
-            ref = reference(args.n, args.m, d)
-            for blocks in [(512, 4096), (512, 512), (256, 1024), (256, 512), (128, 1024)]:
-                for method in ("floor-mm-f64", "hz-exact-f64"):
-                    row = measure(method, d, args, ref, ("--blocks", *map(str, blocks)))
-                    row["blocks"] = list(blocks)
-                    res["block_sweep"] = [r for r in res["block_sweep"]
-                                          if (r["d"], tuple(r["blocks"]), r["method"]) != (d, blocks, method)] + [row]
+            new = measure([(m, {"blocks": b}) for b in blocks for m in ("floor-mm-f64", "hz-exact-f64")], d, args)
+            keys = {(r["d"], tuple(r["blocks"]), r["method"]) for r in new}
+            res["block_sweep"] = [r for r in res["block_sweep"]
+                                  if (r["d"], tuple(r["blocks"]), r["method"]) not in keys] + new
     else:
         for d in args.dims or ([1, 2, 16] if args.quick else [1, 2, 16, 64]):
-            ref = reference(args.n, args.m, d)
-            for method in args.methods:
-                if method in LOW_D_ONLY and d > 2:
-                    continue
-                row = measure(method, d, args, ref)
-                res["rows"] = [r for r in res["rows"] if (r["method"], r["d"]) != (method, d)] + [row]
+            new = measure([(m, {}) for m in args.methods if not (m in LOW_D_ONLY and d > 2)], d, args)
+            keys = {(r["method"], r["d"]) for r in new}
+            res["rows"] = [r for r in res["rows"] if (r["method"], r["d"]) not in keys] + new
         if not args.merge:
             res["sklearn_offset"] = sklearn_offset()
             print(json.dumps(res["sklearn_offset"]), flush=True)

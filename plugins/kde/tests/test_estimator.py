@@ -23,6 +23,16 @@ def test_exact_equals_float64_brute_force(kernel, rng, brute):
     np.testing.assert_allclose(got[f], want[f], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("kernel", ["gaussian", "exponential"])
+def test_exact_equals_float64_brute_force_at_d16_over_many_blocks(kernel, rng, brute):
+    """d = 16 at the benchmark's bandwidth regime (terms down to e^-100), several query and data blocks."""
+    x, y = rng.normal(size=(3000, 16)), rng.normal(size=(300, 16))
+    h = 3000 ** (-1 / 20)
+    want = brute(y, x, h, kernel) - math.log(3000) - 16 * math.log(h) - log_norm(kernel, 16)
+    np.testing.assert_allclose(KernelDensity(bandwidth=h, kernel=kernel).fit(x).score_samples(y), want,
+                               rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_float32_within_documented_tolerance(kernel, rng, brute):
     x, y = rng.normal(size=(400, 3)), rng.normal(size=(50, 3))
