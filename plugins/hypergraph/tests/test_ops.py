@@ -31,6 +31,14 @@ def cases_e2v():
     return [((y, hg, a), {}) for a in ("sum", "mean", "max")] + [((y, hg, "sum", w), {})]
 
 
+def _small_edges_hg(seed: int, n: int = 60, e: int = 50):
+    """Hyperedges of 1..3 nodes (Σ|e|² ≤ 4·nnz(H): hgnn_smooth's csr backend takes the cached N×N Θ path),
+    weighted, 3 isolated nodes."""
+    g = torch.Generator().manual_seed(seed)
+    edges = [torch.randperm(n, generator=g)[: int(torch.randint(1, 4, (1,), generator=g))].tolist() for _ in range(e)]
+    return Hypergraph.from_edges(edges, n + 3, edge_weight=(torch.rand(e, generator=g) + 0.1).tolist())
+
+
 def cases_smooth():
     out = []
     for seed in (4, 5):
@@ -38,6 +46,13 @@ def cases_smooth():
         x = torch.randn(hg.num_nodes, 6, generator=g, requires_grad=True)
         out += [((x, hg), {}), ((x, hg), {"isolated": "self_loop"}),
                 ((x.double().detach().requires_grad_(), hg, hg.edge_weight.double() * 2), {})]
+    for seed in (6, 7):  # the Θ path: float32 and float64, both isolated options on one (cached) hypergraph
+        hg, g = _small_edges_hg(seed), torch.Generator().manual_seed(seed)
+        x = torch.randn(hg.num_nodes, 6, generator=g, requires_grad=True)
+        out += [((x, hg), {}), ((x, hg), {"isolated": "self_loop"}),
+                ((x.double().detach().requires_grad_(), hg, hg.edge_weight.double() * 2), {})]
+        xd = x.double().detach().requires_grad_()
+        out += [((xd, hg), {"isolated": "self_loop"}), ((xd, hg), {})]
     return out
 
 
@@ -58,6 +73,30 @@ def test_csr_declines_what_it_cannot_do():
     assert op.select(x, hg, w)[0] == "reference"
     assert op.select(x, hg)[0] == "csr"
     assert op.select(x.half(), hg)[0] == "reference"
+
+
+def test_hgnn_smooth_csr_paths_and_their_cache():
+    from hyperzoo.hypergraph.ops import hgnn_smooth_csr as csr
+
+    small, large = _small_edges_hg(6), _random_hg(4)
+    assert csr.use_theta(small) and not csr.use_theta(large)  # the size rule: Σ|e|² vs 4·nnz(H)
+    for isolated in ("zero", "self_loop"):
+        t = csr.theta(small, torch.float64, isolated).to_dense()
+        ref = small.smoothing_matrix(isolated=isolated).to_dense().double()
+        assert torch.equal(t, t.T) and torch.allclose(t, ref, atol=1e-6)
+    x = torch.randn(small.num_nodes, 4, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(small.num_nodes, 4, dtype=torch.float64)
+    for isolated in ("zero", "self_loop", "zero"):  # one cache entry per option, each used as its own
+        for backend in ("csr", "reference"):
+            y = hgnn_smooth(x, small, isolated=isolated, backend=backend)
+            (grad,) = torch.autograd.grad(y, x, g)
+            if backend == "csr":
+                y_csr, grad_csr = y, grad
+        assert torch.allclose(y_csr, y, atol=1e-12) and torch.allclose(grad_csr, grad, atol=1e-12)
+    assert {k for k in small._cache if k[0] == "hgnn_theta"} == {("hgnn_theta", torch.float64, "zero"),
+                                                                 ("hgnn_theta", torch.float64, "self_loop")}
+    heavier = small.with_edge_weight(small.edge_weight * 3 + torch.arange(small.num_edges) % 2)
+    assert torch.allclose(hgnn_smooth(x, heavier, backend="csr"), hgnn_smooth(x, heavier, backend="reference"))
 
 
 def test_operators_equal_dense_closed_forms(dense_h):
