@@ -100,7 +100,9 @@ def matched_width(model: str, defaults: dict, target: int) -> int:
     return best
 
 
-def accuracy(tasks: list[str], models: list[str]) -> list[dict]:
+def accuracy(tasks: list[str], models: list[str], epochs: int | None = None, save=lambda rows: None) -> list[dict]:
+    """Train every model on every task (``epochs`` overrides the task's default for all of them);
+    ``save(rows)`` runs after each row, so a long run keeps what it finished."""
     from hyperzoo import core
 
     rows = []
@@ -115,14 +117,17 @@ def accuracy(tasks: list[str], models: list[str]) -> list[dict]:
             extra = {} if model == REFERENCE else {"width": matched_width(model, defaults, target)}
             seeds = TASK_SEEDS[task]
             start = time.perf_counter()
-            result = core.run(task_obj, model, seeds=seeds, progress=False, **extra)
+            budget = {} if epochs is None else {"epochs": epochs}
+            result = core.run(task_obj, model, seeds=seeds, progress=False, **extra, **budget)
             m = result.metrics
-            rows.append({"task": task, "model": model, "config": extra, "seeds": seeds, "monitor": "val_loss",
+            rows.append({"task": task, "model": model, "config": {**extra, **budget}, "seeds": seeds,
+                         "monitor": "val_loss",
                          "params": int(_params(model, defaults, **extra)),
                          "test_accuracy": m["test_accuracy"], "test_accuracy_std": m.get("test_accuracy_std", 0.0),
                          "epochs": m["epochs"], "seconds": time.perf_counter() - start,
                          "trainer": result.config["trainer_args"]})
             print({k: v for k, v in rows[-1].items() if k != "trainer"}, flush=True)
+            save(rows)
     return rows
 
 
@@ -158,11 +163,14 @@ def write(results: dict, command: str) -> None:
         old["speed"] = results["speed"]
     if results.get("main"):
         old.setdefault("main", []).append({**results["main"], "command": command})
-    if results.get("accuracy"):  # rows of tasks benchmarked now replace that task's earlier rows
+    if results.get("accuracy"):  # a row benchmarked now replaces the earlier row of the same task, model, config
+        def key(r):
+            return r["task"], r["model"], json.dumps(r["config"], sort_keys=True)
+
         for r in results["accuracy"]:
             r["command"] = command
-        tasks = {r["task"] for r in results["accuracy"]}
-        old["accuracy"] = [r for r in old.get("accuracy", []) if r["task"] not in tasks] + results["accuracy"]
+        new = {key(r) for r in results["accuracy"]}
+        old["accuracy"] = [r for r in old.get("accuracy", []) if key(r) not in new] + results["accuracy"]
     if results.get("speed"):
         old["speed_command"] = command
     old["machine"] = _machine()
@@ -214,7 +222,9 @@ def write(results: dict, command: str) -> None:
                   "seeds listed (seeds vary the initialisation; the data split is the task's fixed one).", "",
                   "| task | model | config | params | test accuracy | seeds | epochs (mean) | time (s, all seeds) |",
                   "|---|---|---|---|---|---|---|---|"]
-        for r in old["accuracy"]:
+        order = {name: i for i, name in enumerate([*TASK_SEEDS, *MODELS])}
+        for r in sorted(old["accuracy"], key=lambda r: (order[r["task"]], r["config"].get("epochs", 0),
+                                                        order[r["model"]])):
             cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items()) or "defaults"
             acc = f"{100 * r['test_accuracy']:.2f} ± {100 * r['test_accuracy_std']:.2f} %"
             lines.append(f"| {r['task']} | {r['model']} | {cfg} | {r['params']:,} | {acc} | "
@@ -237,16 +247,19 @@ def main() -> None:
     parser.add_argument("--part", choices=["speed", "accuracy", "main", "all"], default="all")
     parser.add_argument("--tasks", nargs="+", default=list(TASK_SEEDS), choices=list(TASK_SEEDS))
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--epochs", type=int, help="train every model this many epochs (default: the task's)")
     args = parser.parse_args()
     os.chdir(ROOT)
+    command = "python benchmarks/hyperkernels.py " + " ".join(sys.argv[1:])
     results = {}
     if args.part in ("speed", "all"):
         results["speed"] = speed()
     if args.part in ("main", "all"):
         results["main"] = main_job()
     if args.part in ("accuracy", "all"):
-        results["accuracy"] = accuracy(args.tasks, args.models)
-    write(results, "python benchmarks/hyperkernels.py " + " ".join(sys.argv[1:]))
+        results["accuracy"] = accuracy(args.tasks, args.models, args.epochs,
+                                       lambda rows: write({"accuracy": rows}, command))
+    write(results, command)
 
 
 if __name__ == "__main__":
