@@ -38,13 +38,13 @@ def theta(hg: Hypergraph, dtype: torch.dtype, isolated: str) -> torch.Tensor:
     v, e, n = hg.node_ids, hg.incidence_edge, hg.num_nodes
     w = hg.edge_weight.to(dtype)
     dv = torch.zeros(n, dtype=dtype, device=hg.device).index_add_(0, v, w[e])
-    h = torch.sparse_coo_tensor(torch.stack([v, e]), safe_inv(dv, 0.5)[v] * (w / hg.edge_size.to(dtype)).sqrt()[e],
-                                (n, hg.num_edges))
+    val = safe_inv(dv, 0.5)[v] * (w / hg.edge_size.to(dtype)).sqrt()[e]
+    h = torch.sparse_coo_tensor(torch.stack([v, e]), val, (n, hg.num_edges), check_invariants=False)
     t = torch.sparse.mm(h, h.t())
     if isolated == "self_loop":
         iso = (dv == 0).nonzero().flatten()
-        t = t + torch.sparse_coo_tensor(torch.stack([iso, iso]), torch.ones(iso.numel(), dtype=dtype,
-                                                                            device=hg.device), (n, n))
+        ones = torch.ones(iso.numel(), dtype=dtype, device=hg.device)
+        t = t + torch.sparse_coo_tensor(torch.stack([iso, iso]), ones, (n, n), check_invariants=False)
     t = t.coalesce().to_sparse_csr()
     it = index_dtype(n, t.values().numel())
     return csr(t.crow_indices().to(it), t.col_indices().to(it), t.values(), (n, n))
