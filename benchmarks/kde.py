@@ -13,9 +13,12 @@ no exp and no reduction).
     python benchmarks/kde.py --merge --repeat 5 --dims 1 2 --methods hz-grid kdepy-fft   # re-run some rows
     python benchmarks/kde.py --grid-pareto --repeat 5   # grid mode vs FFTKDE over grid sizes (time at equal error)
     python benchmarks/kde.py --block-sweep --repeat 3   # exact mode and the matmul floor over block shapes, d = 16
+    python benchmarks/kde.py --floor-ratio --repeat 7 --dims 16 64   # exact / floor, interleaved in one process
 
 Writes docs/results/kde.md and docs/results/kde.json (the --quick run writes *_quick.* instead); every row records
-the run (command, date) that measured it, and --merge / --grid-pareto / --block-sweep replace only their rows.
+the run (command, date) that measured it, and --merge / --grid-pareto / --block-sweep / --floor-ratio replace only
+their rows. --floor-ratio times the exact modes and the floor alternately in one process (no fresh process per
+case): on a shared machine the per-round ratio survives load that the fresh-process medians do not.
 """
 
 from __future__ import annotations
@@ -254,6 +257,7 @@ def load_results(suffix: str) -> dict:
             r["run"] = "B" if f"{r['method']} at d={r['d']}" in merged else "A"
     old.setdefault("grid_pareto", [])
     old.setdefault("block_sweep", [])
+    old.setdefault("floor_ratio", [])
     return old
 
 
@@ -274,9 +278,36 @@ def fmt_err(r: dict, key: str) -> str:
     return f"{r[key]:.2e}" if key in r else "—"
 
 
+FLOOR_RATIO_CASES = [("floor-mm-f64", None), ("hz-exact-f64", None), ("floor-mm-f64", (256, 1024)),
+                     ("floor-mm-f32", None), ("hz-exact-f32", None)]
+
+
+def floor_ratio(d: int, args: argparse.Namespace) -> dict:
+    """The FLOOR_RATIO_CASES round-robin in this process, ``args.repeat`` rounds after a warm-up round: every
+    time, and per round the ratio of each case to that round's floor-mm-f64 at the exact mode's blocks."""
+    import torch
+
+    from hyperzoo.kde.ops import kernel_sum_blocked as kb
+
+    x, y, h = make_data(args.n, args.m, d)
+    default = (kb.QUERY_BLOCK, kb.DATA_BLOCK)
+    times: dict[str, list[float]] = {}
+    for round_ in range(args.repeat + 1):
+        for method, blocks in FLOOR_RATIO_CASES:
+            started = time.perf_counter()
+            run_case(method, x, y, h, blocks=blocks or default)
+            if round_:
+                times.setdefault(f"{method} {list(blocks or default)}", []).append(time.perf_counter() - started)
+    floor = times[f"floor-mm-f64 {list(default)}"]
+    return {"d": d, "run": args.tag, "threads": torch.get_num_threads(), "blocks": list(default),
+            "cases": {k: {"seconds_all": v, "ratio_all": [a / b for a, b in zip(v, floor)]} for k, v in times.items()}}
+
+
 def write_report(res: dict, suffix: str) -> None:
     import scipy
     import sklearn
+
+    from hyperzoo.kde.ops import kernel_sum_blocked as kb
 
     try:
         import KDEpy
@@ -286,7 +317,7 @@ def write_report(res: dict, suffix: str) -> None:
     n, m, rows, offset = res["n"], res["m"], res["rows"], res["sklearn_offset"]
     lines = [f"# kde benchmark{' (quick)' if suffix else ''}", "", "Runs (each row's `run` column says which one "
              "measured it; rows of later runs replaced the same method and d of earlier ones):", ""]
-    used = {r["run"] for r in rows + res["grid_pareto"] + res["block_sweep"]}
+    used = {r["run"] for r in rows + res["grid_pareto"] + res["block_sweep"] + res["floor_ratio"]}
     for run in res["runs"]:
         if run["tag"] not in used and not (run["tag"] == "A" and offset):
             continue
@@ -346,7 +377,8 @@ def write_report(res: dict, suffix: str) -> None:
     if res["block_sweep"]:
         lines += ["## Block shape of the exact mode", "",
                   "hz-exact-f64 and the float64 floor (the bare blocked matrix product) at the same block shape "
-                  "(queries × data points per block), n = 100k, m = 10k. The exact mode uses 256 × 1024.", "",
+                  "(queries × data points per block), n = 100k, m = 10k. The exact mode uses "
+                  f"{kb.QUERY_BLOCK} × {kb.DATA_BLOCK}.", "",
                   "| d | block | floor-mm-f64 (s) | hz-exact-f64 (s) | exact / floor | exact / best floor | run |",
                   "|---|---|---|---|---|---|---|"]
         by = {(r["d"], tuple(r["blocks"]), r["method"]): r for r in res["block_sweep"]}
@@ -360,6 +392,19 @@ def write_report(res: dict, suffix: str) -> None:
                     continue
                 lines.append(f"| {d} | {blocks[0]} × {blocks[1]} | {fmt_time(fl)} | {fmt_time(ex)} | "
                              f"{ex['seconds'] / fl['seconds']:.2f} | {ex['seconds'] / best:.2f} | {ex['run']} |")
+        lines.append("")
+    if res["floor_ratio"]:
+        lines += ["## Exact mode vs the matrix-product floor, interleaved in one process", "",
+                  "Each case (fit + evaluation at all queries, as in the tables above) timed alternately in one "
+                  "process on the same data, one warm-up round, then the rounds; `ratio` = the case's time / the same "
+                  "round's floor-mm-f64 at the exact mode's blocks (median over rounds; min–max in brackets). "
+                  "`[q, n]` = the block shape (queries × data points).", "",
+                  "| d | case | median time (s) | ratio to floor-mm-f64 | rounds | run |", "|---|---|---|---|---|---|"]
+        for fr in sorted(res["floor_ratio"], key=lambda r: r["d"]):
+            for case, v in fr["cases"].items():
+                ratios = v["ratio_all"]
+                lines.append(f"| {fr['d']} | {case} | {np.median(v['seconds_all']):.3g} | {np.median(ratios):.2f} "
+                             f"[{min(ratios):.2f}–{max(ratios):.2f}] | {len(ratios)} | {fr['run']} |")
         lines.append("")
     if offset:
         lines += ["## scikit-learn's tree KDE off the training set", "",
@@ -395,6 +440,8 @@ def main() -> None:
                    help="hz-grid and kdepy-fft at several grid sizes (d = 1, 2 unless --dims); merged into kde.json")
     p.add_argument("--block-sweep", action="store_true",
                    help="hz-exact-f64 and floor-mm-f64 at several block shapes (d = 16 unless --dims); merged")
+    p.add_argument("--floor-ratio", action="store_true",
+                   help="exact modes / matmul floor, interleaved in one process (d = 16 unless --dims); merged")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--m", type=int, default=10_000)
@@ -417,9 +464,9 @@ def main() -> None:
     if args.report_only:
         return write_report(load_results(suffix), suffix)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    incremental = args.merge or args.grid_pareto or args.block_sweep
+    incremental = args.merge or args.grid_pareto or args.block_sweep or args.floor_ratio
     res = load_results(suffix) if incremental else {"n": args.n, "m": args.m, "runs": [], "rows": [],
-                                                      "grid_pareto": [], "block_sweep": []}
+                                                      "grid_pareto": [], "block_sweep": [], "floor_ratio": []}
     if incremental and (res["n"], res["m"]) != (args.n, args.m):
         raise SystemExit(f"kde{suffix}.json holds n={res['n']}, m={res['m']}; merge runs of the same sizes")
     args.tag = chr(ord("A") + len(res["runs"]))
@@ -432,8 +479,13 @@ def main() -> None:
             new = measure([(m, {"size": s}) for s in sizes[d] for m in ("hz-grid", "kdepy-fft")], d, args)
             keys = {(r["d"], r["size"], r["method"]) for r in new}
             res["grid_pareto"] = [r for r in res["grid_pareto"] if (r["d"], r["size"], r["method"]) not in keys] + new
+    elif args.floor_ratio:
+        for d in args.dims or [16]:
+            new = floor_ratio(d, args)
+            print(json.dumps(new), flush=True)
+            res["floor_ratio"] = [r for r in res["floor_ratio"] if r["d"] != d] + [new]
     elif args.block_sweep:
-        blocks = [[512, 4096], [512, 512], [256, 1024], [256, 512], [128, 1024]]
+        blocks = [[512, 4096], [512, 512], [256, 1024], [256, 512], [256, 256], [128, 1024]]
         for d in args.dims or [16]:
             new = measure([(m, {"blocks": b}) for b in blocks for m in ("floor-mm-f64", "hz-exact-f64")], d, args)
             keys = {(r["d"], tuple(r["blocks"]), r["method"]) for r in new}

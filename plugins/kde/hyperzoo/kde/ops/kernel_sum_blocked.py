@@ -5,8 +5,8 @@ by 1/h and centred, one matrix product of augmented operands gives the squared d
 
     [y, ‖y‖², 1] · [−2x, 1, ‖x‖²]ᵀ = ‖y − x‖²,
 
-then the profile is applied in place and the block is reduced by a sum (or a matrix-vector product with the
-weights). No max pass is needed: log K ≤ 0 and weights are rescaled to max 1, so every term is ≤ 1 and
+then the profile is applied in place and the block is reduced by a matrix-vector product with the weights
+(ones when unweighted). No max pass is needed: log K ≤ 0 and weights are rescaled to max 1, so every term is ≤ 1 and
 cannot overflow. Queries whose whole sum underflows (farther than ~37 bandwidths from every point in float64,
 ~13 in float32) are recomputed with a max shift (s = M + log Σ exp(log K − M)), so the result stays exact there.
 """
@@ -19,10 +19,11 @@ import torch
 
 from .kernel_sum import check_inputs
 
-# 256 × 1024 blocks (2 MB in float64) stay in cache between the matmul, the exp and the sum; 512 × 4096 ran the
-# same work 1.6x slower at d = 16 (benchmarks/kde.py --block-sweep, docs/results/kde.md)
+# 256 × 256 blocks (512 KB in float64) stay in the 1 MB L2 cache between the matmul, the exp and the reduction;
+# with the reduction as a BLAS matrix-vector product (addmv) they ran 13% faster than 256 × 1024 blocks reduced
+# by .sum(1) (2 MB, spills to L3), at the same matmul floor (docs/results/kde.md, "Block shape")
 QUERY_BLOCK = 256
-DATA_BLOCK = 1024
+DATA_BLOCK = 256
 FLOOR = {torch.float16: -10.0, torch.bfloat16: -80.0, torch.float32: -80.0, torch.float64: -700.0}
 
 
@@ -83,32 +84,33 @@ def _operands(queries, data, h, kernel, weights):
 @torch.no_grad()
 def kernel_sum(queries: torch.Tensor, data: torch.Tensor, bandwidth: float | torch.Tensor, *,
                kernel: str = "gaussian", weights: torch.Tensor | None = None) -> torch.Tensor:
-    """s_q = log Σ_i w_i K(‖y_q − x_i‖ / h): one augmented matmul, in-place profile, sum per block."""
+    """s_q = log Σ_i w_i K(‖y_q − x_i‖ / h): one augmented matmul, in-place profile, addmv per block."""
     check_inputs(queries, data, bandwidth, kernel, weights)
     h = float(bandwidth)
     ya, xat, w, log_top = _operands(queries, data, h, kernel, weights)
     m, n = ya.shape[0], xat.shape[1]
     floor = FLOOR[ya.dtype]
     # radii of the centred, scaled points: a block needs no clamp when (max‖y‖ + max‖x‖)² / 2 < −floor
-    y_norm = ya[:, :-2].norm(dim=1)
-    x_norm = (xat[:-2].norm(dim=0) * (0.5 if kernel != "gaussian" else 1.0))
+    # (read off the norm columns of the operands: −½‖·‖² for the Gaussian, ‖·‖² otherwise)
+    y_norm = (ya[:, -2] * (-2.0 if kernel == "gaussian" else 1.0)).clamp_min(0.0).sqrt()
+    x_norm = (xat[-1] * (-2.0 if kernel == "gaussian" else 1.0)).clamp_min(0.0).sqrt()
     reach = -floor if kernel == "exponential" else math.sqrt(-2.0 * floor)
     out = torch.zeros(m, dtype=ya.dtype, device=ya.device)
     buf = torch.empty(min(QUERY_BLOCK, m), min(DATA_BLOCK, n), dtype=ya.dtype, device=ya.device)
+    wv = torch.ones(n, dtype=ya.dtype, device=ya.device) if w is None else w
+    # per data block: operand, weights, radius (sliced once: slicing in the inner loop cost ~5% at 256 × 256)
+    blocks = [(xb, wb, float(nb.max())) for xb, wb, nb in
+              zip(xat.split(DATA_BLOCK, 1), wv.split(DATA_BLOCK), x_norm.split(DATA_BLOCK))]
     for q0 in range(0, m, QUERY_BLOCK):
         yb = ya[q0:q0 + QUERY_BLOCK]
         acc = out[q0:q0 + QUERY_BLOCK]
         y_max = float(y_norm[q0:q0 + QUERY_BLOCK].max())
-        for j0 in range(0, n, DATA_BLOCK):
-            xb = xat[:, j0:j0 + DATA_BLOCK]
-            s = buf[: yb.shape[0], : xb.shape[1]]
+        full = buf[: yb.shape[0]]
+        for xb, wb, x_max in blocks:
+            s = full if xb.shape[1] == full.shape[1] else full[:, : xb.shape[1]]
             torch.mm(yb, xb, out=s)
-            safe = y_max + float(x_norm[j0:j0 + DATA_BLOCK].max()) < reach
-            _apply_profile(s, kernel, None if safe else floor)
-            if w is None:
-                acc += s.sum(1)
-            else:
-                acc.addmv_(s, w[j0:j0 + DATA_BLOCK])
+            _apply_profile(s, kernel, None if y_max + x_max < reach else floor)
+            acc.addmv_(s, wb)
     # Sums within n·e^floor / eps of zero may be dominated by clamped terms: recompute those exactly.
     doubtful = n * math.exp(floor) / torch.finfo(ya.dtype).eps if kernel in ("gaussian", "exponential") else 0.0
     low = torch.nonzero(out <= doubtful).flatten()
