@@ -4,8 +4,9 @@
     python benchmarks/hypergraph.py --parts speed,inference
 
 Parts: ``speed`` (hgnn_smooth forward+backward, ours vs DHG, time and peak memory from a fresh subprocess per
-case), ``inference`` (LightHGNN student vs HGNN teacher), ``accuracy`` (cora node classification, 10 splits),
-``enc`` (HGNN+ vs CoNHD, 3 seeds), ``recon`` (hyperedge reconstruction vs maximal cliques).
+case), ``paths`` (our csr backend's two hgnn_smooth paths, behind its size rule), ``inference`` (LightHGNN
+student vs HGNN teacher), ``accuracy`` (cora node classification, 10 splits), ``enc`` (HGNN+ vs CoNHD, 3 seeds),
+``recon`` (hyperedge reconstruction vs maximal cliques).
 """
 
 from __future__ import annotations
@@ -151,6 +152,32 @@ def part_speed() -> list[dict]:
         rows.append({"graph": name, "ours_ms": 1e3 * t_ours, "dhg_ms": 1e3 * t_dhg, "speedup": t_dhg / t_ours,
                      **{f"{side}_{k}_mib": v for side, m in mem.items() for k, v in m.items()},
                      "step_peak_ratio": mem["dhg"]["step_peak"] / mem["ours"]["step_peak"], "max_abs_diff": diff})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def part_paths() -> list[dict]:
+    """Our csr backend's two paths for hgnn_smooth, forward + backward, taking turns: one product with the cached
+    N×N Θ vs two products through H (the numbers behind its size rule Σ_e |e|² ≤ 4·nnz(H))."""
+    from hyperzoo.hypergraph.ops.hgnn_smooth_csr import THETA_FACTOR, smooth, theta, use_theta
+
+    rows = []
+    for name, reps in (("cocitation-cora", 200), ("coauthorship-cora", 200), ("synthetic-55k", 7)):
+        hg = graph(name)
+
+        def step(path, hg=hg):
+            def fn():
+                x = hg.x.clone().requires_grad_()
+                y = smooth(x, hg, "zero", path)
+                y.backward(torch.ones_like(y))
+            return fn
+
+        t = timeit({"theta": step("theta"), "incidence": step("incidence")}, reps)
+        s = hg.edge_size
+        rows.append({"graph": name, "sum_sq_over_nnz": float((s * s).sum()) / hg.num_incidences,
+                     "theta_nnz_over_nnz": theta(hg, torch.float32, "zero").values().numel() / hg.num_incidences,
+                     "theta_ms": 1e3 * t["theta"], "incidence_ms": 1e3 * t["incidence"],
+                     "chosen": "theta" if use_theta(hg) else "incidence", "factor": THETA_FACTOR})
         print(rows[-1], flush=True)
     return rows
 
@@ -329,6 +356,17 @@ def write(results: dict) -> None:
                          f"{fmt(r['step_peak_ratio'])}x | {fmt(r['ours_resident_mib'], 0)} / "
                          f"{fmt(r['dhg_resident_mib'], 0)} | {r['max_abs_diff']:.1e} |")
         lines.append("")
+    if "paths" in results:
+        _section(lines, results, "paths", "hgnn_smooth: our csr backend's two paths",
+                 "Forward + backward, 64 features, the two taking turns: one product with the cached N×N Θ "
+                 "(forward and backward, Θ being symmetric) vs two products through H each way. The backend takes Θ "
+                 "when Σ_e |e|² ≤ 4·nnz(H).")
+        lines += ["| graph | Σ_e \\|e\\|² / nnz(H) | nnz(Θ) / nnz(H) | Θ (ms) | two products (ms) | chosen |",
+                  "|---|---|---|---|---|---|"]
+        for r in results["paths"]:
+            lines.append(f"| {r['graph']} | {fmt(r['sum_sq_over_nnz'])} | {fmt(r['theta_nnz_over_nnz'])} | "
+                         f"{fmt(r['theta_ms'])} | {fmt(r['incidence_ms'])} | {r['chosen']} |")
+        lines.append("")
     if "inference" in results:
         r = results["inference"]
         _section(lines, results, "inference", "LightHGNN: student (MLP, features only) vs HGNN teacher inference",
@@ -398,7 +436,7 @@ def write(results: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default="speed,inference,accuracy,enc,recon")
+    p.add_argument("--parts", default="speed,paths,inference,accuracy,enc,recon")
     p.add_argument("--epochs", type=int, default=200, help="full-batch epochs of the accuracy part")
     p.add_argument("--memory-case", nargs=2, metavar=("NPZ", "SIDE"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -407,8 +445,8 @@ def main() -> None:
         return
     torch.manual_seed(0)
     command = "python benchmarks/hypergraph.py " + " ".join(sys.argv[1:])
-    parts = {"speed": part_speed, "inference": part_inference, "accuracy": lambda: part_accuracy(args.epochs),
-             "enc": part_enc, "recon": part_recon}
+    parts = {"speed": part_speed, "paths": part_paths, "inference": part_inference,
+             "accuracy": lambda: part_accuracy(args.epochs), "enc": part_enc, "recon": part_recon}
     unknown = set(args.parts.split(",")) - set(parts)
     if unknown:
         p.error(f"unknown parts {sorted(unknown)}; choose from {list(parts)}")

@@ -95,6 +95,9 @@ def test_hgnn_smooth_csr_paths_and_their_cache():
         assert torch.allclose(y_csr, y, atol=1e-12) and torch.allclose(grad_csr, grad, atol=1e-12)
     assert {k for k in small._cache if k[0] == "hgnn_theta"} == {("hgnn_theta", torch.float64, "zero"),
                                                                  ("hgnn_theta", torch.float64, "self_loop")}
+    for hg in (small, large):  # both paths forced, either hypergraph
+        y = {p: csr.smooth(x[: hg.num_nodes].detach(), hg, "self_loop", p) for p in ("theta", "incidence")}
+        assert torch.allclose(y["theta"], y["incidence"], atol=1e-12)
     heavier = small.with_edge_weight(small.edge_weight * 3 + torch.arange(small.num_edges) % 2)
     assert torch.allclose(hgnn_smooth(x, heavier, backend="csr"), hgnn_smooth(x, heavier, backend="reference"))
 

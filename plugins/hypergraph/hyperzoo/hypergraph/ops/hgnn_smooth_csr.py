@@ -54,10 +54,21 @@ def hgnn_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | Non
                 isolated: str = "zero") -> torch.Tensor:
     check_features("hypergraph.hgnn_smooth", x, hg, "nodes")
     w = check_edge_weight("hypergraph.hgnn_smooth", edge_weight, hg, isolated)
-    if edge_weight is None and use_theta(hg):
+    if edge_weight is None:
+        return smooth(x, hg, isolated, "theta" if use_theta(hg) else "incidence")
+    return _two_products(x, hg, w, isolated, cached=False)
+
+
+def smooth(x: torch.Tensor, hg: Hypergraph, isolated: str, path: str) -> torch.Tensor:
+    """Θ x with the hypergraph's own weights through one ``path``: ``"theta"`` (one product with the cached
+    N×N Θ) or ``"incidence"`` (two cached products through H); :func:`hgnn_smooth` picks by :func:`use_theta`."""
+    if path == "theta":
         t = hg._cached(("hgnn_theta", x.dtype, isolated), lambda: theta(hg, x.dtype, isolated))
         return spmm((t, t), x)
+    return _two_products(x, hg, hg.edge_weight, isolated, cached=True)
 
+
+def _two_products(x: torch.Tensor, hg: Hypergraph, w: torch.Tensor, isolated: str, cached: bool) -> torch.Tensor:
     def make():
         wx = w.to(x.dtype)
         v, e = hg.node_ids, hg.incidence_edge
@@ -66,7 +77,7 @@ def hgnn_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | Non
         return (by_edge(hg, dvis / hg.edge_size.to(x.dtype)[e]), by_node(hg, dvis * wx[e]),
                 (dv == 0).nonzero().flatten())
 
-    first, second, iso = make() if edge_weight is not None else hg._cached(("hgnn_csr", x.dtype), make)
+    first, second, iso = hg._cached(("hgnn_csr", x.dtype), make) if cached else make()
     out = spmm(second, spmm(first, x))
     if isolated == "self_loop":
         out = out.index_add_(0, iso, x.index_select(0, iso))  # isolated rows only
