@@ -6,8 +6,7 @@ Per-incidence values ``a`` (edge-major order) define two matrices with the same 
 
 and :func:`spmm` computes ``A @ x`` with the backward ``Aᵀ @ g`` taken from the cached transpose pattern, so
 every operator is one or two CSR products forward and as many backward. Index arrays are int32 when they fit:
-with int64 indices torch converts them for MKL on every product (measured: half the time of a product at
-cocitation-cora's size).
+a product reads them as they are (``torch.sparse.mm`` converted int64 indices for MKL on every call).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torch.nn.functional as F
 
 from ..structure import Hypergraph
 
@@ -58,13 +58,12 @@ def by_node(hg: Hypergraph, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 
 def mm(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``a @ x`` for a CSR ``a`` and a dense ``x``. On CPU the product is written straight into a fresh tensor
-    (``addmm`` with beta=0, which ignores the uninitialised input): ``torch.sparse.mm`` zero-fills a result and
-    copies it, a third of a product's time at cocitation-cora's size."""
-    if x.device.type != "cpu":
-        return torch.sparse.mm(a, x)
-    out = x.new_empty(a.shape[0], x.shape[1])
-    return torch.addmm(out, a, x, beta=0, out=out)
+    """``a @ x`` for a CSR ``a`` and a dense ``x``: row r of the result is Σ_k a.values[k] x[a.cols[k]] over
+    row r's entries, which is exactly ``embedding_bag`` in ``"sum"`` mode with per-sample weights (bags = rows).
+    Measured on CPU, its kernel is 15-25% faster than ``torch.sparse.mm`` (MKL) on the benchmark hypergraphs and
+    writes the result once (``torch.sparse.mm`` zero-fills a result and copies it)."""
+    return F.embedding_bag(a.col_indices(), x, a.crow_indices(), mode="sum", per_sample_weights=a.values(),
+                           include_last_offset=True)
 
 
 class _SpMM(torch.autograd.Function):
