@@ -7,8 +7,9 @@
 Size rule (:func:`use_theta`): Θ is used for the hypergraph's own weights when Σ_e |e|² ≤ 4·nnz(H). Σ_e |e|²
 bounds nnz(Θ) (without isolated nodes) and is free to compute; the two-product path handles 2·nnz(H) entries per
 product plus an E×C intermediate and a second call, so within that bound one product wins (cocitation-cora:
-Σ|e|² = 3.4·nnz(H), nnz(Θ) = 2.2·nnz(H)), while hypergraphs with larger hyperedges (coauthorship-cora 8.8, the
-55k synthetic 7.1) keep two products: there Θ holds 6-7x the incidences and is slower. An explicit
+Σ|e|² = 3.4·nnz(H), nnz(Θ) = 2.2·nnz(H): 1.3x faster), while hypergraphs with larger hyperedges keep two
+products: Θ holds 6-7x the incidences there and is as fast (coauthorship-cora, 8.8) or 2x slower (the 55k
+synthetic, 7.1); ``python benchmarks/hypergraph.py --parts paths``. An explicit
 ``edge_weight`` always takes the two-product path, uncached. Caches live on the (immutable) Hypergraph, keyed by
 dtype and, for Θ, the ``isolated`` option; ``hg.to(device)`` and ``hg.with_edge_weight`` start empty ones.
 """
