@@ -215,7 +215,8 @@ def write(results: dict, command: str) -> None:
         commands = sorted({r["command"] for r in old["accuracy"]})
         lines += ["## Accuracy at matched parameter counts", "",
                   "Commands: " + "; ".join(f"`{c}`" for c in commands) + ".", "",
-                  "Every model trains with the task's default trainer settings (listed below the table), early "
+                  "Every model trains with the task's default trainer settings (listed below the table; `epochs=N` in "
+                  "the config column replaces the epoch budget for every model of that run), early "
                   "stopping on the validation loss (the 144-image digits validation accuracy saturates within a few "
                   "epochs, and its first maximum is often an under-trained model); baselines take the `width` that "
                   f"brings them within ±10 % of `{REFERENCE}`'s parameter count. Mean ± standard deviation over the "
