@@ -227,11 +227,13 @@ def write(results: dict, command: str) -> None:
         for r in sorted(old["accuracy"], key=lambda r: (order[r["task"]], r["config"].get("epochs", 0),
                                                         order[r["model"]])):
             cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items()) or "defaults"
-            acc = f"{100 * r['test_accuracy']:.2f} ± {100 * r['test_accuracy_std']:.2f} %"
+            acc = f"{100 * r['test_accuracy']:.2f}" + (f" ± {100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1
+                                                        else "") + " %"
             lines.append(f"| {r['task']} | {r['model']} | {cfg} | {r['params']:,} | {acc} | "
                          f"{len(r['seeds'])} | {r['epochs']:.0f} | {r['seconds']:.0f} |")
         lines.append("")
-        trainers = {r["task"]: r["trainer"] for r in old["accuracy"]}
+        trainers = {r["task"]: r["trainer"] for r in old["accuracy"] if "epochs" in r["config"]}
+        trainers.update({r["task"]: r["trainer"] for r in old["accuracy"] if "epochs" not in r["config"]})
         for task, tr in trainers.items():
             lines.append(f"- {task}: " + ", ".join(f"{k}={v}" for k, v in tr.items()))
         lines.append("")
