@@ -338,7 +338,8 @@ class Hypergraph:
         dvis = torch.where(dv > 0, dv.clamp_min(1e-30).rsqrt(), torch.zeros_like(dv))
         e = self.incidence_edge
         val = dvis[self.node_ids] * (self.edge_weight[e] / self.edge_size[e]).sqrt()
-        h = torch.sparse_coo_tensor(torch.stack([self.node_ids, e]), val, (self.num_nodes, self.num_edges))
+        h = torch.sparse_coo_tensor(torch.stack([self.node_ids, e]), val, (self.num_nodes, self.num_edges),
+                                    check_invariants=False)
         theta = torch.sparse.mm(h, h.t().coalesce())
         if isolated == "self_loop":
             iso = (dv == 0).nonzero().flatten()
