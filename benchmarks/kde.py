@@ -25,6 +25,7 @@ case): on a shared machine the per-round ratio survives load that the fresh-proc
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -293,16 +294,25 @@ def floor_ratio(d: int, args: argparse.Namespace) -> dict:
 
     x, y, h = make_data(args.n, args.m, d)
     default = (kb.QUERY_BLOCK, kb.DATA_BLOCK)
-    times: dict[str, list[float]] = {}
-    for round_ in range(args.repeat + 1):
-        for method, blocks in FLOOR_RATIO_CASES:
-            started = time.perf_counter()
-            run_case(method, x, y, h, blocks=blocks or default)
-            if round_:
-                times.setdefault(f"{method} {list(blocks or default)}", []).append(time.perf_counter() - started)
+    cases = {f"{method} {list(blocks or default)}": functools.partial(run_case, method, x, y, h,
+                                                                      blocks=blocks or default)
+             for method, blocks in FLOOR_RATIO_CASES}
+    times, _ = round_robin(cases, args.repeat)
     floor = times[f"floor-mm-f64 {list(default)}"]
     return {"d": d, "run": args.tag, "threads": torch.get_num_threads(), "blocks": list(default),
             "cases": {k: {"seconds_all": v, "ratio_all": [a / b for a, b in zip(v, floor)]} for k, v in times.items()}}
+
+
+def round_robin(cases: dict, repeat: int) -> tuple[dict[str, list[float]], dict]:
+    """Call every case in turn: one warm-up round (its results are returned), then ``repeat`` timed rounds."""
+    warm = {name: f() for name, f in cases.items()}
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, f in cases.items():
+            started = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - started)
+    return times, warm
 
 
 def mixed_kernel_sum(y, x, h: float, tau: float = 4.0):
@@ -356,17 +366,12 @@ def mixed_probe(d: int, args: argparse.Namespace) -> dict:
     shift = math.log(args.n) + d * math.log(h) + log_norm("gaussian", d)
     cases = {"floor-mm-f64": lambda: run_case("floor-mm-f64", x, y, h),
              "hz-exact-f64": lambda: kb.kernel_sum(yt, xt, h), "mixed prototype": lambda: mixed_kernel_sum(yt, xt, h)}
-    times: dict[str, list[float]] = {k: [] for k in cases}
+    times, warm = round_robin(cases, args.repeat)
     row: dict = {"d": d, "run": args.tag, "cases": {}}
-    for round_ in range(args.repeat + 1):
-        for name, f in cases.items():
-            started = time.perf_counter()
-            s = f()
-            if round_:
-                times[name].append(time.perf_counter() - started)
-            elif s is not None:
-                row["cases"][name] = dict(zip(("max_rel_err", "median_rel_err"),
-                                              errors(s[:ERR_QUERIES].numpy() - shift, ref)))
+    for name, s in warm.items():
+        if s is not None:
+            row["cases"][name] = dict(zip(("max_rel_err", "median_rel_err"),
+                                          errors(s[:ERR_QUERIES].numpy() - shift, ref)))
     for name, v in times.items():
         row["cases"].setdefault(name, {}).update(seconds_all=v, ratio_all=[a / b for a, b in
                                                                            zip(v, times["floor-mm-f64"])])
