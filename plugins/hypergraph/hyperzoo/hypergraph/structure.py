@@ -328,23 +328,24 @@ class Hypergraph:
         return torch.sparse_coo_tensor(idx, torch.ones(self.num_incidences, device=self.device),
                                        (self.num_nodes, self.num_edges)).coalesce()
 
-    def smoothing_matrix(self, *, isolated: str = "zero") -> torch.Tensor:
-        """Θ = Dv^-1/2 H W De^-1 Hᵀ Dv^-1/2 as a sparse (N, N) tensor (the HGNN propagation matrix).
+    def smoothing_matrix(self, *, isolated: str = "zero", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Θ = Dv^-1/2 H W De^-1 Hᵀ Dv^-1/2 = h hᵀ with h_{ve} = d(v)^-1/2 (w_e/|e|)^1/2, as a sparse (N, N)
+        tensor of ``dtype`` (the HGNN propagation matrix; degrees are summed in ``dtype`` too).
 
         ``isolated="zero"`` leaves nodes of zero degree as zero rows, ``"self_loop"`` gives them Θ[v, v] = 1.
         """
         _check_isolated(isolated)
-        dv = self.weighted_node_degree
+        e, w = self.incidence_edge, self.edge_weight.to(dtype)
+        dv = torch.zeros(self.num_nodes, dtype=dtype, device=self.device).index_add_(0, self.node_ids, w[e])
         dvis = torch.where(dv > 0, dv.clamp_min(1e-30).rsqrt(), torch.zeros_like(dv))
-        e = self.incidence_edge
-        val = dvis[self.node_ids] * (self.edge_weight[e] / self.edge_size[e]).sqrt()
+        val = dvis[self.node_ids] * (w / self.edge_size.to(dtype))[e].sqrt()
         h = torch.sparse_coo_tensor(torch.stack([self.node_ids, e]), val, (self.num_nodes, self.num_edges),
                                     check_invariants=False)
         theta = torch.sparse.mm(h, h.t().coalesce())
         if isolated == "self_loop":
             iso = (dv == 0).nonzero().flatten()
-            eye = torch.sparse_coo_tensor(torch.stack([iso, iso]), torch.ones(iso.numel(), device=self.device),
-                                          theta.shape)
+            eye = torch.sparse_coo_tensor(torch.stack([iso, iso]), torch.ones(iso.numel(), dtype=dtype,
+                                          device=self.device), theta.shape)
             theta = theta + eye
         return theta.coalesce()
 

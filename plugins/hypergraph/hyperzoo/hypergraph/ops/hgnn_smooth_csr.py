@@ -34,21 +34,10 @@ def use_theta(hg: Hypergraph) -> bool:
 
 
 def theta(hg: Hypergraph, dtype: torch.dtype, isolated: str) -> torch.Tensor:
-    """Θ as an N×N CSR of ``dtype`` (int32 indices when they fit): h hᵀ with h_{ve} = d(v)^-1/2 (w_e/|e|)^1/2,
-    w_e ≥ 0 being validated by the Hypergraph."""
-    v, e, n = hg.node_ids, hg.incidence_edge, hg.num_nodes
-    w = hg.edge_weight.to(dtype)
-    dv = torch.zeros(n, dtype=dtype, device=hg.device).index_add_(0, v, w[e])
-    val = safe_inv(dv, 0.5)[v] * (w / hg.edge_size.to(dtype)).sqrt()[e]
-    h = torch.sparse_coo_tensor(torch.stack([v, e]), val, (n, hg.num_edges), check_invariants=False)
-    t = torch.sparse.mm(h, h.t())
-    if isolated == "self_loop":
-        iso = (dv == 0).nonzero().flatten()
-        ones = torch.ones(iso.numel(), dtype=dtype, device=hg.device)
-        t = t + torch.sparse_coo_tensor(torch.stack([iso, iso]), ones, (n, n), check_invariants=False)
-    t = t.coalesce().to_sparse_csr()
-    it = index_dtype(n, t.values().numel())
-    return csr(t.crow_indices().to(it), t.col_indices().to(it), t.values(), (n, n))
+    """Θ (``hg.smoothing_matrix``) as an N×N CSR of ``dtype`` with int32 indices when they fit."""
+    t = hg.smoothing_matrix(isolated=isolated, dtype=dtype).to_sparse_csr()
+    it = index_dtype(hg.num_nodes, t.values().numel())
+    return csr(t.crow_indices().to(it), t.col_indices().to(it), t.values(), (hg.num_nodes, hg.num_nodes))
 
 
 def hgnn_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | None = None,
