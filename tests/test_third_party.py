@@ -22,10 +22,10 @@ GUIDE = ROOT / "docs" / "plugin-authors.md"
 HEAVY = ("torch", "triton", "sklearn", "scipy", "networkx", "geoopt", "dhg")
 
 BROKEN = {
-    "broken": ("raise ImportError('missing dependency foo (pip install foo)')\n", "hyperzoo>=0.1,<0.2"),
+    "broken": ("raise ImportError('missing dependency foo (pip install foo)')\n", "hyperzoo>=0.2,<0.3"),
     "taken": ("from hyperzoo import core\n\n@core.hookimpl\ndef hyperzoo_register(registrar):\n"
               "    registrar.model('taken-fresh', 'x:y', fits=['k'])\n"
-              "    registrar.model('cnn', 'x:y', fits=['k'])\n", "hyperzoo>=0.1,<0.2"),
+              "    registrar.model('cnn', 'x:y', fits=['k'])\n", "hyperzoo>=0.2,<0.3"),
     "oldcore": ("from hyperzoo import core\n\n@core.hookimpl\ndef hyperzoo_register(registrar):\n"
                 "    registrar.model('from-the-future', 'x:y', fits=['k'])\n", "hyperzoo>=9.0"),
 }
@@ -111,7 +111,7 @@ def test_discovery_statuses_and_listing_stays_light(venv):
     assert infos["example"]["status"] == "loaded"
     assert infos["example"]["provides"] == {"operators": ["example.swish"], "backends": ["example.swish/fused"],
                                             "models": ["swish-mlp"], "tasks": ["xor"]}
-    assert infos["example"]["requires_core"] == "<0.2,>=0.1"
+    assert infos["example"]["requires_core"] == "<0.3,>=0.2"
     assert infos["broken"]["status"] == "failed" and "missing dependency foo" in infos["broken"]["error"]
     assert infos["taken"]["status"] == "failed"
     assert "model 'cnn' is already registered by plugin 'core'" in infos["taken"]["error"]

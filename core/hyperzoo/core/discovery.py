@@ -36,7 +36,7 @@ def _core_version() -> str:
     try:
         return metadata.version("hyperzoo")
     except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        return "0.1.0"
+        return "0.2.0"
 
 
 CORE_VERSION = _core_version()
