@@ -13,6 +13,12 @@
         testing.check_parity_interpreted("core.rms_norm", f"{__file__}::cases", backends=["triton"])
 
 A declared backend that never ran fails the check unless ``skip`` states why.
+
+Measurement helpers for benchmarks (never for timed unit tests):
+
+    times = testing.interleaved({"ours": f, "peer": g}, repeats=20)   # round-robin, seconds per call
+    testing.medians(times)                                             # {"ours": ..., "peer": ...}
+    testing.peak_memory(case, n)       # peak resident bytes of case(n) in a fresh (spawned) process
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,7 +39,7 @@ from typing import Any
 from .dispatch import Operator, get_operator
 
 __all__ = ["check_parity", "check_parity_interpreted", "ParityReport", "DEFAULT_TOLERANCES", "require_data",
-           "load_cases"]
+           "load_cases", "interleaved", "medians", "peak_memory", "PeakMemory", "reset_peak_memory"]
 
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-7, 1e-9),
@@ -246,3 +254,220 @@ def require_data(*relative: str) -> Path:
 
         pytest.skip(f"data missing: {exc}")
     return root
+
+
+# -- measurement helpers for benchmarks ----------------------------------------------------------------------------
+def interleaved(cases: Mapping[str, Callable[[], Any]], repeats: int, warmup: int = 1, *,
+                number: int = 1) -> dict[str, list[float]]:
+    """Round-robin timing: ``{name: [seconds per call, one per repeat]}``.
+
+    Each round calls every case once (``number`` times in a row, timed together and divided by ``number``,
+    for cases too short to time one by one), so that load from other processes on a shared machine hits
+    every case alike; the round's starting case rotates, so no case always runs first. ``warmup`` rounds
+    run first and are not recorded (first-call caches, lazy imports). Summarise with :func:`medians`.
+    """
+    cases = dict(cases)
+    if not cases:
+        raise ValueError("interleaved needs at least one case")
+    for name, fn in cases.items():
+        if not callable(fn):
+            raise TypeError(f"interleaved: case {name!r} is {type(fn).__name__}, not a callable taking no arguments")
+    if not (isinstance(repeats, int) and repeats >= 1):
+        raise ValueError(f"interleaved: repeats must be an int >= 1, got {repeats!r}")
+    if not (isinstance(warmup, int) and warmup >= 0):
+        raise ValueError(f"interleaved: warmup must be an int >= 0, got {warmup!r}")
+    if not (isinstance(number, int) and number >= 1):
+        raise ValueError(f"interleaved: number must be an int >= 1, got {number!r}")
+    names = list(cases)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    clock = time.perf_counter
+    for r in range(warmup + repeats):
+        for i in range(len(names)):
+            name = names[(r + i) % len(names)]
+            fn = cases[name]
+            start = clock()
+            for _ in range(number):
+                fn()
+            elapsed = (clock() - start) / number
+            if r >= warmup:
+                times[name].append(elapsed)
+    return times
+
+
+def medians(times: Mapping[str, Iterable[float]]) -> dict[str, float]:
+    """The median of each case's times (e.g. the output of :func:`interleaved`)."""
+    out = {}
+    for name, values in times.items():
+        values = list(values)
+        if not values:
+            raise ValueError(f"medians: case {name!r} has no times")
+        out[name] = float(statistics.median(values))
+    return out
+
+
+class PeakMemory(int):
+    """Peak resident memory in bytes (an ``int``), with how it was measured.
+
+    ``baseline``: resident bytes when the peak was last reset (just before the case ran, or where the case
+    called :func:`reset_peak_memory`), so ``peak - baseline`` is what the case itself added; ``reset``: whether
+    the kernel's peak counter could be reset (else the peak covers the whole child process, see
+    :func:`peak_memory`); ``method``: where the figure comes from; ``result``: what the case returned.
+    """
+
+    baseline: int
+    reset: bool
+    method: str
+    result: Any
+
+    def __new__(cls, peak: int, baseline: int, reset: bool, method: str, result: Any = None) -> PeakMemory:
+        self = super().__new__(cls, peak)
+        self.baseline, self.reset, self.method, self.result = baseline, reset, method, result
+        return self
+
+    @property
+    def above_baseline(self) -> int:
+        return int(self) - self.baseline
+
+    def __repr__(self) -> str:
+        return (f"PeakMemory({int(self)} bytes, baseline={self.baseline}, reset={self.reset}, "
+                f"method={self.method!r})")
+
+
+_STATUS = Path("/proc/self/status")
+_peak_state: dict[str, Any] = {"baseline": 0, "reset": False}
+
+
+def _status_bytes(field_name: str) -> int | None:
+    try:
+        text = _STATUS.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(field_name + ":"):
+            value, unit = line.split()[1:3]
+            return int(value) * {"kB": 1024}.get(unit, 1)
+    return None
+
+
+def _rusage_peak_bytes() -> int:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
+
+
+def reset_peak_memory() -> int:
+    """Reset this process's peak resident memory to its current resident memory; returns that baseline (bytes).
+
+    Linux: writes ``5`` to ``/proc/self/clear_refs`` (``VmHWM`` := ``VmRSS``). Where that is not allowed the
+    peak cannot be reset, and this only records the baseline. A case run by :func:`peak_memory` may call it
+    after its own setup (loading data, warming caches), so that only the part after it is measured above
+    ``baseline``.
+    """
+    resident = _status_bytes("VmRSS")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        reset = resident is not None
+    except OSError:
+        reset = False
+    if resident is None:
+        resident = _rusage_peak_bytes()
+    _peak_state.update(baseline=resident, reset=reset)
+    return resident
+
+
+def _case_spec(fn: Any) -> Any:
+    """How to send ``fn`` to the child: a module-level function goes by (module, name, file), so that the child
+    can fall back to the file when the module name means something else there (pytest's importlib mode
+    imports ``tests/test_x.py`` as ``tests.test_x`` while an installed ``tests`` package may shadow it)."""
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    file = getattr(sys.modules.get(module or ""), "__file__", None)
+    if isinstance(fn, str) or module in (None, "__main__", "__mp_main__") or not file or "." in qualname \
+            or "<" in qualname:
+        return fn
+    return ("function", module, qualname, file)
+
+
+def _resolve_case(fn: Any) -> Callable[..., Any]:
+    if isinstance(fn, tuple):
+        _, module, qualname, file = fn
+        import importlib
+
+        try:
+            mod = importlib.import_module(module)
+            if Path(getattr(mod, "__file__", "") or "").resolve() == Path(file).resolve():
+                return getattr(mod, qualname)
+        except Exception:
+            pass
+        return runpy.run_path(file, run_name="hyperzoo_memory_case")[qualname]
+    if not isinstance(fn, str):
+        return fn
+    if "::" in fn:
+        path, _, name = fn.rpartition("::")
+        return runpy.run_path(path, run_name="hyperzoo_memory_case")[name]
+    from .registry import resolve
+
+    return resolve(fn, what="memory case")
+
+
+def _peak_child(conn: Any, fn: Any, args: tuple, kwargs: dict) -> None:
+    try:
+        case = _resolve_case(fn)
+        reset_peak_memory()
+        result = case(*args, **kwargs)
+        peak = _status_bytes("VmHWM")
+        method = "VmHWM" if peak is not None else "ru_maxrss"
+        if peak is None:
+            peak = _rusage_peak_bytes()
+        try:
+            conn.send(("ok", (peak, _peak_state["baseline"], _peak_state["reset"], method, result)))
+        except Exception:  # an unpicklable result: keep the figures
+            conn.send(("ok", (peak, _peak_state["baseline"], _peak_state["reset"], method, None)))
+    except BaseException as exc:
+        import traceback
+
+        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+    finally:
+        conn.close()
+
+
+def peak_memory(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> PeakMemory:
+    """Peak resident memory (bytes) of ``fn(*args, **kwargs)`` run alone in a fresh process.
+
+    The child is started with ``spawn`` (a new interpreter, not a fork: a forked child's ``ru_maxrss`` holds its
+    parent's peak). It imports ``fn``, resets the peak with :func:`reset_peak_memory`, runs the case and returns
+    ``VmHWM`` from ``/proc/self/status``. ``fn`` must be importable in a new interpreter: a module-level function
+    (a benchmark script's own functions work: spawn re-imports the script under ``__mp_main__``, so keep its
+    work behind ``if __name__ == "__main__"``), or a ``"package.module:function"`` / ``"path/to/file.py::function"``
+    string. Arguments and the result travel by pickle.
+
+    Fallbacks, reported on the result: where ``/proc/self/clear_refs`` cannot be written (``reset=False``), the
+    peak is the child's whole-life peak (interpreter start and imports included: an upper bound, never the
+    parent's); without ``/proc/self/status`` (macOS), ``ru_maxrss`` of the spawned child (same bound).
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_peak_child, args=(child, _case_spec(fn), args, kwargs), daemon=True)
+    try:
+        proc.start()
+    except Exception as exc:  # pickling the case or its arguments failed
+        parent.close()
+        child.close()
+        raise TypeError(f"peak_memory: cannot send {fn!r} and its arguments to a fresh process ({type(exc).__name__}: "
+                        f"{exc}); pass a module-level function or a 'path/to/file.py::function' string, and "
+                        "picklable arguments") from exc
+    child.close()
+    try:
+        status, payload = parent.recv()
+    except EOFError:
+        proc.join()
+        raise RuntimeError(f"peak_memory: the case process died (exit code {proc.exitcode}) before reporting; "
+                           "was it killed for memory?") from None
+    finally:
+        parent.close()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(f"peak_memory: the case {fn!r} raised in its process: {payload}")
+    return PeakMemory(*payload)
