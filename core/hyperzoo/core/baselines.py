@@ -12,17 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .validate import positive_int as _positive
+
 __all__ = ["mlp", "cnn", "lstm", "transformer", "count_parameters"]
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def _positive(name: str, value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class MLP(nn.Module):

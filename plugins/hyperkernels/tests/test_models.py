@@ -196,3 +196,13 @@ def test_listing_does_not_import_torch():
     assert out.stdout.strip() == "False"
     assert {"terminator", "terminator2d", "longconv", "inceptionnext", "unireplknet"} <= set(core.models())
     assert "kar3" in core.optimizers()
+
+
+@pytest.mark.parametrize("name", ["terminator", "terminator2d"])
+def test_slow_width_names_the_slow_nets_hidden_size(name):
+    kwargs, _ = SMALL[name]
+    model = core.create_model(name, **kwargs, slow_width=5)
+    assert {b.global_branch.slow.out.in_features for b in model.blocks} == {5}
+    assert all(b.slow.out.in_features == 5 for blk in model.blocks for b in blk.local_branches)
+    with pytest.raises(core.ConfigError, match="slow_hidden"):  # the 0.1 name (docs/naming.md: <part>_width)
+        core.create_model(name, **kwargs, slow_hidden=5)

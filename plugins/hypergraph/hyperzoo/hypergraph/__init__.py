@@ -8,8 +8,7 @@ Attributes load lazily (``hyperzoo.hypergraph.plugin`` imports this package with
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hyperzoo.core.lazy import lazy_exports
 
 _LAZY = {
     "Hypergraph": "structure", "HypergraphError": "structure",
@@ -22,12 +21,4 @@ _LAZY = {
     "HyperedgeReconstructor": "reconstruction", "jaccard": "reconstruction",
     "load_npz": "data", "load_enc": "data", "graph_families": "data",
 }
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'hyperzoo.hypergraph' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

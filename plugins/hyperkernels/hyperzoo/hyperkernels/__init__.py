@@ -10,13 +10,16 @@ plugins stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hyperzoo.core.lazy import lazy_exports
 
-_EXPORTS = {
-    "layers": ["SlowNet", "HyperZZW", "GroupIBS", "TerminatorBlock", "LongConv", "InceptionDWConv2d",
-               "DilatedReparamConv", "OneWayConv1d", "OneWayConv2d", "PHConv1d", "PHConv2d", "squash", "smooth",
-               "coordinate_grid", "dilate_kernel"],
+_MODULES = {
+    "slowfast": ["SlowNet", "HyperZZW", "GroupIBS", "TerminatorBlock"],
+    "butterfly": ["LongConv", "squash", "smooth"],
+    "inception": ["InceptionDWConv2d"],
+    "reparam": ["DilatedReparamConv", "dilate_kernel"],
+    "oneway": ["OneWayConv1d", "OneWayConv2d"],
+    "phnn": ["PHConv1d", "PHConv2d"],
+    "_common": ["coordinate_grid"],
     "models": ["Terminator", "LongConvNet", "LargeKernelNet", "terminator", "terminator2d", "longconv",
                "inceptionnext", "unireplknet", "feedback_error"],
     "optim": ["Kar3", "kar3"],
@@ -24,17 +27,5 @@ _EXPORTS = {
     "ops.dwconv": ["dwconv"],
     "ops.hyperzzw": ["hyperzzw", "context_kernel"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {name: module for module, names in _MODULES.items()
+                                                        for name in names})

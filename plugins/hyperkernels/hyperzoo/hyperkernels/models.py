@@ -14,22 +14,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import DilatedReparamConv, InceptionDWConv2d, LongConv, TerminatorBlock, _check_input
+from hyperzoo.core.validate import fraction as _fraction
+from hyperzoo.core.validate import positive_int as _positive
+
+from ._common import _check_input
+from .butterfly import LongConv
+from .inception import InceptionDWConv2d
+from .reparam import DilatedReparamConv
+from .slowfast import TerminatorBlock
 
 __all__ = ["Terminator", "LongConvNet", "LargeKernelNet", "terminator", "terminator2d", "longconv", "inceptionnext",
            "unireplknet", "feedback_error"]
-
-
-def _positive(name: str, value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _fraction(name: str, value: float) -> float:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)
 
 
 def feedback_error(kernels: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -51,7 +46,7 @@ class Terminator(nn.Module):
     """
 
     def __init__(self, *, dims: int, in_channels: int, num_classes: int, size: Sequence[int], width: int, depth: int,
-                 stem_kernel: int, local_sizes: Sequence[int], slow_hidden: int, slow_depth: int, omega: float,
+                 stem_kernel: int, local_sizes: Sequence[int], slow_width: int, slow_depth: int, omega: float,
                  groups: int, dropout: float, feedback_weight: float):
         super().__init__()
         self.dims, self.in_channels, self.size = dims, in_channels, tuple(size)
@@ -59,7 +54,7 @@ class Terminator(nn.Module):
         conv = nn.Conv1d if dims == 1 else nn.Conv2d
         self.stem = conv(in_channels, width, stem_kernel, padding="same")
         self.blocks = nn.ModuleList(
-            TerminatorBlock(width, width, self.size, dims=dims, local_sizes=local_sizes, slow_hidden=slow_hidden,
+            TerminatorBlock(width, width, self.size, dims=dims, local_sizes=local_sizes, slow_width=slow_width,
                             slow_depth=slow_depth, omega=omega, groups=groups, dropout=dropout)
             for _ in range(depth))
         self.head = nn.Linear(2 * width, num_classes)
@@ -85,7 +80,7 @@ class Terminator(nn.Module):
         return {"feedback": self.feedback_weight * self.feedback_error()}
 
 
-def _terminator(dims, in_channels, num_classes, size, width, depth, stem_kernel, local_sizes, slow_hidden, slow_depth,
+def _terminator(dims, in_channels, num_classes, size, width, depth, stem_kernel, local_sizes, slow_width, slow_depth,
                 omega, groups, dropout, feedback_weight) -> Terminator:
     if not feedback_weight >= 0:
         raise ValueError(f"feedback_weight must be >= 0, got {feedback_weight}")
@@ -95,29 +90,29 @@ def _terminator(dims, in_channels, num_classes, size, width, depth, stem_kernel,
                       num_classes=_positive("num_classes", num_classes), size=size, width=_positive("width", width),
                       depth=_positive("depth", depth), stem_kernel=_positive("stem_kernel", stem_kernel),
                       local_sizes=[_positive("local_sizes[i]", k) for k in local_sizes],
-                      slow_hidden=_positive("slow_hidden", slow_hidden), slow_depth=slow_depth, omega=omega,
+                      slow_width=_positive("slow_width", slow_width), slow_depth=slow_depth, omega=omega,
                       groups=_positive("groups", groups), dropout=_fraction("dropout", dropout),
                       feedback_weight=float(feedback_weight))
 
 
 def terminator(*, in_channels: int, num_classes: int, seq_len: int, width: int = 24, depth: int = 3,
-               stem_kernel: int = 3, local_sizes: Sequence[int] = (3, 5, 7, 9), slow_hidden: int = 16,
+               stem_kernel: int = 3, local_sizes: Sequence[int] = (3, 5, 7, 9), slow_width: int = 16,
                slow_depth: int = 2, omega: float = 0.5, groups: int = 4, dropout: float = 0.1,
                feedback_weight: float = 0.1) -> Terminator:
     """Terminator for pixel-level sequences (N, C, L): global + local HyperZ·Z·W branches, no residuals."""
     return _terminator(1, in_channels, num_classes, [_positive("seq_len", seq_len)], width, depth, stem_kernel,
-                       local_sizes, slow_hidden, slow_depth, omega, groups, dropout, feedback_weight)
+                       local_sizes, slow_width, slow_depth, omega, groups, dropout, feedback_weight)
 
 
 def terminator2d(*, in_channels: int, num_classes: int, image_size: Sequence[int], width: int = 32, depth: int = 3,
-                 stem_kernel: int = 3, local_sizes: Sequence[int] = (3, 5, 7), slow_hidden: int = 16,
+                 stem_kernel: int = 3, local_sizes: Sequence[int] = (3, 5, 7), slow_width: int = 16,
                  slow_depth: int = 2, omega: float = 0.5, groups: int = 4, dropout: float = 0.1,
                  feedback_weight: float = 0.1) -> Terminator:
     """Terminator for images (N, C, H, W): 2D hyper-kernels (global by 2D FFT), no residuals."""
     if len(image_size) != 2:
         raise ValueError(f"image_size must be [H, W], got {image_size!r}")
     return _terminator(2, in_channels, num_classes, [_positive("image_size[i]", s) for s in image_size], width, depth,
-                       stem_kernel, local_sizes, slow_hidden, slow_depth, omega, groups, dropout, feedback_weight)
+                       stem_kernel, local_sizes, slow_width, slow_depth, omega, groups, dropout, feedback_weight)
 
 
 class _ChannelLayerNorm(nn.LayerNorm):

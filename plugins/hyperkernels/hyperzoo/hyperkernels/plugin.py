@@ -21,8 +21,8 @@ def hyperzoo_register(registrar) -> None:
                        doc="HyperZ·Z·W: Y[n] = (W ⊙ pool_K(Z[n])) ⋆ V[n], V = Z by default")
     registrar.backend("hyperkernels.dwconv", "triton", _OPS + "dwconv_triton:dwconv", priority=10,
                       supports=_OPS + "dwconv_triton:supports", **_TRITON)
-    registrar.backend("hyperkernels.hyperzzw", "triton", _OPS + "dwconv_triton:hyperzzw", priority=10,
-                      supports=_OPS + "dwconv_triton:supports_hyperzzw", **_TRITON)
+    registrar.backend("hyperkernels.hyperzzw", "triton", _OPS + "hyperzzw_triton:hyperzzw", priority=10,
+                      supports=_OPS + "hyperzzw_triton:supports", **_TRITON)
 
     registrar.model("terminator", _M + "terminator", fits=[SEQ])
     registrar.model("terminator2d", _M + "terminator2d", fits=[IMG])

@@ -1,4 +1,4 @@
-"""``hyperkernels.dwconv`` and ``hyperkernels.hyperzzw`` -- Triton backends (same signatures as the references).
+"""``hyperkernels.dwconv`` -- the Triton backend (same signature as the reference; ``hyperzzw_triton.py`` builds on it).
 
 One program per (sample·channel, tile of BLOCK outputs) sums the taps directly, so per-sample kernels cost the same
 as shared ones (no batch-folded grouped convolution). Sequences run as images of height 1. With p = d(K−1)//2:
@@ -19,8 +19,6 @@ import triton.language as tl
 from hyperzoo.core.dispatch import triton_supports
 
 from .dwconv import _check
-from .hyperzzw import FFT_MIN_TAPS, context_kernel, uses_fft
-from .hyperzzw import check as _check_hyperzzw
 
 MAX_TAPS = 64 * 64
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -137,21 +135,4 @@ def supports(x, weight, bias=None, *, dilation: int = 1) -> tuple[bool, str]:
         return False, f"dtype {x.dtype} (float32, float16 or bfloat16 only)"
     if weight.shape[-1] * (weight.shape[-2] if x.dim() == 4 else 1) > MAX_TAPS:
         return False, f"more than {MAX_TAPS} taps: use hyperkernels.fftconv for kernels this large"
-    return True, "ok"
-
-
-def hyperzzw(z: torch.Tensor, w: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
-    """Y[n] = (W ⊙ P_K(Z[n])) ⋆ V[n] with the Triton depthwise kernel for the convolution."""
-    _check_hyperzzw(z, w, v)
-    return dwconv(z if v is None else v, context_kernel(z, w))
-
-
-def supports_hyperzzw(z, w, v=None) -> tuple[bool, str]:
-    ok, why = triton_supports(z, w, v)
-    if not ok:
-        return ok, why
-    if z.dtype not in DTYPES:
-        return False, f"dtype {z.dtype} (float32, float16 or bfloat16 only)"
-    if uses_fft(w):
-        return False, f"kernel {tuple(w.shape[1:])} longer than {FFT_MIN_TAPS} taps: the reference convolves it by FFT"
     return True, "ok"

@@ -17,21 +17,7 @@ from __future__ import annotations
 
 import torch
 
-
-def _fast_size(n: int) -> int:
-    """The smallest 2^a 3^b 5^c >= n (sizes pocketfft and cuFFT handle fastest)."""
-    best = 1 << max(n - 1, 0).bit_length()
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            m = p35
-            while m < n:
-                m *= 2
-            best = min(best, m)
-            p35 *= 3
-        p5 *= 5
-    return best
+from hyperzoo.core.fft import next_fast_len
 
 
 def check_inputs(name: str, x: torch.Tensor, k: torch.Tensor, *, causal: bool = False) -> int:
@@ -70,7 +56,7 @@ def fftconv(x: torch.Tensor, kernel: torch.Tensor, *, causal: bool = False) -> t
     dims = check_inputs("fftconv", x, kernel, causal=causal)
     sizes = x.shape[-dims:]
     ks = kernel.shape[-dims:]
-    n = [_fast_size(s + q - 1) for s, q in zip(sizes, ks)]
+    n = [next_fast_len(s + q - 1) for s, q in zip(sizes, ks)]
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     k = kernel if causal else kernel.flip(list(range(-dims, 0)))  # correlation = convolution with k flipped
     fft_dims = tuple(range(-dims, 0))

@@ -1,0 +1,156 @@
+"""Terminator (Zhang, arXiv 2401.17948): the slow network, the HyperZ·Z·W branch, group-wise instance/batch
+standardisation and the block that combines them (no residual connection)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._common import Pointwise, _check_input, _op, _size_tuple, coordinate_grid
+
+__all__ = ["SlowNet", "HyperZZW", "GroupIBS", "TerminatorBlock"]
+
+
+class SlowNet(nn.Module):
+    """Coordinate-based implicit MLP (a multiplicative filter network) that generates a hyper-kernel of any size.
+
+    Over normalised coordinates x in [-1, 1]^D of a grid of ``size``, with depth m and hidden width h:
+
+        g_l(x) = sin(Ω_l x + φ_l)                       (sinusoidal filters, l = 0..m)
+        u_0 = g_0(x),   u_l = g_l(x) ⊙ (A_l u_{l-1} + a_l)
+        W(x) = B u_m + b                                 (one value per output channel)
+
+    Ω_l is drawn in [-ω/(m+1), ω/(m+1)] per axis with ω = ``omega`` · π (size−1)/2, so the product of the m+1
+    filters stays under the grid's Nyquist frequency; the last layer is scaled by 1/sqrt(#taps) (Chang et al.)
+    so a kernel's sum has unit scale whatever its size. Output: (out_channels, *size).
+    """
+
+    def __init__(self, out_channels: int, size: int | Sequence[int], *, dims: int = 1, hidden: int = 16,
+                 depth: int = 2, omega: float = 0.5):
+        super().__init__()
+        self.size = _size_tuple(size, dims, "SlowNet size")
+        if hidden < 1 or depth < 0 or not omega > 0:
+            raise ValueError(f"SlowNet: need hidden >= 1, depth >= 0, omega > 0; got {hidden}, {depth}, {omega}")
+        self.register_buffer("coords", coordinate_grid(self.size).reshape(dims, -1).T.contiguous(), persistent=False)
+        nyquist = torch.tensor([math.pi * max(s - 1, 1) / 2 for s in self.size])
+        self.filters = nn.ModuleList()
+        for _ in range(depth + 1):
+            lin = nn.Linear(dims, hidden)
+            with torch.no_grad():
+                lin.weight.uniform_(-1.0, 1.0).mul_(omega * nyquist / (depth + 1))
+                lin.bias.uniform_(-math.pi, math.pi)
+            self.filters.append(lin)
+        self.linears = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth))
+        self.out = nn.Linear(hidden, out_channels)
+        with torch.no_grad():
+            self.out.weight.mul_(1.0 / math.sqrt(self.coords.shape[0]))
+            self.out.bias.zero_()
+
+    def forward(self) -> torch.Tensor:
+        x = self.coords
+        u = torch.sin(self.filters[0](x))
+        for filt, lin in zip(self.filters[1:], self.linears):
+            u = torch.sin(filt(x)) * lin(u)
+        return self.out(u).T.reshape(-1, *self.size)
+
+
+class HyperZZW(nn.Module):
+    """One HyperZ·Z·W branch: a slow net's hyper-kernel W made context-dependent by Z, then convolved with V.
+
+        Y[n] = (W ⊙ P_K(Z[n])) ⋆ V[n],   W = SlowNet()    (``hyperkernels.hyperzzw``)
+
+    ``kernel_size`` equal to the input size gives a global branch (P_K = identity, FFT convolution); smaller sizes
+    give local branches whose kernel is modulated by the sample's own pooled context.
+    """
+
+    def __init__(self, channels: int, kernel_size: int | Sequence[int], *, dims: int = 1, hidden: int = 16,
+                 depth: int = 2, omega: float = 0.5):
+        super().__init__()
+        self.slow = SlowNet(channels, kernel_size, dims=dims, hidden=hidden, depth=depth, omega=omega)
+
+    def kernel(self) -> torch.Tensor:
+        """The hyper-kernel W, (C, *K): context-free, shared by every sample."""
+        return self.slow()
+
+    def forward(self, z: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
+        return _op("hyperzzw")(z, self.kernel().to(z.dtype), v)
+
+
+class GroupIBS(nn.Module):
+    """Group-wise instance / batch standardisation without affine parameters (zero-mean, unit-variance features).
+
+    Channels are split into ``groups`` equal groups; even groups get batch standardisation
+    (x − μ_c)/σ_c over (N, *spatial) (running statistics in eval mode, so a sample's output never depends on its
+    batch then), odd groups instance standardisation (x − μ_{n,c})/σ_{n,c} over *spatial.
+    """
+
+    def __init__(self, channels: int, groups: int = 2, *, dims: int = 1, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__()
+        if groups < 1 or channels % groups:
+            raise ValueError(f"GroupIBS: channels ({channels}) must be divisible by groups ({groups})")
+        size = channels // groups
+        group = torch.arange(channels) // size
+        self.register_buffer("batch_idx", torch.nonzero(group % 2 == 0).flatten(), persistent=False)
+        self.register_buffer("inst_idx", torch.nonzero(group % 2 == 1).flatten(), persistent=False)
+        bn = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        self.batch = bn(len(self.batch_idx), eps=eps, momentum=momentum, affine=False)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(x)
+        out[:, self.batch_idx] = self.batch(x[:, self.batch_idx])
+        if len(self.inst_idx):
+            out[:, self.inst_idx] = F.instance_norm(x[:, self.inst_idx], eps=self.eps)
+        return out
+
+
+class TerminatorBlock(nn.Module):
+    """A Terminator block: multi-branch HyperZ·Z·W, bottleneck, G-IBS, GELU, dropout; no residual connection.
+
+        branches:  G = HyperZZW_global(Z)        (hyper-kernel of the input's whole size, FFT)
+                   L_k = HyperZZW_k(Z)           (local hyper-kernels, k in ``local_sizes``)
+                   F = (A Z) ⊙ σ(B Z)            (fast gated branch, pointwise A, B)
+        out = Dropout(GELU(GIBS(P · IN(concat[G, L_k..., F, Z]))))   P: 1x1 bottleneck, IN: instance standardisation
+
+    Z itself joins the concatenation (the released code likewise concatenates earlier blocks' inputs): a linear
+    path through the bottleneck, not an additive residual. ``global_kernel()`` returns the slow net's global
+    hyper-kernel; the model's local feedback error ties them across blocks.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, size: int | Sequence[int], *, dims: int = 1,
+                 local_sizes: Sequence[int] = (3, 5, 7, 9), slow_width: int = 16, slow_depth: int = 2,
+                 omega: float = 0.5, groups: int = 2, dropout: float = 0.0):
+        super().__init__()
+        self.dims = dims
+        self.in_channels = in_channels
+        self.size = _size_tuple(size, dims, "TerminatorBlock size")
+        slow = dict(dims=dims, hidden=slow_width, depth=slow_depth, omega=omega)
+        self.global_branch = HyperZZW(in_channels, self.size, **slow)
+        for k in local_sizes:
+            if any(k > s for s in self.size):
+                raise ValueError(f"TerminatorBlock: local kernel size {k} exceeds the input size {self.size}")
+        self.local_branches = nn.ModuleList(HyperZZW(in_channels, k, **slow) for k in local_sizes)
+        self.fast = Pointwise(in_channels, 2 * in_channels)  # value and gate of the fast branch
+        branches = 3 + len(local_sizes)  # global, locals, fast, and Z itself
+        self.bottleneck = Pointwise(branches * in_channels, out_channels)
+        self.norm = GroupIBS(out_channels, groups, dims=dims)
+        self.dropout = nn.Dropout(dropout)
+
+    def global_kernel(self) -> torch.Tensor:
+        return self.global_branch.kernel()
+
+    def slow_parameters(self):
+        """Parameters of the slow networks (hyper-kernel generators)."""
+        yield from self.global_branch.parameters()
+        yield from self.local_branches.parameters()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        _check_input("TerminatorBlock", z, self.dims, self.in_channels, self.size)
+        value, gate = self.fast(z).chunk(2, dim=1)
+        h = torch.cat([self.global_branch(z), *(b(z) for b in self.local_branches), value * torch.sigmoid(gate), z], 1)
+        h = F.instance_norm(h)
+        return self.dropout(F.gelu(self.norm(self.bottleneck(h))))
