@@ -1,0 +1,18 @@
+"""The hypernets plugin's registrations (no math, no torch import): see docs/plugins/hypernets.md."""
+
+from __future__ import annotations
+
+from hyperzoo import core
+
+_OPS = "hyperzoo.hypernets.ops."
+
+
+@core.hookimpl
+def hyperzoo_register(registrar) -> None:
+    registrar.operator("hypernets.interval_linear", _OPS + "interval_linear:interval_linear",
+                       doc="midpoint-radius interval linear map: y_mid = x_mid W_midᵀ + b_mid, "
+                           "y_rad = x_rad(|W_mid|+W_rad)ᵀ + |x_mid| W_radᵀ + b_rad (interval bound propagation)")
+    registrar.backend("hypernets.interval_linear", "triton", _OPS + "interval_linear_triton:interval_linear",
+                      priority=10, is_available="hyperzoo.core.dispatch:triton_available",
+                      supports=_OPS + "interval_linear_triton:supports",
+                      tolerances={"float32": (1e-4, 1e-5), "float16": (1e-2, 1e-2), "bfloat16": (2e-2, 2e-2)})
