@@ -25,6 +25,7 @@ from .task import ClassificationTask, SupervisedTask, Task
 __all__ = [
     "__version__",
     "run", "load", "RunResult", "Trainer", "aggregate",
+    "sweep", "SweepResult", "functional_hash", "suggest_hyperparameters",
     "plugins", "PluginInfo", "register_plugin", "unregister_plugin",
     "operators", "models", "tasks", "datasets", "optimizers",
     "get_operator", "create_model", "get_task", "get_dataset", "get_optimizer", "model_fits", "task_kind",
@@ -102,6 +103,10 @@ _LAZY = {
     "RunResult": "runner",
     "Trainer": "trainer",
     "aggregate": "trainer",
+    "sweep": "sweeps",
+    "SweepResult": "sweeps",
+    "functional_hash": "sweeps",
+    "suggest_hyperparameters": "steplaw",
 }
 
 
