@@ -193,7 +193,7 @@ def part_inference(hidden: int = 128, num_classes: int = 10) -> dict:
 
     hg = synthetic()
     x, edges, n = hg.x, hg.edges(), hg.num_nodes
-    model = LightHGNN(64, num_classes, hidden=hidden).eval()
+    model = LightHGNN(64, num_classes, width=hidden).eval()
     theirs = dhg.models.HGNN(64, hidden, num_classes).eval()
     d = hg.to_dhg()
     cases = {

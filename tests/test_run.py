@@ -30,10 +30,10 @@ def test_same_seed_same_metrics_and_data_derived_sizes():
 
 
 def test_dotted_keys_and_user_overrides_beat_task_defaults():
-    r = core.run("digits-2d", "cnn", **{"model.width": 8, "trainer.lr": 1e-2, "task.seed": 3, "depth": 1}, **FAST)
+    r = core.run("digits-2d", "cnn", **{"model.width": 8, "trainer.lr": 1e-2, "task.split_seed": 3, "depth": 1}, **FAST)
     assert r.config["model_args"]["width"] == 8 and r.config["model_args"]["depth"] == 1
     assert r.config["model_args"]["image_size"] == [8, 8]
-    assert r.config["trainer_args"]["lr"] == 1e-2 and r.config["task_args"] == {"seed": 3}
+    assert r.config["trainer_args"]["lr"] == 1e-2 and r.config["task_args"] == {"split_seed": 3}
 
 
 def test_unknown_key_lists_valid_keys_and_suggests():
@@ -41,7 +41,7 @@ def test_unknown_key_lists_valid_keys_and_suggests():
         core.run("digits-seq", "mlp", widht=3)
     text = str(err.value)
     assert "unknown config key 'widht'. Did you mean 'width'?" in text
-    assert "model mlp: depth, dropout, in_features, num_classes, width" in text and "trainer : batch_size" in text
+    assert "model mlp: depth, dropout, in_features, num_classes, width" in text and "trainer: batch_size" in text
     with pytest.raises(core.ConfigError, match="model mlp has no argument 'widht'. Did you mean model.width"):
         core.run("digits-seq", "mlp", **{"model.widht": 3})
     with pytest.raises(core.ConfigError, match="prefix must be task., model. or trainer."):
@@ -88,7 +88,7 @@ def test_missing_data_files_say_where_and_what_to_do(tmp_path):
 def test_run_dir_files_load_and_rerun(tmp_path):
     r = core.run("digits-seq", "mlp", width=16, out_dir=tmp_path / "run", **FAST)
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert files == ["checkpoint.pt", "config.json", "history.json", "metrics.json", "model.pt"]
+    assert files == ["checkpoint.pt", "config.json", "history.json", "metrics.json", "model.pt", "timing.json"]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == r.metrics
     model, config = core.load(tmp_path / "run")
     assert config == json.loads((tmp_path / "run" / "config.json").read_text())
@@ -97,7 +97,7 @@ def test_run_dir_files_load_and_rerun(tmp_path):
     assert evaluated["accuracy"] == pytest.approx(r.metrics["test_accuracy"], abs=1e-9)
     with pytest.raises(FileExistsError, match="already holds a run; pass resume=True"):
         core.run("digits-seq", "mlp", width=16, out_dir=tmp_path / "run", **FAST)
-    with pytest.raises(core.ConfigError, match=r"cannot resume .* differs in \['model_args'\]"):
+    with pytest.raises(core.ConfigError, match=r"cannot resume .* differs in model_args.width: 16 → 8"):
         core.run("digits-seq", "mlp", width=8, out_dir=tmp_path / "run", resume=True, **FAST)
     from hyperzoo.core.runner import run_config
 

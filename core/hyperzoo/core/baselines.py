@@ -74,10 +74,10 @@ def cnn(*, in_channels: int, num_classes: int, seq_len: int | None = None, image
 
 
 class LSTM(nn.Module):
-    def __init__(self, in_channels: int, num_classes: int, width: int, layers: int, dropout: float):
+    def __init__(self, in_channels: int, num_classes: int, width: int, depth: int, dropout: float):
         super().__init__()
-        self.rnn = nn.LSTM(in_channels, width, num_layers=layers, batch_first=True,
-                           dropout=dropout if layers > 1 else 0.0)
+        self.rnn = nn.LSTM(in_channels, width, num_layers=depth, batch_first=True,
+                           dropout=dropout if depth > 1 else 0.0)
         self.head = nn.Linear(width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,10 +85,10 @@ class LSTM(nn.Module):
         return self.head(out[:, -1])
 
 
-def lstm(*, in_channels: int, num_classes: int, width: int = 64, layers: int = 1, dropout: float = 0.0) -> LSTM:
+def lstm(*, in_channels: int, num_classes: int, width: int = 64, depth: int = 1, dropout: float = 0.0) -> LSTM:
     """LSTM over the sequence (N, C, L); the last hidden state feeds a linear classifier."""
     return LSTM(_positive("in_channels", in_channels), _positive("num_classes", num_classes),
-                _positive("width", width), _positive("layers", layers), dropout)
+                _positive("width", width), _positive("depth", depth), dropout)
 
 
 class EncoderBlock(nn.Module):

@@ -1,9 +1,9 @@
 """Core's built-in tasks: common ground on which every plugin's models are compared.
 
-Splits are fixed (the default ``seed=0`` is the documented split):
+Splits are fixed (the default ``split_seed=0`` is the documented split):
 
-- digits (scikit-learn, 1,797 8x8 images): stratified 20% test with ``random_state=seed``, then a stratified
-  10% of the rest for validation, same seed. ``digits-seq`` reads each image as a 64-step pixel sequence
+- digits (scikit-learn, 1,797 8x8 images): stratified 20% test with ``random_state=split_seed``, then a stratified
+  10% of the rest for validation, same split_seed. ``digits-seq`` reads each image as a 64-step pixel sequence
   ``(N, 1, 64)``; ``digits-2d`` keeps ``(N, 1, 8, 8)``.
 - MNIST (``<data root>/mnist``): the 5,000 training images shipped with the project (or the full 60k with
   ``subset="full"``), of which a stratified, seeded 10% is validation, and the official 10k test set.
@@ -46,13 +46,13 @@ def _standardise(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, 
 class _Digits(ClassificationTask):
     shape: tuple[int, ...] = (1, 64)
 
-    def __init__(self, *, seed: int = 0):
-        self.seed = seed
+    def __init__(self, *, split_seed: int = 0):
+        self.split_seed = split_seed
 
     def load(self):
         images, labels = load_digits()
-        rest, test = _stratified_split(labels, 0.2, self.seed)
-        train_rel, val_rel = _stratified_split(labels[rest], 0.1, self.seed)
+        rest, test = _stratified_split(labels, 0.2, self.split_seed)
+        train_rel, val_rel = _stratified_split(labels[rest], 0.1, self.split_seed)
         train, val = rest[train_rel], rest[val_rel]
         x = images.reshape(len(images), *self.shape)
         return _standardise({s: (x[i], labels[i]) for s, i in (("train", train), ("val", val), ("test", test))})
@@ -78,13 +78,13 @@ class Digits2D(_Digits):
 class _MNIST(ClassificationTask):
     shape: tuple[int, ...] = (1, 784)
 
-    def __init__(self, *, data_root: str | os.PathLike | None = None, subset: str = "5k", seed: int = 0,
+    def __init__(self, *, data_root: str | os.PathLike | None = None, subset: str = "5k", split_seed: int = 0,
                  val_fraction: float = 0.1):
         if subset not in ("5k", "full"):
             raise ValueError(f"subset must be '5k' (the shipped training subset) or 'full', got {subset!r}")
         if not 0 < val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-        self.data_root, self.subset, self.seed, self.val_fraction = data_root, subset, seed, val_fraction
+        self.data_root, self.subset, self.split_seed, self.val_fraction = data_root, subset, split_seed, val_fraction
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), *self.shape)
@@ -92,7 +92,7 @@ class _MNIST(ClassificationTask):
     def load(self):
         x_tr, y_tr = load_mnist(self.subset, self.data_root)
         x_te, y_te = load_mnist("test", self.data_root)
-        train, val = _stratified_split(y_tr, self.val_fraction, self.seed)
+        train, val = _stratified_split(y_tr, self.val_fraction, self.split_seed)
         x_tr, x_te = self.transform(x_tr), self.transform(x_te)
         return _standardise({"train": (x_tr[train], y_tr[train]), "val": (x_tr[val], y_tr[val]),
                              "test": (x_te, y_te)})
@@ -112,9 +112,9 @@ class PermutedMNISTSeq(_MNIST):
 
     kind = "sequence-classification"
 
-    def __init__(self, *, data_root: str | os.PathLike | None = None, subset: str = "5k", seed: int = 0,
+    def __init__(self, *, data_root: str | os.PathLike | None = None, subset: str = "5k", split_seed: int = 0,
                  val_fraction: float = 0.1, permutation_seed: int = 0):
-        super().__init__(data_root=data_root, subset=subset, seed=seed, val_fraction=val_fraction)
+        super().__init__(data_root=data_root, subset=subset, split_seed=split_seed, val_fraction=val_fraction)
         self.permutation_seed = permutation_seed
 
     def transform(self, x: np.ndarray) -> np.ndarray:

@@ -26,12 +26,13 @@ from .discovery import CORE_VERSION, plugins, registry
 from .io import load_checkpoint, read_json, save_checkpoint, write_json
 from .model import is_estimator
 from .registry import resolve, suggest
-from .trainer import Trainer, aggregate, seed_everything
+from .task import SupervisedTask
+from .trainer import Trainer, aggregate, resolve_threads, seed_everything
 
 __all__ = ["run", "run_config", "load", "RunResult"]
 
 COMPONENTS = ("task", "model", "trainer")
-_RUN_KEYS = ("seed", "seeds", "device", "out_dir", "resume", "progress")
+_RUN_KEYS = ("seed", "seeds", "device", "out_dir", "resume", "progress", "callbacks")
 
 
 @dataclass
@@ -46,20 +47,36 @@ class RunResult:
     run_dir: Path | None
     runs: list[RunResult] = field(default_factory=list)
     seconds: float = 0.0
+    total_seconds: float = 0.0
 
     def summary(self) -> str:
         """A short human-readable report (what ``hyperzoo run`` prints)."""
         lines = [f"task {self.config['task']}, model {self.config['model']}"
-                 + (f", seeds {self.config['seeds']}" if self.config.get("seeds") else f", seed {self.config['seed']}")]
+                 + (f", seeds {self.config['seeds']}" if self.config.get("seeds") else f", seed {self.config['seed']}")
+                 + (f", {self.config['threads']} thread(s)" if self.config.get("threads") else "")]
+        shown = [k for k in self.metrics if not k.endswith("_std") and not k.startswith("params")]
+        width = max([len(k) for k in shown] + [10]) + 2
+
+        def number(v: float) -> str:
+            return f"{int(v):,}" if float(v).is_integer() and abs(v) < 1e15 else f"{v:.4f}"
+
         if "params" in self.metrics:
-            lines.append(f"  parameters  {int(self.metrics['params']):,}")
-        shown = [k for k in self.metrics if not k.endswith("_std") and k != "params"]
+            parts = [f"{k.removeprefix('params_')} {int(v):,}" for k, v in self.metrics.items()
+                     if k.startswith("params_") and not k.endswith("_std")]
+            lines.append(f"  {'parameters':<{width}}{int(self.metrics['params']):,}"
+                         + (f"  ({', '.join(parts)})" if parts else ""))
         for k in shown:
             v, std = self.metrics[k], self.metrics.get(f"{k}_std")
-            text = f"{int(v)}" if float(v).is_integer() and std is None else f"{v:.4f}"
-            lines.append(f"  {k:<22}{text}" + (f" ± {std:.4f}" if std is not None else ""))
-        lines.append(f"  time        {self.seconds:.1f} s")
-        lines.append(f"  run dir     {self.run_dir if self.run_dir is not None else '(not saved; pass out_dir)'}")
+            whole = float(v).is_integer() and (std is None or float(std).is_integer())
+            text = number(v) if whole else f"{v:.4f}"
+            if std is not None:
+                text += f" ± {number(std) if whole else f'{std:.4f}'}"
+            lines.append(f"  {k:<{width}}{text}")
+        time_text = f"{self.seconds:.1f} s"
+        if self.total_seconds > self.seconds + 0.05:
+            time_text += f" (this session; {self.total_seconds:.1f} s in all, with the earlier sessions)"
+        lines.append(f"  {'time':<{width}}{time_text}")
+        lines.append(f"  {'run dir':<{width}}{self.run_dir if self.run_dir is not None else '(not saved; pass out_dir)'}")
         return "\n".join(lines)
 
 
@@ -94,7 +111,7 @@ def _route(config: dict[str, Any], targets: dict[str, tuple[dict[str, Any], bool
         for c in COMPONENTS:
             t = targets[c]
             keys = ", ".join(sorted(t[0])) if t is not None else "(an instance: configure it before passing it)"
-            parts.append(f"  {c} {names[c]}: {keys}")
+            parts.append(f"  {c}{' ' + names[c] if names[c] else ''}: {keys}")
         return "valid keys:\n" + "\n".join(parts) + "\n  run: " + ", ".join(_RUN_KEYS)
 
     for key, value in config.items():
@@ -130,9 +147,19 @@ def _device(device: str | torch.device) -> torch.device:
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ConfigError(f"device {device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise ConfigError(f"device {str(device)!r}: CUDA is not available here (torch {torch.__version__}, "
+                              f"{build}, sees no GPU); device='auto' would pick 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {str(device)!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type not in ("cpu", "mps", "xpu", "meta"):
+        raise ConfigError(f"device {str(device)!r} is not supported; use 'auto', 'cpu' or 'cuda[:N]'")
+    return dev
 
 
 def _distributed() -> tuple[int, int, bool]:
@@ -151,16 +178,20 @@ def _distributed() -> tuple[int, int, bool]:
 
 # -- the run ---------------------------------------------------------------------------------------------------
 def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None, device: str = "auto",
-        out_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool | None = None,
-        **config: Any) -> RunResult:
+        out_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool | str | None = None,
+        callbacks: list[Any] | None = None, **config: Any) -> RunResult:
     """Run ``model`` on ``task`` (registered names or instances) and return a :class:`RunResult`.
 
     Args:
         seed: seeds Python, NumPy and torch (model initialisation, data order, dropout).
         seeds: run once per seed; metrics become means with ``<key>_std`` spreads.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``...
-        out_dir: write the run directory here (atomically); ``resume=True`` continues one.
-        progress: show a progress bar (default: when stderr is a terminal).
+        out_dir: write the run directory here (atomically); ``resume=True`` continues one. Without it
+            nothing is written.
+        progress: ``"bar"`` (a progress bar), ``"lines"`` (one line per epoch on stderr), ``False`` (quiet);
+            default: a bar when stderr is a terminal, else lines.
+        callbacks: functions called with each epoch's history row (not recorded in the config); an exception
+            raised by one ends the run.
         **config: task, model and trainer keyword arguments (plain or dotted keys).
     """
     started = time.perf_counter()
@@ -173,7 +204,14 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
                               "per seed")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed must be an int, got {seed!r}")
+    if progress not in (None, True, False, "bar", "lines"):
+        raise ConfigError(f"progress must be 'bar', 'lines', True or False, got {progress!r}")
     dev = _device(device)
+    out = Path(out_dir) if out_dir is not None else None
+    if resume and (out is None or not out.is_dir()):
+        raise ConfigError("resume=True needs the run directory to continue, but "
+                          + ("no out_dir was given" if out is None else f"{str(out)!r} does not exist")
+                          + "; pass the out_dir of an earlier run, or drop resume to start one")
 
     # Resolve the components and route the config.
     task_factory = model_factory = None
@@ -186,6 +224,11 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
         model_factory, model_name = _factory("model", model)
     else:
         model_name, _ = _instance_spec(model)
+    for comp, factory, name in (("task", task_factory, task_name), ("model", model_factory, model_name)):
+        clash = sorted(set(parameters(factory)[0]) & set(_RUN_KEYS)) if factory is not None else []
+        if clash:
+            raise ConfigError(f"{comp} {name!r} takes {clash}, which are run settings of core.run; rename the "
+                              f"parameter (docs/naming.md: a data seed is split_seed)")
     targets = {"task": parameters(task_factory) if task_factory else None,
                "model": parameters(model_factory) if model_factory else None,
                "trainer": parameters(Trainer)}
@@ -195,7 +238,7 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
     if task_factory is not None:
         check_kwargs(task_factory, routed["task"], "task")
         kind = task_kind(task) if ":" not in task else getattr(task_factory, "kind", None)
-        task_obj = task_factory(**routed["task"])
+        task_obj = _call_factory(task_factory, routed["task"], "task")
         task_args = bound_config(task_factory, routed["task"])
     else:
         task_obj, kind = task, getattr(task, "kind", None)
@@ -217,13 +260,27 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
         model_args = bound_config(model_factory, model_kwargs)
     else:
         model_kwargs, model_args = {}, _instance_spec(model)[1]
-    trainer_kwargs = {**dict(getattr(task_obj, "trainer_defaults", dict)()), **routed["trainer"]}
+
+    # Trainer settings: only those the task's procedure honours.
+    honoured = trainer_keys(task_obj)
+    defaults = dict(getattr(task_obj, "trainer_defaults", dict)())
+    for source, keys in (("the config", routed["trainer"]), (f"task {task_name!r}'s trainer_defaults()", defaults)):
+        ignored = sorted(set(keys) - set(honoured))
+        if ignored:
+            listed = ", ".join(honoured) if honoured else "none (it trains nothing with core's trainer)"
+            raise ConfigError(f"task {task_name!r} does not use the trainer setting(s) {ignored} given by {source}; "
+                              f"its procedure honours: {listed}")
+    trainer_kwargs = {**defaults, **routed["trainer"]}
     check_kwargs(Trainer, trainer_kwargs, "trainer")
+    Trainer(**trainer_kwargs)  # out-of-range values fail here, before any run dir exists
+    if "optimizer" in honoured:
+        registry().get("optimizer", trainer_kwargs.get("optimizer", "adamw"))
+    threads = resolve_threads(trainer_kwargs.get("threads", "auto"))
 
     resolved = {
         "task": task_name, "model": model_name,
         "task_args": task_args, "model_args": model_args, "trainer_args": bound_config(Trainer, trainer_kwargs),
-        "seed": seed, "seeds": seeds, "device": str(device),
+        "seed": seed, "seeds": seeds, "device": str(device), "threads": threads,
         "versions": {"hyperzoo": CORE_VERSION, "torch": torch.__version__,
                      **{p.name: p.version for p in plugins() if p.status == "loaded" and p.name != "core"}},
     }
@@ -231,90 +288,190 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
     def build_model() -> Any:
         if model_factory is None:
             raise ConfigError("this run was given a model instance; make_model() needs a registered model name")
-        obj = model_factory(**model_kwargs)
+        obj = _call_factory(model_factory, model_kwargs, "model")
         try:
             obj.hyperzoo_spec = {"name": model_name, "args": model_args}
         except AttributeError:
             pass
         return obj
 
-    out = Path(out_dir) if out_dir is not None else None
+    ctx = _RunContext(task_obj, model, build_model, trainer_kwargs, dev, resume, progress, list(callbacks or []))
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
     rank, world, created = _distributed()
+    ctx.rank, ctx.world = rank, world
     try:
         if seeds is None:
-            result = _run_one(task_obj, model, build_model, trainer_kwargs, resolved, seed, dev, out, resume,
-                              progress, rank, world)
+            result = _run_one(ctx, resolved, seed, out)
         else:
             if out is not None and rank == 0:
-                _prepare_dir(out, resolved, resume)
-            runs = [_run_one(task_obj, model, build_model, trainer_kwargs, resolved, s, dev,
-                             out / f"seed-{s}" if out is not None else None, resume, progress, rank, world)
-                    for s in seeds]
+                resolved = _prepare_dir(out, resolved, resume)
+            runs = [_run_one(ctx, resolved, s, out / f"seed-{s}" if out is not None else None) for s in seeds]
             metrics = aggregate(r.metrics for r in runs)
             history = [{"seed": s, **row} for s, r in zip(seeds, runs) for row in r.history]
-            result = RunResult(metrics, history, runs[0].model, resolved, out, runs=runs)
+            result = RunResult(metrics, history, runs[0].model, resolved, out, runs=runs,
+                               total_seconds=sum(r.total_seconds for r in runs))
             if out is not None and rank == 0:
                 write_json(out / "history.json", history)
                 write_json(out / "metrics.json", metrics)
     finally:
+        torch.set_num_threads(previous_threads)
         if created:
             import torch.distributed as dist
 
             dist.destroy_process_group()
     result.seconds = time.perf_counter() - started
+    if seeds is not None:
+        result.total_seconds = max(result.total_seconds, result.seconds)
     return result
 
 
+def trainer_keys(task: Any) -> tuple[str, ...]:
+    """The trainer settings ``task``'s procedure honours: its ``trainer_keys`` (every setting for a
+    :class:`SupervisedTask` that declares none)."""
+    declared = getattr(task, "trainer_keys", None)
+    if declared is None:
+        declared = Trainer.KEYS if isinstance(task, SupervisedTask) else ()
+    unknown = sorted(set(declared) - set(Trainer.KEYS))
+    if unknown:
+        raise ConfigError(f"{type(task).__name__}.trainer_keys names {unknown}, which are not trainer settings; "
+                          f"valid: {', '.join(Trainer.KEYS)}")
+    return tuple(declared)
+
+
+def _call_factory(factory: Any, kwargs: dict[str, Any], label: str) -> Any:
+    """Call a task/model factory; its ValueError on a bad value becomes a ConfigError naming the component."""
+    try:
+        return factory(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{label} {getattr(factory, '__name__', factory)!s}: {exc} "
+                          f"(set it with {label}.<key>=<value>)") from exc
+
+
+@dataclass
+class _RunContext:
+    task: Any
+    model: Any
+    build_model: Any
+    trainer_kwargs: dict[str, Any]
+    device: torch.device
+    resume: bool
+    progress: bool | str | None
+    callbacks: list[Any]
+    rank: int = 0
+    world: int = 1
+
+
+_SAVED = ("checkpoint.pt", "model.pt")
+
+
+def holds_run(out: Path) -> bool:
+    """Whether ``out`` holds a run worth keeping: a checkpoint or a model (a bare config.json does not count)."""
+    if not out.is_dir():
+        return False
+    return any(out.glob("*.pt")) or any(holds_run(d) for d in out.glob("seed-*"))
+
+
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in ("versions", "device", "seeds")}
+    out = {k: v for k, v in config.items() if k not in ("versions", "device", "seeds", "threads", "budgets")}
+    out["trainer_args"] = {k: v for k, v in (config.get("trainer_args") or {}).items() if k != "epochs"}
+    return out
 
 
-def _prepare_dir(out: Path, resolved: dict[str, Any], resume: bool) -> None:
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{key}.{k}" + f": {a.get(k)!r} → {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                    if a.get(k) != b.get(k)]
+        elif a != b:
+            out.append(f"{key}: {a!r} → {b!r}")
+    return out
+
+
+def _prepare_dir(out: Path, resolved: dict[str, Any], resume: bool) -> dict[str, Any]:
+    """Write config.json; refuse to overwrite a run, or to resume with another config. Returns the config as
+    recorded (a resume that raises ``epochs`` records every budget under ``budgets``)."""
     cfg_path = out / "config.json"
-    if cfg_path.exists():
+    resolved = jsonable(resolved)
+    if holds_run(out):
         if not resume:
-            raise FileExistsError(f"{str(out)!r} already holds a run; pass resume=True (--resume) to continue it, "
+            raise FileExistsError(f"{str(out)!r} already holds a run; pass resume=True to continue it, "
                                   "or choose another out_dir (nothing was overwritten)")
-        previous = read_json(cfg_path)
-        if _comparable(previous) != _comparable(jsonable(resolved)):
-            diff = sorted(k for k in set(previous) | set(resolved) if k not in ("versions",)
-                          and previous.get(k) != jsonable(resolved).get(k))
-            raise ConfigError(f"cannot resume {str(out)!r}: its config differs in {diff}; "
-                              "rerun with the same config or another out_dir")
-    write_json(cfg_path, jsonable(resolved))
+        previous = read_json(cfg_path) if cfg_path.exists() else resolved
+        diff = _differences(_comparable(previous), _comparable(resolved))
+        if diff:
+            raise ConfigError(f"cannot resume {str(out)!r}: its config differs in " + "; ".join(diff)
+                              + " (only trainer.epochs may change on resume); rerun with the same config or "
+                              "another out_dir")
+        old_epochs = (previous.get("trainer_args") or {}).get("epochs")
+        new_epochs = (resolved.get("trainer_args") or {}).get("epochs")
+        budgets = list(previous.get("budgets") or [old_epochs])
+        if new_epochs != budgets[-1]:
+            budgets.append(new_epochs)
+        if len(budgets) > 1:
+            resolved = {**resolved, "budgets": budgets}
+    write_json(cfg_path, resolved)
+    return resolved
 
 
-def _run_one(task: Any, model: Any, build_model: Any, trainer_kwargs: dict[str, Any], resolved: dict[str, Any],
-             seed: int, device: torch.device, out: Path | None, resume: bool, progress: bool | None, rank: int,
-             world: int) -> RunResult:
+def _run_one(ctx: _RunContext, resolved: dict[str, Any], seed: int, out: Path | None) -> RunResult:
     started = time.perf_counter()
     config = {**resolved, "seed": seed, "seeds": None}
-    if out is not None and rank == 0:
-        _prepare_dir(out, config, resume)
-        if resume and (out / "metrics.json").exists() and (out / "model.pt").exists():
+    seed_everything(seed)
+    model = ctx.build_model() if isinstance(ctx.model, str) else ctx.model
+    trainer = Trainer(**ctx.trainer_kwargs)
+    previous_seconds = 0.0
+    if out is not None and ctx.rank == 0:
+        grown = False
+        if ctx.resume and (out / "config.json").exists():
+            old = read_json(out / "config.json").get("trainer_args", {}).get("epochs")
+            grown = old is not None and trainer.epochs > old
+        config = _prepare_dir(out, config, ctx.resume)
+        timing = read_json(out / "timing.json") if ctx.resume and (out / "timing.json").exists() else {}
+        previous_seconds = float(sum(timing.get("sessions", [])))
+        if ctx.resume and not grown and (out / "metrics.json").exists() and (out / "model.pt").exists():
             loaded, _ = load(out)
             return RunResult(read_json(out / "metrics.json"), read_json(out / "history.json")
                              if (out / "history.json").exists() else [], loaded, config, out,
-                             seconds=time.perf_counter() - started)
-    seed_everything(seed)
-    if isinstance(model, str):
-        model = build_model()
-    trainer = Trainer(**trainer_kwargs)
-    trainer.device = device
-    trainer.seed, trainer.run_dir, trainer.resume = seed, out, resume
-    trainer.show_progress = sys.stderr.isatty() if progress is None else bool(progress)
-    trainer.rank, trainer.world_size = rank, world
-    trainer._model_factory = build_model
+                             seconds=time.perf_counter() - started, total_seconds=previous_seconds)
+    trainer.device = ctx.device
+    trainer.seed, trainer.run_dir, trainer.resume = seed, out, ctx.resume
+    interactive = sys.stderr.isatty()
+    trainer.show_progress = ("bar" if interactive else "lines") if ctx.progress in (None, True) else ctx.progress
+    if ctx.progress is True and not interactive:
+        trainer.show_progress = "bar"
+    trainer.callbacks = ctx.callbacks
+    trainer.rank, trainer.world_size = ctx.rank, ctx.world
+    trainer._model_factory = ctx.build_model
     if isinstance(model, torch.nn.Module):
-        model.to(device)
-    metrics = {k: float(v) for k, v in dict(task.run(model, trainer)).items()}
+        model.to(ctx.device)
+    metrics = {k: float(v) for k, v in dict(ctx.task.run(model, trainer)).items()}
     if isinstance(model, torch.nn.Module):
-        metrics["params"] = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
-    if out is not None and rank == 0:
+        metrics.update(parameter_counts(model))
+    seconds = time.perf_counter() - started
+    if out is not None and ctx.rank == 0:
         save_checkpoint(out / "model.pt", _state(model))
         write_json(out / "history.json", trainer.history)
         write_json(out / "metrics.json", metrics)
-    return RunResult(metrics, trainer.history, model, config, out, seconds=time.perf_counter() - started)
+        sessions = (read_json(out / "timing.json").get("sessions", []) if ctx.resume and
+                    (out / "timing.json").exists() else [])
+        write_json(out / "timing.json", {"sessions": [*sessions, seconds], "total": sum(sessions) + seconds})
+    return RunResult(metrics, trainer.history, model, config, out, seconds=seconds,
+                     total_seconds=previous_seconds + seconds)
+
+
+def parameter_counts(model: torch.nn.Module) -> dict[str, float]:
+    """``params`` (trainable parameters) and ``params_<child>`` for each top-level module that has any."""
+    counts = {"params": float(sum(p.numel() for p in model.parameters() if p.requires_grad))}
+    for name, child in model.named_children():
+        n = sum(p.numel() for p in child.parameters() if p.requires_grad)
+        if n:
+            counts[f"params_{name}"] = float(n)
+    return counts
 
 
 def _state(model: Any) -> dict[str, Any]:

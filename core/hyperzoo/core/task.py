@@ -89,7 +89,7 @@ class ClassificationTask(SupervisedTask):
     channels-first and int64 labels in ``[0, num_classes)``.
     """
 
-    kind = "sequence-classification"
+    kind = "classification"  # subclasses name theirs: "sequence-classification", "image-classification", ...
     monitor = "accuracy"
     monitor_mode = "max"
 

@@ -56,7 +56,7 @@ def test_hgnn_family_equals_dhg_on_cora_weighted(isolated):
 @pytest.mark.parametrize("conv", [HGNNConv, HGNNPConv, UniGCNConv])
 def test_layers_permutation_equivariant(small_hg, conv):
     torch.manual_seed(0)
-    layer = conv(4, 5, drop_rate=0.0, isolated="self_loop").eval()
+    layer = conv(4, 5, dropout=0.0, isolated="self_loop").eval()
     x = torch.randn(small_hg.num_nodes, 4)
     node_perm, edge_perm = torch.randperm(small_hg.num_nodes), torch.randperm(small_hg.num_edges)
     out = layer(x, small_hg)
@@ -93,7 +93,7 @@ def test_set_blocks_equal_a_loop_over_dense_sets():
     group = torch.randint(0, 6, (40,))
     group[:6] = torch.arange(6)  # every set non-empty; sizes vary
     x = torch.randn(40, 8, dtype=torch.float64)
-    isab, unp = ISABBlock(8, num_heads=2, num_inducing=3).double(), UNPBlock(8).double().eval()
+    isab, unp = ISABBlock(8, heads=2, num_inducing=3).double(), UNPBlock(8).double().eval()
     want_isab, want_unp = torch.empty_like(x), torch.empty_like(x)
     for s in range(6):
         idx = (group == s).nonzero().flatten()
@@ -108,7 +108,7 @@ def test_set_blocks_equal_a_loop_over_dense_sets():
 @pytest.mark.parametrize("variant, block", [("gd", "isab"), ("admm", "unp"), ("gd", "unp"), ("admm", "isab")])
 def test_conhd_equivariant_under_node_and_edge_relabelling(small_hg, variant, block):
     torch.manual_seed(0)
-    model = CoNHD(4, 3, hidden=8, block=block, variant=variant, num_heads=2, drop_rate=0.0).eval()
+    model = CoNHD(4, 3, width=8, block=block, variant=variant, heads=2, dropout=0.0).eval()
     x = torch.randn(small_hg.num_nodes, 4)
     node_perm, edge_perm = torch.randperm(small_hg.num_nodes), torch.randperm(small_hg.num_edges)
     hg_p = _permuted(small_hg, node_perm, edge_perm)
@@ -161,7 +161,7 @@ def test_lighthgnn_loss_matches_hand_written_kl(small_hg):
 
 
 def test_lighthgnn_student_takes_features_only(small_hg):
-    model = LightHGNN(4, 3, hidden=8, hc_weight=1.0).eval()
+    model = LightHGNN(4, 3, width=8, hc_weight=1.0).eval()
     x = torch.randn(10, 4)
     assert torch.equal(model(x), model.student(x))
     model.prepare_distillation(x, small_hg)

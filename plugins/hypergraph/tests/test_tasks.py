@@ -84,7 +84,9 @@ def test_graph_families_matched_edge_counts():
 def test_karate_cliques_through_core_run(model):
     r = core.run("karate-cliques", model, epochs=60, device="cpu", progress=False, num_splits=3)
     assert 0.0 <= r.metrics["test_accuracy"] <= 1.0 and "test_accuracy_std" in r.metrics
-    assert len(r.history) == 3
+    assert [row["split"] for row in r.history if "epoch" not in row] == [0, 1, 2]   # one summary row per split
+    fits = 2 if model == "lighthgnn-plus" else 1                                     # teacher, then student
+    assert len([row for row in r.history if "epoch" in row]) == 3 * 60 * fits         # one row per epoch
     if model != "node-mlp":  # one-hot features: only structure can generalise to unlabelled members
         assert r.metrics["test_accuracy"] > 0.75
 
@@ -126,3 +128,33 @@ def test_graph_families_dht_and_softhgnn_digits_run():
     r = core.run("digits-2d", "softhgnn", epochs=1, device="cpu", progress=False)
     assert r.metrics["test_accuracy"] > 0.2
     assert any("train_aux_load_balance" in row for row in r.history)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_full_batch_run_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
+    """cocitation-cora, one split, through core's trainer: killed at epoch 7, resumed, equal to uninterrupted."""
+    testing.require_data("hypergraph/cocitation-cora.npz")
+    cfg = dict(epochs=15, device="cpu", progress=False, num_splits=1)
+    whole = core.run("cocitation-cora", "hgnn", out_dir=tmp_path / "whole", **cfg)
+
+    def kill(row):
+        if row["epoch"] == 7:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        core.run("cocitation-cora", "hgnn", out_dir=tmp_path / "part", callbacks=[kill], **cfg)
+    assert (tmp_path / "part" / "split-0.pt").exists() and not (tmp_path / "part" / "metrics.json").exists()
+    resumed = core.run("cocitation-cora", "hgnn", out_dir=tmp_path / "part", resume=True, **cfg)
+    assert resumed.metrics == whole.metrics
+    assert resumed.history == whole.history
+    assert [row["epoch"] for row in resumed.history if "epoch" in row] == list(range(1, 16))
+
+
+def test_full_batch_tasks_reject_trainer_settings_they_do_not_use():
+    with pytest.raises(core.ConfigError, match="does not use the trainer setting.*batch_size.*honours: epochs"):
+        core.run("karate-cliques", "hgnn", batch_size=32, device="cpu", progress=False)
+    with pytest.raises(core.ConfigError, match="does not use the trainer setting.*epochs.*honours: none"):
+        core.run("hyperedge-reconstruction", "hyperedge-reconstructor", epochs=3, device="cpu", progress=False)

@@ -47,9 +47,9 @@ def _mlp(i: int, h: int, o: int, drop: float) -> nn.Module:
 class UNPBlock(nn.Module):
     """Mean-based equivariant set block: out_i = MLP₂([x_i ‖ mean_{j∈set(i)} MLP₁(x_j)])."""
 
-    def __init__(self, dim: int, drop_rate: float = 0.0):
+    def __init__(self, dim: int, dropout: float = 0.0):
         super().__init__()
-        self.inner, self.outer = _mlp(dim, dim, dim, drop_rate), _mlp(2 * dim, dim, dim, drop_rate)
+        self.inner, self.outer = _mlp(dim, dim, dim, dropout), _mlp(2 * dim, dim, dim, dropout)
 
     def forward(self, x: torch.Tensor, group: torch.Tensor, num_groups: int) -> torch.Tensor:
         return self.outer(torch.cat([x, segment_mean(self.inner(x), group, num_groups)[group]], dim=-1))
@@ -63,11 +63,11 @@ class ISABBlock(nn.Module):
     MAB(I, X_s) runs over each set's members (:func:`segment_softmax`), that of MAB(X_s, H_s) over the m
     inducing summaries of the member's own set."""
 
-    def __init__(self, dim: int, num_heads: int = 4, num_inducing: int = 4):
+    def __init__(self, dim: int, heads: int = 4, num_inducing: int = 4):
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim={dim} must be divisible by num_heads={num_heads}")
-        self.h, self.scale = num_heads, 1.0 / math.sqrt(dim)
+        if dim % heads:
+            raise ValueError(f"dim={dim} must be divisible by heads={heads}")
+        self.h, self.scale = heads, 1.0 / math.sqrt(dim)
         self.inducing = nn.Parameter(torch.empty(num_inducing, dim))
         nn.init.xavier_uniform_(self.inducing)
         self.q0, self.k0, self.v0, self.o0 = (nn.Linear(dim, dim) for _ in range(4))
@@ -94,15 +94,15 @@ class ISABBlock(nn.Module):
 
 
 class _SetOperator(nn.Module):
-    def __init__(self, dim: int, block: str, depth: int, num_heads: int, num_inducing: int, drop_rate: float):
+    def __init__(self, dim: int, block: str, depth: int, heads: int, num_inducing: int, dropout: float):
         super().__init__()
         if block == "unp":
             self.blocks = nn.ModuleList(UNPBlock(dim) for _ in range(depth))
         elif block == "isab":
-            self.blocks = nn.ModuleList(ISABBlock(dim, num_heads, num_inducing) for _ in range(depth))
+            self.blocks = nn.ModuleList(ISABBlock(dim, heads, num_inducing) for _ in range(depth))
         else:
             raise ValueError(f"block must be 'unp' (mean-based) or 'isab' (attention), got {block!r}")
-        self.drop = nn.Dropout(drop_rate)
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, group: torch.Tensor, num_groups: int) -> torch.Tensor:
         for b in self.blocks:
@@ -113,31 +113,31 @@ class _SetOperator(nn.Module):
 class CoNHD(nn.Module):
     """CoNHD for edge-dependent node classification: ``forward(x, hg)`` → logits per incidence (nnz, classes).
 
-    ``num_layers`` diffusion steps share one layer's weights (as the official default); ``variant`` is
+    ``depth`` diffusion steps share one layer's weights (as the official default); ``variant`` is
     ``"gd"`` or ``"admm"``; ``block`` is ``"unp"`` or ``"isab"``.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, hidden: int = 64, num_layers: int = 2,
-                 block: str = "isab", variant: str = "gd", num_heads: int = 4, num_inducing: int = 4,
-                 drop_rate: float = 0.1, set_depth: int = 2):
+    def __init__(self, in_channels: int, num_classes: int, *, width: int = 64, depth: int = 2,
+                 block: str = "isab", variant: str = "gd", heads: int = 4, num_inducing: int = 4,
+                 dropout: float = 0.1, set_depth: int = 2):
         super().__init__()
         if variant not in ("gd", "admm"):
             raise ValueError(f"variant must be 'gd' (gradient descent) or 'admm', got {variant!r}")
-        self.variant, self.num_layers = variant, num_layers
-        self.lin_in = nn.Linear(in_channels, hidden)
-        self.phi_edge = _SetOperator(hidden, block, set_depth, num_heads, num_inducing, drop_rate)
-        self.phi_node = _SetOperator(hidden, block, set_depth, num_heads, num_inducing, drop_rate)
-        self.update = nn.Linear((4 if variant == "gd" else 3) * hidden, hidden)
-        self.norm = nn.LayerNorm(hidden)
-        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(drop_rate),
-                                  nn.Linear(hidden, num_classes))
+        self.variant, self.depth = variant, depth
+        self.lin_in = nn.Linear(in_channels, width)
+        self.phi_edge = _SetOperator(width, block, set_depth, heads, num_inducing, dropout)
+        self.phi_node = _SetOperator(width, block, set_depth, heads, num_inducing, dropout)
+        self.update = nn.Linear((4 if variant == "gd" else 3) * width, width)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(width, num_classes))
 
     def co_representations(self, x: torch.Tensor, hg: Hypergraph) -> torch.Tensor:
-        """The final h_{v,e} (nnz, hidden), in the hypergraph's incidence order."""
+        """The final h_{v,e} (nnz, width), in the hypergraph's incidence order."""
         e, v = hg.incidence_edge, hg.node_ids
         h0 = F.relu(self.lin_in(x))[v]
         h, z_e, z_v = h0, h0, h0
-        for _ in range(self.num_layers):
+        for _ in range(self.depth):
             if self.variant == "gd":
                 parts = [h, self.phi_edge(h, e, hg.num_edges), self.phi_node(h, v, hg.num_nodes), h0]
             else:

@@ -28,13 +28,13 @@ class _Conv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, use_bn: bool = False,
-                 drop_rate: float = 0.5, is_last: bool = False, isolated: str = "zero"):
+                 dropout: float = 0.5, is_last: bool = False, isolated: str = "zero"):
         super().__init__()
         if isolated not in ("zero", "self_loop"):
             raise ValueError(f"isolated must be 'zero' or 'self_loop', got {isolated!r}")
         self.is_last, self.isolated = is_last, isolated
         self.bn = nn.BatchNorm1d(out_channels) if use_bn else None
-        self.drop = nn.Dropout(drop_rate)
+        self.drop = nn.Dropout(dropout)
         self.theta = nn.Linear(in_channels, out_channels, bias=bias)
 
     def propagate(self, x: torch.Tensor, hg: Hypergraph) -> torch.Tensor:

@@ -74,13 +74,13 @@ class LightHGNN(nn.Module):
     LightHGNN+, hyperedge reliabilities), then train ``student`` on ``distillation_loss``.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, hidden: int = 32, drop_rate: float = 0.5,
+    def __init__(self, in_channels: int, num_classes: int, *, width: int = 32, dropout: float = 0.5,
                  lam: float = 0.5, tau: float = 1.0, hc_weight: float = 0.0, noise: float = 1.0):
         super().__init__()
         if not 0 <= lam <= 1 or tau <= 0:
             raise ValueError(f"need 0 <= lam <= 1 and tau > 0, got lam={lam}, tau={tau}")
-        self.teacher = HGNN(in_channels, hidden, num_classes, drop_rate=drop_rate, isolated="self_loop")
-        self.student = NodeMLP(in_channels, hidden, num_classes, drop_rate)
+        self.teacher = HGNN(in_channels, width, num_classes, dropout=dropout, isolated="self_loop")
+        self.student = NodeMLP(in_channels, width, num_classes, dropout)
         self.lam, self.tau, self.hc_weight, self.noise = lam, tau, hc_weight, noise
         self.register_buffer("teacher_logits", torch.empty(0), persistent=False)
         self.register_buffer("reliability", torch.empty(0), persistent=False)

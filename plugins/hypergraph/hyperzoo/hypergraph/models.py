@@ -22,10 +22,10 @@ class _TwoLayer(nn.Module):
     conv: type = HGNNConv
 
     def __init__(self, in_channels: int, hid_channels: int, num_classes: int, use_bn: bool = False,
-                 drop_rate: float = 0.5, isolated: str = "zero"):
+                 dropout: float = 0.5, isolated: str = "zero"):
         super().__init__()
         self.layers = nn.ModuleList([
-            self.conv(in_channels, hid_channels, use_bn=use_bn, drop_rate=drop_rate, isolated=isolated),
+            self.conv(in_channels, hid_channels, use_bn=use_bn, dropout=dropout, isolated=isolated),
             self.conv(hid_channels, num_classes, use_bn=use_bn, is_last=True, isolated=isolated),
         ])
 
@@ -56,9 +56,9 @@ class UniGCN(_TwoLayer):
 class NodeMLP(nn.Module):
     """The structure-blind baseline: Linear → ReLU → dropout → Linear on node features (ignores ``hg``)."""
 
-    def __init__(self, in_channels: int, hid_channels: int, num_classes: int, drop_rate: float = 0.5):
+    def __init__(self, in_channels: int, hid_channels: int, num_classes: int, dropout: float = 0.5):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_channels, hid_channels), nn.ReLU(), nn.Dropout(drop_rate),
+        self.net = nn.Sequential(nn.Linear(in_channels, hid_channels), nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hid_channels, num_classes))
 
     def forward(self, x: torch.Tensor, hg: Hypergraph | None = None) -> torch.Tensor:
@@ -81,10 +81,10 @@ class ENCHead(nn.Module):
 
 
 class _HGNNPEncoder(nn.Module):
-    def __init__(self, in_channels: int, hidden: int, num_layers: int, drop_rate: float, isolated: str):
+    def __init__(self, in_channels: int, width: int, depth: int, dropout: float, isolated: str):
         super().__init__()
-        self.layers = nn.ModuleList(HGNNPConv(in_channels if i == 0 else hidden, hidden, drop_rate=drop_rate,
-                                              isolated=isolated) for i in range(num_layers))
+        self.layers = nn.ModuleList(HGNNPConv(in_channels if i == 0 else width, width, dropout=dropout,
+                                              isolated=isolated) for i in range(depth))
 
     def forward(self, x: torch.Tensor, hg: Hypergraph) -> torch.Tensor:
         for layer in self.layers:
@@ -129,14 +129,14 @@ class DHTClassifier(nn.Module):
     readout of the kept edges → MLP. Input: a batch ``(edge_index, num_nodes, edge_attr, graph_of_edge,
     num_graphs)`` of disjoint graphs."""
 
-    def __init__(self, in_channels: int, num_classes: int, hidden: int = 64, ratio: float = 0.5,
-                 drop_rate: float = 0.1):
+    def __init__(self, in_channels: int, num_classes: int, width: int = 64, ratio: float = 0.5,
+                 dropout: float = 0.1):
         super().__init__()
-        self.conv1 = DHTConv(in_channels, hidden, drop_rate=drop_rate)
-        self.conv2 = DHTConv(hidden, hidden, drop_rate=drop_rate)
-        self.drop = HyperDrop(hidden, ratio)
-        self.conv3 = DHTConv(hidden, hidden, drop_rate=drop_rate)
-        self.head = nn.Sequential(nn.Linear(4 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        self.conv1 = DHTConv(in_channels, width, dropout=dropout)
+        self.conv2 = DHTConv(width, width, dropout=dropout)
+        self.drop = HyperDrop(width, ratio)
+        self.conv3 = DHTConv(width, width, dropout=dropout)
+        self.head = nn.Sequential(nn.Linear(4 * width, width), nn.ReLU(), nn.Linear(width, num_classes))
 
     @staticmethod
     def readout(e: torch.Tensor, graph: torch.Tensor, num_graphs: int) -> torch.Tensor:
@@ -158,77 +158,77 @@ class DHTClassifier(nn.Module):
 
 
 # -- factories ----------------------------------------------------------------------------------------------
-def hgnn(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5,
+def hgnn(*, in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.5,
          use_bn: bool = False, isolated: str = "self_loop") -> HGNN:
     """HGNN node classifier (2 layers). ``isolated="self_loop"``: nodes in no hyperedge keep their own features
     (the cora hypergraphs have 320–1,274 such nodes; ``"zero"`` is DHG's default and leaves them featureless)."""
-    return HGNN(in_channels, hidden, num_classes, use_bn=use_bn, drop_rate=drop_rate, isolated=isolated)
+    return HGNN(in_channels, width, num_classes, use_bn=use_bn, dropout=dropout, isolated=isolated)
 
 
-def hgnnp(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5, use_bn: bool = False,
-          isolated: str = "self_loop", incidence_head: bool = False, num_layers: int = 2) -> nn.Module:
-    """HGNN+ node classifier; with ``incidence_head=True`` (ENC tasks) an ``num_layers`` HGNN+ encoder + ENC head."""
+def hgnnp(*, in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.5, use_bn: bool = False,
+          isolated: str = "self_loop", incidence_head: bool = False, depth: int = 2) -> nn.Module:
+    """HGNN+ node classifier; with ``incidence_head=True`` (ENC tasks) an ``depth`` HGNN+ encoder + ENC head."""
     if incidence_head:
-        return ENCHead(_HGNNPEncoder(in_channels, hidden, num_layers, drop_rate, isolated), hidden, num_classes)
-    return HGNNP(in_channels, hidden, num_classes, use_bn=use_bn, drop_rate=drop_rate, isolated=isolated)
+        return ENCHead(_HGNNPEncoder(in_channels, width, depth, dropout, isolated), width, num_classes)
+    return HGNNP(in_channels, width, num_classes, use_bn=use_bn, dropout=dropout, isolated=isolated)
 
 
-def unigcn(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5,
+def unigcn(*, in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.5,
            use_bn: bool = False, isolated: str = "self_loop") -> UniGCN:
     """UniGCN node classifier (2 layers)."""
-    return UniGCN(in_channels, hidden, num_classes, use_bn=use_bn, drop_rate=drop_rate, isolated=isolated)
+    return UniGCN(in_channels, width, num_classes, use_bn=use_bn, dropout=dropout, isolated=isolated)
 
 
-def node_mlp(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5) -> NodeMLP:
+def node_mlp(*, in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.5) -> NodeMLP:
     """MLP on node features only (the baseline every hypergraph model must beat)."""
-    return NodeMLP(in_channels, hidden, num_classes, drop_rate)
+    return NodeMLP(in_channels, width, num_classes, dropout)
 
 
-def lighthgnn(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5,
+def lighthgnn(*, in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.5,
               lam: float = 0.5, tau: float = 1.0) -> nn.Module:
     """LightHGNN: an MLP student distilled from an HGNN teacher (soft-label KL)."""
     from .lighthgnn import LightHGNN
 
-    return LightHGNN(in_channels, num_classes, hidden=hidden, drop_rate=drop_rate, lam=lam, tau=tau)
+    return LightHGNN(in_channels, num_classes, width=width, dropout=dropout, lam=lam, tau=tau)
 
 
-def lighthgnn_plus(*, in_channels: int, num_classes: int, hidden: int = 32, drop_rate: float = 0.5,
+def lighthgnn_plus(*, in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.5,
                    lam: float = 0.5, tau: float = 1.0, hc_weight: float = 1.0, noise: float = 1.0) -> nn.Module:
     """LightHGNN+: LightHGNN plus the high-order constraint on reliability-sampled hyperedges."""
     from .lighthgnn import LightHGNN
 
-    return LightHGNN(in_channels, num_classes, hidden=hidden, drop_rate=drop_rate, lam=lam, tau=tau,
+    return LightHGNN(in_channels, num_classes, width=width, dropout=dropout, lam=lam, tau=tau,
                      hc_weight=hc_weight, noise=noise)
 
 
-def conhd(*, in_channels: int, num_classes: int, hidden: int = 64, num_layers: int = 2, block: str = "isab",
-          variant: str = "gd", num_heads: int = 4, num_inducing: int = 4, drop_rate: float = 0.1) -> nn.Module:
+def conhd(*, in_channels: int, num_classes: int, width: int = 64, depth: int = 2, block: str = "isab",
+          variant: str = "gd", heads: int = 4, num_inducing: int = 4, dropout: float = 0.1) -> nn.Module:
     """CoNHD for edge-dependent node classification (``block``: ``"unp"``/``"isab"``;
     ``variant``: ``"gd"``/``"admm"``)."""
     from .conhd import CoNHD
 
-    return CoNHD(in_channels, num_classes, hidden=hidden, num_layers=num_layers, block=block, variant=variant,
-                 num_heads=num_heads, num_inducing=num_inducing, drop_rate=drop_rate)
+    return CoNHD(in_channels, num_classes, width=width, depth=depth, block=block, variant=variant,
+                 heads=heads, num_inducing=num_inducing, dropout=dropout)
 
 
-def softhgnn(*, in_channels: int, num_classes: int, image_size: list[int], patch: int = 2, dim: int = 64,
+def softhgnn(*, in_channels: int, num_classes: int, image_size: list[int], patch_size: int = 2, width: int = 64,
              depth: int = 2, num_edges: int = 16, top_k: int | None = 8, balance_weight: float = 0.01,
              dropout: float = 0.1) -> SoftHGNNClassifier:
     """A small SoftHGNN vision classifier (patch tokens, soft hyperedges)."""
-    return SoftHGNNClassifier(in_channels, num_classes, list(image_size), patch, dim, depth, num_edges, top_k,
+    return SoftHGNNClassifier(in_channels, num_classes, list(image_size), patch_size, width, depth, num_edges, top_k,
                               balance_weight, dropout)
 
 
-def dht(*, in_channels: int, num_classes: int, hidden: int = 64, ratio: float = 0.5,
-        drop_rate: float = 0.1) -> DHTClassifier:
+def dht(*, in_channels: int, num_classes: int, width: int = 64, ratio: float = 0.5,
+        dropout: float = 0.1) -> DHTClassifier:
     """DHT + HyperDrop graph classifier."""
-    return DHTClassifier(in_channels, num_classes, hidden, ratio, drop_rate)
+    return DHTClassifier(in_channels, num_classes, width, ratio, dropout)
 
 
 def reconstructor(*, max_subclique_drop: int = 1, n_estimators: int = 200, threshold: float = 0.5,
-                  seed: int = 0) -> nn.Module:
+                  random_state: int = 0) -> nn.Module:
     """Hyperedge reconstruction from a projected graph (candidate cliques + a learned scorer)."""
     from .reconstruction import HyperedgeReconstructor
 
     return HyperedgeReconstructor(max_subclique_drop=max_subclique_drop, n_estimators=n_estimators,
-                                  threshold=threshold, seed=seed)
+                                  threshold=threshold, random_state=random_state)

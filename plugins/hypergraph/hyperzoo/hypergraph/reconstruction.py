@@ -60,13 +60,13 @@ class HyperedgeReconstructor:
     """
 
     def __init__(self, *, max_subclique_drop: int = 1, n_estimators: int = 200, threshold: float = 0.5,
-                 seed: int = 0):
+                 random_state: int = 0):
         if max_subclique_drop not in (0, 1):
             raise ValueError("max_subclique_drop must be 0 (maximal cliques only) or 1 (also drop one node)")
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-        self.max_subclique_drop, self.n_estimators, self.threshold, self.seed = (max_subclique_drop, n_estimators,
-                                                                                 threshold, seed)
+        self.max_subclique_drop, self.n_estimators, self.threshold, self.random_state = (max_subclique_drop, n_estimators,
+                                                                                 threshold, random_state)
         self.clf: Any = None
         self._train: tuple[list, list] | None = None
 
@@ -109,7 +109,7 @@ class HyperedgeReconstructor:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         return HistGradientBoostingClassifier(max_iter=self.n_estimators, learning_rate=0.1,
-                                              random_state=self.seed)
+                                              random_state=self.random_state)
 
     def fit(self, graph: Any, hyperedges: Iterable[Iterable[int]] | None = None) -> HyperedgeReconstructor:
         """Learn which candidate cliques of ``graph`` (the projection of ``hyperedges``) are hyperedges."""
@@ -152,10 +152,10 @@ class HyperedgeReconstructor:
         if self._train is None:
             raise RuntimeError("nothing to save: the reconstructor is not fitted")
         return {"features": self._train[0], "labels": self._train[1], "threshold": self.threshold,
-                "n_estimators": self.n_estimators, "seed": self.seed, "max_subclique_drop": self.max_subclique_drop}
+                "n_estimators": self.n_estimators, "random_state": self.random_state, "max_subclique_drop": self.max_subclique_drop}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.threshold, self.n_estimators = float(state["threshold"]), int(state["n_estimators"])
-        self.seed, self.max_subclique_drop = int(state["seed"]), int(state["max_subclique_drop"])
+        self.random_state, self.max_subclique_drop = int(state["random_state"]), int(state["max_subclique_drop"])
         self._train = (state["features"], state["labels"])
         self.clf = self._make().fit(np.asarray(state["features"]), np.asarray(state["labels"]))

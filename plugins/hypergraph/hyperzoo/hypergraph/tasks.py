@@ -1,11 +1,10 @@
-"""Registered tasks. Node classification and ENC own their procedure (full-batch training); the reconstruction
-and graph-families tasks too. Each ``run(model, trainer)`` uses the trainer's settings (epochs, lr,
-weight_decay, optimizer), ``trainer.make_model()`` for a fresh model per split, and ``trainer.log``.
+"""Registered tasks. Node classification and ENC train full batch, graph families in mini-batches of graphs,
+all through core's trainer (``fit_full_batch`` / ``fit``: early stopping, checkpoints, resume, history); the
+reconstruction task fits an estimator. Each task declares the trainer settings it honours (``trainer_keys``).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -13,11 +12,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hyperzoo.core.task import SupervisedTask
+
 from .structure import Hypergraph
 
 __all__ = ["NodeClassification", "CocitationCora", "CoauthorshipCora", "DavisSouthernWomen", "KarateCliques",
            "EdgeDependentNodeClassification", "ENCStackOverflowBiology", "ENCCoraOutsider",
-           "HyperedgeReconstruction", "GraphFamilies", "fit_full_batch", "f1_scores"]
+           "HyperedgeReconstruction", "GraphFamilies", "f1_scores"]
+
+_FULL_BATCH_KEYS = ("epochs", "lr", "weight_decay", "optimizer", "scheduler", "warmup_epochs", "grad_clip",
+                    "label_smoothing", "threads", "logger")
 
 
 def _device(trainer: Any) -> torch.device:
@@ -25,40 +29,7 @@ def _device(trainer: Any) -> torch.device:
 
 
 def _fresh(model: Any, trainer: Any, i: int) -> Any:
-    return model if i == 0 else trainer.make_model().to(_device(trainer))
-
-
-def fit_full_batch(module: torch.nn.Module, loss_fn: Any, trainer: Any, *, select: Any = None) -> dict[str, float]:
-    """``trainer.epochs`` full-batch steps of ``loss_fn()`` with the trainer's optimiser. With ``select`` (a
-    function returning a validation score, higher is better) the best state is restored at the end."""
-    opt, sched = trainer.make_optimizer(module)
-    best, best_state, bad, epochs_run = -math.inf, None, 0, 0
-    for _ in range(trainer.epochs):
-        epochs_run += 1
-        module.train()
-        opt.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        if trainer.grad_clip:
-            torch.nn.utils.clip_grad_norm_(module.parameters(), trainer.grad_clip)
-        opt.step()
-        if sched is not None:
-            sched.step()
-        if select is not None:
-            module.eval()
-            with torch.no_grad():
-                score = float(select())
-            if score > best:
-                best, bad = score, 0
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            else:
-                bad += 1
-                if trainer.patience and bad >= trainer.patience:
-                    break
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
-    return {"epochs_run": float(epochs_run), "val_best": best}
+    return model if i == 0 else trainer.make_model()
 
 
 # -- node classification ------------------------------------------------------------------------------------
@@ -72,6 +43,8 @@ class NodeClassification:
     """
 
     kind = "node-classification"
+    trainer_keys = _FULL_BATCH_KEYS  # no validation set: no early stopping (patience), no batches
+    num_splits: int | None = None
 
     def load(self) -> dict[str, Any]:
         """``{"hg" (features in hg.x), "labels", "train_splits" (splits, n_train)}``."""
@@ -98,25 +71,38 @@ class NodeClassification:
         train = d["train_splits"][split].to(dev)
         test = torch.ones(hg.num_nodes, dtype=torch.bool, device=dev)
         test[train] = False
+        smoothing = trainer.label_smoothing
         if hasattr(model, "teacher"):
-            fit_full_batch(model.teacher, lambda: F.cross_entropy(model.teacher(x, hg)[train], y[train]), trainer)
+            trainer.fit_full_batch(model.teacher, lambda: F.cross_entropy(model.teacher(x, hg)[train], y[train],
+                                                                          label_smoothing=smoothing),
+                                   checkpoint=f"split-{split}-teacher.pt", desc=f"split {split} teacher")
             model.prepare_distillation(x, hg, y, train)
-            fit_full_batch(model.student, lambda: model.distillation_loss(x, hg, y, train), trainer)
+            trainer.fit_full_batch(model.student, lambda: model.distillation_loss(x, hg, y, train),
+                                   checkpoint=f"split-{split}-student.pt", desc=f"split {split} student")
         else:
-            fit_full_batch(model, lambda: F.cross_entropy(model(x, hg)[train], y[train]), trainer)
+            trainer.fit_full_batch(model, lambda: F.cross_entropy(model(x, hg)[train], y[train],
+                                                                  label_smoothing=smoothing),
+                                   checkpoint=f"split-{split}.pt", desc=f"split {split}")
         model.eval()
         with torch.no_grad():
             pred = model(x, hg).argmax(-1)
-        return {"test_accuracy": float((pred[test] == y[test]).float().mean()),
-                "train_accuracy": float((pred[train] == y[train]).float().mean())}
+        return {"test_accuracy": (pred[test] == y[test]).float().mean(),
+                "train_accuracy": (pred[train] == y[train]).float().mean()}
 
     def run(self, model: Any, trainer: Any) -> dict[str, float]:
         from hyperzoo.core.trainer import aggregate
 
+        splits = len(self.data["train_splits"])
+        if self.num_splits is not None:
+            if not 1 <= self.num_splits <= splits:
+                raise ValueError(f"num_splits must be in [1, {splits}] (the data set has {splits} splits), "
+                                 f"got {self.num_splits}")
+            splits = self.num_splits
         results = []
-        for i in trainer.progress(range(len(self.data["train_splits"])), desc="splits"):
+        for i in range(splits):
             m = _fresh(model, trainer, i)
-            r = self.fit_split(m, i, trainer)
+            with trainer.tagged(split=i):
+                r = {k: float(v) for k, v in self.fit_split(m, i, trainer).items()}
             trainer.log(split=i, **r)
             results.append(r)
         return aggregate(results)
@@ -126,8 +112,8 @@ class _NPZTask(NodeClassification):
     name = ""
 
     def __init__(self, *, path: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
-                 duplicates: str = "keep"):
-        self.path, self.data_root, self.duplicates = path, data_root, duplicates
+                 duplicates: str = "keep", num_splits: int | None = None):
+        self.path, self.data_root, self.duplicates, self.num_splits = path, data_root, duplicates, num_splits
 
     def load(self) -> dict[str, Any]:
         from .data import load_npz
@@ -164,8 +150,8 @@ class DavisSouthernWomen(NodeClassification):
     Davis, Gardner & Gardner (women 1–9 vs 10–18 in networkx's order); one-hot node ids as features;
     ``num_splits`` random splits with ``per_class`` labelled women each."""
 
-    def __init__(self, *, per_class: int = 2, num_splits: int = 5, seed: int = 0):
-        self.per_class, self.num_splits, self.seed = per_class, num_splits, seed
+    def __init__(self, *, per_class: int = 2, num_splits: int = 5, split_seed: int = 0):
+        self.per_class, self.num_splits, self.split_seed = per_class, num_splits, split_seed
 
     def load(self) -> dict[str, Any]:
         import networkx as nx
@@ -175,7 +161,7 @@ class DavisSouthernWomen(NodeClassification):
         hg.x = _identity_features(hg.num_nodes)
         labels = torch.tensor([0] * 9 + [1] * 9)
         return {"hg": hg, "labels": labels, "train_splits": _random_splits(labels, self.per_class,
-                                                                          self.num_splits, self.seed)}
+                                                                          self.num_splits, self.split_seed)}
 
     def trainer_defaults(self) -> dict[str, Any]:
         return {**super().trainer_defaults(), "epochs": 100}
@@ -185,8 +171,8 @@ class KarateCliques(NodeClassification):
     """Zachary's karate club as the hypergraph of its maximal cliques; labels: the club each member joined;
     one-hot node ids as features; ``num_splits`` random splits with ``per_class`` labelled members each."""
 
-    def __init__(self, *, per_class: int = 3, num_splits: int = 5, seed: int = 0):
-        self.per_class, self.num_splits, self.seed = per_class, num_splits, seed
+    def __init__(self, *, per_class: int = 3, num_splits: int = 5, split_seed: int = 0):
+        self.per_class, self.num_splits, self.split_seed = per_class, num_splits, split_seed
 
     def load(self) -> dict[str, Any]:
         import networkx as nx
@@ -196,7 +182,7 @@ class KarateCliques(NodeClassification):
         hg.x = _identity_features(hg.num_nodes)
         labels = torch.tensor([int(g.nodes[v]["club"] != "Mr. Hi") for v in g.nodes])
         return {"hg": hg, "labels": labels, "train_splits": _random_splits(labels, self.per_class,
-                                                                          self.num_splits, self.seed)}
+                                                                          self.num_splits, self.split_seed)}
 
     def trainer_defaults(self) -> dict[str, Any]:
         return {**super().trainer_defaults(), "epochs": 100}
@@ -218,6 +204,7 @@ class EdgeDependentNodeClassification:
     Node features are structural (``data.structural_features``): the sets ship without features."""
 
     kind = "edge-dependent-node-classification"
+    trainer_keys = (*_FULL_BATCH_KEYS, "patience")
     folder = ""
 
     def __init__(self, *, path: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
@@ -256,18 +243,20 @@ class EdgeDependentNodeClassification:
         d, dev = self.data, _device(trainer)
         hg, y = d["hg"].to(dev), d["labels"].to(dev)
         x, masks, c = hg.x, self.masks(dev), int(d["labels"].max()) + 1
+        train = masks["train"]
 
-        def val() -> float:
-            return f1_scores(model(x, hg)[masks["val"]].argmax(-1), y[masks["val"]], c)[0]
+        def select() -> dict[str, float]:
+            return {"micro_f1": f1_scores(model(x, hg)[masks["val"]].argmax(-1), y[masks["val"]], c)[0]}
 
-        info = fit_full_batch(model, lambda: F.cross_entropy(model(x, hg)[masks["train"]], y[masks["train"]]),
-                              trainer, select=val)
+        info = trainer.fit_full_batch(
+            model, lambda: F.cross_entropy(model(x, hg)[train], y[train], label_smoothing=trainer.label_smoothing),
+            select, monitor="micro_f1", mode="max", desc="ENC")
+        model.eval()
         with torch.no_grad():
             pred = model(x, hg).argmax(-1)
-        out = {"epochs_run": info["epochs_run"]}
+        out = {"epochs": info["epochs"], "best_epoch": info["best_epoch"]}
         for split in ("val", "test"):
             out[f"{split}_micro_f1"], out[f"{split}_macro_f1"] = f1_scores(pred[masks[split]], y[masks[split]], c)
-        trainer.log(**out)
         return out
 
 
@@ -287,20 +276,21 @@ class ENCCoraOutsider(EdgeDependentNodeClassification):
 class HyperedgeReconstruction:
     """Project a real hypergraph, reconstruct its hyperedges, score by Jaccard against the truth.
 
-    The distinct hyperedges of size ≥ 2 are split at random (``seed``) into a training part
+    The distinct hyperedges of size ≥ 2 are split at random (``split_seed``) into a training part
     (``train_fraction``) and a test part; each part is projected separately. The model is fitted on the
     training part (projection + true hyperedges) and reconstructs the test part from its projection alone.
     Metrics: ``test_jaccard``, ``baseline_jaccard`` (every maximal clique a hyperedge) and their difference.
     """
 
     kind = "hyperedge-reconstruction"
+    trainer_keys = ()  # fits an estimator
 
     def __init__(self, *, dataset: str = "coauthorship-cora", path: str | os.PathLike | None = None,
-                 data_root: str | os.PathLike | None = None, train_fraction: float = 0.5, seed: int = 0):
+                 data_root: str | os.PathLike | None = None, train_fraction: float = 0.5, split_seed: int = 0):
         if not 0 < train_fraction < 1:
             raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
         self.dataset, self.path, self.data_root = dataset, path, data_root
-        self.train_fraction, self.seed = train_fraction, seed
+        self.train_fraction, self.split_seed = train_fraction, split_seed
 
     def hyperedges(self) -> list[frozenset[int]]:
         from .data import load_enc, load_npz
@@ -312,14 +302,14 @@ class HyperedgeReconstruction:
         return sorted({frozenset(e) for e in hg.edges() if len(set(e)) >= 2}, key=lambda e: (len(e), sorted(e)))
 
     def model_defaults(self) -> dict[str, Any]:
-        return {"seed": self.seed}
+        return {"random_state": self.split_seed}
 
     def trainer_defaults(self) -> dict[str, Any]:
         return {}
 
     def split(self) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
         edges = self.hyperedges()
-        perm = np.random.default_rng(self.seed).permutation(len(edges))
+        perm = np.random.default_rng(self.split_seed).permutation(len(edges))
         cut = int(round(self.train_fraction * len(edges)))
         return [edges[i] for i in perm[:cut]], [edges[i] for i in perm[cut:]]
 
@@ -348,16 +338,17 @@ def _edge_features(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
     return torch.stack([torch.log1p(du + dv), (du - dv).abs() / (du + dv), common / torch.minimum(du, dv)], 1)
 
 
-class GraphFamilies:
+class GraphFamilies(SupervisedTask):
     """Graph classification among Erdős–Rényi / Barabási–Albert / Watts–Strogatz graphs with matched edge
     counts (``data.graph_families``: 3 × 300 graphs, 20–40 nodes, seed 0). Stratified 60/20/20 split
-    (``split_seed``); edge features from endpoint degrees and common neighbours. Mini-batches of
-    ``batch_size`` disjoint graphs; the epoch with the best validation accuracy is kept."""
+    (``split_seed``); edge features from endpoint degrees and common neighbours. Trained by core's mini-batch
+    trainer on batches of ``batch_size`` disjoint graphs; the epoch with the best validation accuracy is kept."""
 
     kind = "graph-classification"
+    monitor, monitor_mode = "accuracy", "max"
 
-    def __init__(self, *, num_per_class: int = 300, split_seed: int = 0, batch_size: int = 64):
-        self.num_per_class, self.split_seed, self.batch_size = num_per_class, split_seed, batch_size
+    def __init__(self, *, num_per_class: int = 300, split_seed: int = 0):
+        self.num_per_class, self.split_seed = num_per_class, split_seed
 
     @property
     def data(self) -> list[dict[str, Any]]:
@@ -376,7 +367,7 @@ class GraphFamilies:
     def trainer_defaults(self) -> dict[str, Any]:
         return {"epochs": 60, "lr": 0.005, "optimizer": "adam", "scheduler": None, "patience": 20}
 
-    def splits(self) -> dict[str, list[int]]:
+    def split_ids(self) -> dict[str, list[int]]:
         from sklearn.model_selection import train_test_split
 
         y = [g["label"] for g in self.data]
@@ -385,45 +376,23 @@ class GraphFamilies:
         val, test = train_test_split(rest, test_size=0.5, stratify=[y[i] for i in rest], random_state=self.split_seed)
         return {"train": train.tolist(), "val": val.tolist(), "test": test.tolist()}
 
+    def splits(self) -> dict[str, list[dict[str, Any]]]:
+        return {k: [self.data[i] for i in ids] for k, ids in self.split_ids().items()}
+
     @staticmethod
-    def collate(graphs: list[dict[str, Any]], device: torch.device) -> tuple[tuple, torch.Tensor]:
+    def collate(graphs: list[dict[str, Any]]) -> tuple:
+        """Disjoint union of ``graphs``: (edge_index, num_nodes, edge_attr, graph of each edge, num_graphs, labels)."""
         offset, eis, attrs, gids = 0, [], [], []
         for i, g in enumerate(graphs):
             eis.append(g["edge_index"] + offset)
             attrs.append(g["edge_attr"])
             gids.append(torch.full((g["edge_index"].shape[1],), i, dtype=torch.long))
             offset += g["num_nodes"]
-        batch = (torch.cat(eis, 1).to(device), offset, torch.cat(attrs).to(device), torch.cat(gids).to(device),
-                 len(graphs))
-        return batch, torch.tensor([g["label"] for g in graphs], device=device)
+        return (torch.cat(eis, 1), offset, torch.cat(attrs), torch.cat(gids), len(graphs),
+                torch.tensor([g["label"] for g in graphs]))
 
-    def accuracy(self, model: Any, ids: list[int], device: torch.device) -> float:
-        model.eval()
-        with torch.no_grad():
-            batch, y = self.collate([self.data[i] for i in ids], device)
-            return float((model(*batch).argmax(-1) == y).float().mean())
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
+        return F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
 
-    def run(self, model: Any, trainer: Any) -> dict[str, float]:
-        dev, sp = _device(trainer), self.splits()
-        opt, _ = trainer.make_optimizer(model)
-        gen = np.random.default_rng(trainer.seed)
-        best, best_state, bad = -1.0, None, 0
-        for epoch in range(trainer.epochs):
-            model.train()
-            order = gen.permutation(sp["train"])
-            for s in range(0, len(order), self.batch_size):
-                batch, y = self.collate([self.data[i] for i in order[s:s + self.batch_size]], dev)
-                opt.zero_grad()
-                F.cross_entropy(model(*batch), y).backward()
-                opt.step()
-            val = self.accuracy(model, sp["val"], dev)
-            trainer.log(epoch=epoch, val_accuracy=val)
-            if val > best:
-                best, bad, best_state = val, 0, {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                bad += 1
-                if trainer.patience and bad >= trainer.patience:
-                    break
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        return {"val_accuracy": best, "test_accuracy": self.accuracy(model, sp["test"], dev)}
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        return {"accuracy": float((outputs.argmax(-1) == targets).float().mean())}
