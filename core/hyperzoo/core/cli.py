@@ -123,6 +123,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweeps import parse_space, sweep
+
+    if not args.space:
+        raise ConfigError("give the search space with --space key=[choices] (or key=log(low, high)), once per key")
+    space = parse_space(args.space)
+    config = _parse_set(args.set or [])
+    out = args.out
+    if out is None and args.storage is None:  # the default study lives in the sweep directory
+        out = _default_out(args.task, args.model).replace("runs/", "runs/sweep-", 1)
+    result = sweep(args.task, args.model, space, n_trials=args.trials, out_dir=out, storage=args.storage,
+                   study_name=args.study_name, metric=args.metric, direction=args.direction, prior=args.prior,
+                   functional_hash=args.functional_hash, **config)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print("hyperzoo sweep: " + result.summary())
+    return 0
+
+
 def _default_out(task: str, model: str) -> str:
     safe = model.replace(":", "_").replace("/", "_")
     return f"runs/{task}-{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -155,6 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("sweep", help="search a config space with Optuna, one run per trial (docs/sweep.md)")
+    p.add_argument("task")
+    p.add_argument("model")
+    p.add_argument("--space", action="append", metavar="KEY=SPACE",
+                   help="a searched key: width=[32,64] (choices, JSON), lr=log(1e-4,1e-1), dropout=float(0,0.5), "
+                        "depth=int(1,4); repeat per key")
+    p.add_argument("--trials", type=int, required=True, help="trials this worker runs")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a fixed config key for every trial")
+    p.add_argument("--out", metavar="DIR", help="sweep directory (study.db, trial-<n>/); rerun to continue")
+    p.add_argument("--storage", metavar="URL",
+                   help="an RDB URL shared by many workers (postgresql://..., sqlite:///...)")
+    p.add_argument("--study-name", help="default <task>-<model>")
+    p.add_argument("--metric", help="default val_<the task's monitor>")
+    p.add_argument("--direction", choices=["maximize", "minimize"], help="default from the task's monitor mode")
+    p.add_argument("--prior", choices=["step-law"], help="search lr around Step Law's suggestion")
+    p.add_argument("--functional-hash", action="store_true", help="reuse results of equivalent candidates")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
