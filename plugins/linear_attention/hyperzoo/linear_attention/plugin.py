@@ -1,0 +1,25 @@
+"""linear_attention's registrations (no math, no torch import here: listing stays light)."""
+
+from __future__ import annotations
+
+from hyperzoo import core
+
+_OPS = "hyperzoo.linear_attention.ops."
+_M = "hyperzoo.linear_attention.models:"
+_T = "hyperzoo.linear_attention.tasks:"
+SEQ, IMG = "sequence-classification", "image-classification"
+_REF_TOL = {"float64": (1e-9, 1e-11), "float32": (1e-4, 1e-5)}
+
+
+@core.hookimpl
+def hyperzoo_register(registrar) -> None:
+    registrar.operator("linear_attention.linear", _OPS + "linear:linear",
+                       doc="o = φ(Q)(φ(K)ᵀV) / φ(Q)Σφ(K), φ ∈ {elu+1, relu, identity}; causal chunked/recurrent")
+    registrar.operator("linear_attention.nala", _OPS + "nala:nala",
+                       doc="NaLa: query-norm-aware power kernel on sign-split norm-preserving features (2D)")
+    registrar.operator("linear_attention.hamming", _OPS + "hamming:hamming",
+                       doc="EcoFormer: attention on b-bit codes, sim = hᵀh' + b + 1 = 2(b − Ham) + 1")
+    registrar.operator("linear_attention.angular", _OPS + "angular:angular",
+                       doc="ShiftAddViT: linear angular attention, sim = 1/2 + sgn(q)·sgn(k)/(πD)")
+    registrar.operator("linear_attention.favor", _OPS + "favor:favor",
+                       doc="Performer FAVOR+: positive orthogonal random features for exp(qᵀk/√D)")
