@@ -23,16 +23,94 @@ def _kernel(kernel, X, Y, h):
 
 @pytest.mark.parametrize("eps", [0.1, 1.0, 7.0])
 def test_noise_scale_follows_from_epsilon_and_sensitivity(eps, rng):
+    from scipy.stats import kstest, laplace
+
     X = rng.random((100, 3))
     s = PrivateKernelSum(n_features=50, epsilon=eps).fit(X)
     assert s.noise_scale() == pytest.approx((math.sqrt(100) + 1) / eps)
     t = PrivateDistanceSum(levels=6, epsilon=eps).fit(X)
     assert t.noise_scale() == pytest.approx(2 * 3 * 7 / eps)
-    # the released noise has the Laplace standard deviation √2·b
-    draws = np.stack([PrivateKernelSum(n_features=50, epsilon=eps, random_state=i).fit(X).released_
-                      - PrivateKernelSum(n_features=50, epsilon=math.inf, random_state=i).fit(X).released_
-                      for i in range(300)])
+    # the released noise (release minus the exact vector of the same public features) is Lap(b)
+    draws = np.concatenate([(m := PrivateKernelSum(n_features=50, epsilon=eps).fit(X)).released_ - m.release(X)
+                            for _ in range(100)])
     assert draws.std() == pytest.approx(math.sqrt(2) * s.noise_scale(), rel=0.05)
+    assert kstest(draws, laplace(scale=s.noise_scale()).cdf).pvalue > 1e-4
+
+
+def _noise(model, X):
+    if isinstance(model, PrivateKernelSum):
+        return model.released_ - model.release(X)
+    counts, sums = model.release(X)
+    return np.concatenate([(model.counts_ - counts).ravel(), (model.sums_ - sums).ravel()])
+
+
+@pytest.mark.parametrize("make", [lambda: PrivateKernelSum(n_features=32, projection_dim=2),
+                                  lambda: PrivateDistanceSum(metric="l2", levels=4, projection_dim=4)])
+def test_same_random_state_same_public_randomness_independent_noise(make, rng):
+    """random_state fixes the public randomness only: two fits (even after seeding NumPy and torch globally)
+    share features/projections and get different noise, and neighbouring data sets get independent noise."""
+    X = rng.random((60, 3))
+    np.random.seed(0)
+    torch.manual_seed(0)
+    a = make().fit(X)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    b = make().fit(X)
+    if isinstance(a, PrivateKernelSum):
+        np.testing.assert_array_equal(a.features_.omega, b.features_.omega)
+        np.testing.assert_array_equal(a.features_.phase, b.features_.phase)
+    else:
+        np.testing.assert_array_equal(a.proj_, b.proj_)
+    na, nb = _noise(a, X), _noise(b, X)
+    assert np.abs(na - nb).min() > 0                       # no coordinate's noise repeats
+    neighbour = make().fit(X[:-1])
+    diff = _noise(neighbour, X[:-1]) - na                  # the difference of two releases is not exact
+    assert np.abs(diff).mean() > 0.5 * a.noise_scale()
+
+
+def _old_noise_from_saved_state(state):
+    """The attack that worked before: regenerate the one stream seeded by the saved random_state (public draws
+    first, in the order the old code made them, then the noise)."""
+    p = state["params"]
+    g = np.random.default_rng(p["random_state"])
+    d, k = state["n_features_in_"], p["projection_dim"]
+    if k is not None:
+        g.standard_normal((d, k))
+    g.standard_normal((k or d, p["n_features"]))
+    g.uniform(0.0, 2 * math.pi, p["n_features"])
+    scale = (math.sqrt(2.0 * p["n_features"]) + 1.0) / p["epsilon"]
+    return g.laplace(0.0, scale, p["n_features"] + 1)
+
+
+@pytest.mark.parametrize("random_state", [0, 7])
+def test_noise_cannot_be_rebuilt_from_the_saved_state(random_state, tmp_path, rng):
+    X = rng.random((200, 4))
+    model = PrivateKernelSum(n_features=64, epsilon=1.0, random_state=random_state).fit(X)
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    recovered = state["released"].numpy() - _old_noise_from_saved_state(state)
+    true_count = 200.0
+    # before the fix the count came back to 1e-13 and the sums to 6e-14; now the error is the Laplace noise
+    assert abs(recovered[-1] - true_count) > 1e-3 * model.noise_scale()
+    assert np.abs(recovered - model.release(X)).mean() > 0.3 * model.noise_scale()
+    # nothing saved is a seed or the noise itself: only parameters, public arrays and the released vector
+    assert set(state) == {"params", "released", "n_features_in_", "features"}
+    assert set(state["features"]) == {"proj", "omega", "phase"}
+
+
+def test_state_dict_of_an_old_version_is_refused():
+    old = {"params": PrivateKernelSum().get_params(), "released": torch.zeros(1025), "n_features_in_": 3}
+    with pytest.raises(ValueError, match="fit the structure again"):
+        PrivateKernelSum().load_state_dict(old)
+
+
+def test_private_structures_are_scikit_learn_estimators():
+    from sklearn.base import BaseEstimator, clone
+
+    for cls in (PrivateKernelSum, PrivateDistanceSum, PrivateSimilarityClassifier):
+        m = cls(epsilon=2.0, random_state=3)
+        assert isinstance(m, BaseEstimator) and "get_params" not in cls.__dict__
+        assert clone(m).get_params() == m.get_params()
 
 
 @pytest.mark.parametrize("kernel", PRIVATE_KERNELS)
@@ -98,7 +176,7 @@ def _kernel_audit(cls, eps):
     pair = (np.array([[0.3], [0.7]]), np.array([[0.3], [0.7], [canary[0, 0]]]))
     exact = {id(p): mech.release(p) for p in pair}
     def run(data, seed):
-        return mech.privatize(exact[id(data)], seed)
+        return mech.privatize(exact[id(data)])
     base = exact[id(pair[0])]
     def stat(out):
         return min(out[0] - base[0], out[1] - base[1])         # feature sum and count both move up
@@ -110,7 +188,7 @@ def _distance_audit(cls, eps):
     mech = cls(levels=0, epsilon=eps).fit(pair[0])
     exact = {id(p): mech.release(p) for p in pair}
     def run(data, seed):
-        return mech.privatize(exact[id(data)], seed)
+        return mech.privatize(exact[id(data)])
     def stat(out):
         return min(out[0][0, 0] - 2.0, out[1][0, 0] - 0.7)    # the canary x* = 1 adds 1 to both
     return audit_laplace(run, stat, pair, epsilon=eps, trials=20000)
@@ -140,13 +218,19 @@ def test_private_classifier_on_digits():
     assert acc[math.inf] >= acc[1.0] > acc[0.05]
 
 
-def test_state_dicts_round_trip(tmp_path, rng):
+@pytest.mark.parametrize("random_state", [0, None])
+def test_state_dicts_round_trip(random_state, tmp_path, rng):
     X, Y = rng.random((100, 3)), rng.random((10, 3))
-    for model in (PrivateKernelSum(kernel="cauchy", projection_dim=2).fit(X), PrivateDistanceSum(metric="l2").fit(X),
-                  PrivateSimilarityClassifier().fit(X, rng.integers(0, 3, 100))):
+    models = (PrivateKernelSum(kernel="cauchy", projection_dim=2, random_state=random_state).fit(X),
+              PrivateKernelSum(kernel="laplace", random_state=random_state).fit(X),
+              PrivateDistanceSum(metric="l2", random_state=random_state).fit(X),
+              PrivateDistanceSum(metric="l1", random_state=random_state).fit(X),
+              PrivateSimilarityClassifier(random_state=random_state).fit(X, rng.integers(0, 3, 100)))
+    for model in models:
         torch.save(model.state_dict(), tmp_path / "m.pt")
         again = type(model)().load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
-        np.testing.assert_allclose(again.predict(Y), model.predict(Y))
+        assert again.get_params() == model.get_params()
+        np.testing.assert_array_equal(again.predict(Y), model.predict(Y))
 
 
 @pytest.mark.parametrize("make, match", [

@@ -77,3 +77,19 @@ def test_dp_classify_digits_runs_and_saves(tmp_path):
 def test_kind_mismatch_is_refused():
     with pytest.raises(core.ConfigError, match="fits"):
         core.run("density-gaussian", "dp-kernel-sum")
+
+
+def test_task_data_seeds_are_named_split_seed():
+    """docs/naming.md: a task's data seed is split_seed (seed is core.run's own run setting)."""
+    import inspect
+
+    from hyperzoo.kde import tasks
+
+    for cls in (tasks.DensityGaussian, tasks.DensityDigits, tasks.KDERegimes, tasks.DPSimilarity,
+                tasks.DPClassifyDigits):
+        params = inspect.signature(cls).parameters
+        assert "split_seed" in params and "seed" not in params, cls.__name__
+    a = core.run("density-gaussian", "kde", n_train=200, n_test=50, split_seed=1)
+    b = core.run("density-gaussian", "kde", n_train=200, n_test=50, split_seed=2)
+    assert a.config["task_args"]["split_seed"] == 1
+    assert a.metrics["test_log_likelihood"] != b.metrics["test_log_likelihood"]

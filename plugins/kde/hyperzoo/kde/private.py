@@ -29,16 +29,25 @@ Distances f = ‖x − y‖₁ and ‖x − y‖₂ -- ``PrivateDistanceSum``:
 
 ``PrivateSimilarityClassifier``: one ``PrivateKernelSum`` per class (each point is in one class, so by parallel
 composition the whole release is ε-DP); predict argmax_c F̂_c(y) / ñ_c, the average similarity to class c.
+
+Threat model. Public: the parameters, the public randomness (P, ω, b; the ℓ2 projection G), derived from
+``random_state`` (the only seed a user can give), and the released noisy arrays; all of it is stored explicitly in
+``state_dict()``, so a reload answers exactly as the fitted structure. Private: the data and the Laplace noise. The
+noise is drawn at each release from a generator seeded with 128 bits of OS entropy (``secrets.randbits``), which no
+user seed, global NumPy/torch seed or saved state reaches, and it is never stored: two releases with the same
+``random_state`` get independent noise, and nothing saved lets anyone subtract it.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 from numbers import Real
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 PRIVATE_KERNELS = ("gaussian", "laplace", "cauchy")
 
@@ -49,8 +58,22 @@ def _check_epsilon(epsilon: float) -> float:
     return float(epsilon)
 
 
-def _laplace(rng: np.random.Generator, scale: float, size) -> np.ndarray:
-    return np.zeros(size) if scale == 0 else rng.laplace(0.0, scale, size)
+def _noise_generator() -> np.random.Generator:
+    """The Laplace noise's generator: 128 bits of fresh OS entropy per release; no user seed reaches it."""
+    return np.random.default_rng(secrets.randbits(128))
+
+
+def _laplace(scale: float, size) -> np.ndarray:
+    """Lap(scale) noise from a fresh OS-entropy generator (never seeded by the user, never stored)."""
+    return np.zeros(size) if scale == 0 else _noise_generator().laplace(0.0, scale, size)
+
+
+def _array(state: dict[str, Any], key: str, what: str) -> np.ndarray:
+    if key not in state:
+        raise ValueError(f"{what} state has no {key!r}: it was saved by an older hyperzoo-kde whose noise could be "
+                         "regenerated from its seed (not private); fit the structure again and save it anew")
+    value = state[key]
+    return None if value is None else torch.as_tensor(value).double().numpy()
 
 
 def _as_array(x, name: str, d: int | None = None) -> np.ndarray:
@@ -89,6 +112,21 @@ class NoisyRandomFeatures:
         self.phase = rng.uniform(0.0, 2 * math.pi, n_features)
         self.n_features = n_features
 
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NoisyRandomFeatures:
+        """The map from its saved public arrays (``state()``), exactly: nothing is regenerated from a seed."""
+        self = cls.__new__(cls)
+        self.omega = _array(state, "omega", "NoisyRandomFeatures")
+        self.phase = _array(state, "phase", "NoisyRandomFeatures")
+        self.proj = _array(state, "proj", "NoisyRandomFeatures")
+        self.n_features = int(self.omega.shape[1])
+        return self
+
+    def state(self) -> dict[str, Any]:
+        """The public randomness as tensors: projection P (or None), frequencies ω, phases b."""
+        return {"proj": None if self.proj is None else torch.as_tensor(self.proj), "omega": torch.as_tensor(self.omega),
+                "phase": torch.as_tensor(self.phase)}
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         z = x if self.proj is None else x @ self.proj
         return math.sqrt(2.0 / self.n_features) * np.cos(z @ self.omega + self.phase)
@@ -99,11 +137,12 @@ class NoisyRandomFeatures:
         return math.sqrt(2.0 * self.n_features) + 1.0
 
 
-class PrivateKernelSum:
+class PrivateKernelSum(BaseEstimator):
     """ε-DP data structure for F(y) = Σ_x f(x, y), f a Gaussian, Laplace or Cauchy kernel (random features).
 
     Args: kernel, bandwidth h, epsilon (math.inf: no noise), n_features D, projection_dim k (None: no JL
-    projection, i.e. the prior-work noisy random Fourier features), random_state.
+    projection, i.e. the prior-work noisy random Fourier features), random_state: seeds the public random
+    features only (None: OS entropy); the Laplace noise never depends on it (see the module's threat model).
     """
 
     fits = ("private-similarity",)
@@ -129,16 +168,16 @@ class PrivateKernelSum:
     def fit(self, X, y=None) -> PrivateKernelSum:
         X = _as_array(X, "X")
         _check_epsilon(self.epsilon)
-        rng = np.random.default_rng(self.random_state)
+        public = np.random.default_rng(self.random_state)      # public randomness only
         self.n_features_in_ = X.shape[1]
         self.features_ = NoisyRandomFeatures(self.kernel, float(self.bandwidth), X.shape[1], int(self.n_features),
-                                             self.projection_dim, rng)
-        self.released_ = self.privatize(self.release(X), rng)
+                                             self.projection_dim, public)
+        self.released_ = self.privatize(self.release(X))
         return self
 
-    def privatize(self, exact: np.ndarray, rng) -> np.ndarray:
-        """The Laplace mechanism: exact + Lap(b)^{D+1}, b = Δ/ε (what ``fit`` releases)."""
-        return exact + _laplace(np.random.default_rng(rng), self.noise_scale(), exact.shape)
+    def privatize(self, exact: np.ndarray) -> np.ndarray:
+        """The Laplace mechanism: exact + Lap(b)^{D+1}, b = Δ/ε, fresh OS-entropy noise (what ``fit`` releases)."""
+        return exact + _laplace(self.noise_scale(), exact.shape)
 
     def predict(self, Y) -> np.ndarray:
         """F̂(y) = φ(y)·μ̃ for each row y of Y."""
@@ -149,31 +188,27 @@ class PrivateKernelSum:
         """The released (noisy) number of points."""
         return float(self.released_[-1])
 
-    # saving without pickle: the public randomness is regenerated from random_state
+    # saving without pickle: the public randomness is stored explicitly, the noise is not (it cannot be)
     def state_dict(self) -> dict[str, Any]:
         return {"params": self.get_params(), "released": torch.as_tensor(self.released_),
-                "n_features_in_": int(self.n_features_in_)}
+                "n_features_in_": int(self.n_features_in_), "features": self.features_.state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> PrivateKernelSum:
-        self.__init__(**state["params"])
-        rng = np.random.default_rng(self.random_state)
+        self.set_params(**state["params"])
+        if "features" not in state:
+            _array(state, "features", "PrivateKernelSum")
         self.n_features_in_ = int(state["n_features_in_"])
-        self.features_ = NoisyRandomFeatures(self.kernel, float(self.bandwidth), self.n_features_in_,
-                                             int(self.n_features), self.projection_dim, rng)
-        self.released_ = state["released"].double().numpy()
+        self.features_ = NoisyRandomFeatures.from_state(state["features"])
+        self.released_ = _array(state, "released", "PrivateKernelSum")
         return self
 
-    def get_params(self) -> dict[str, Any]:
-        return {"kernel": self.kernel, "bandwidth": self.bandwidth, "epsilon": self.epsilon,
-                "n_features": self.n_features, "projection_dim": self.projection_dim,
-                "random_state": self.random_state}
 
-
-class PrivateDistanceSum:
+class PrivateDistanceSum(BaseEstimator):
     """ε-DP data structure for F(y) = Σ_x ‖x − y‖₁ or ‖x − y‖₂ (dyadic trees over one-dimensional projections).
 
     Args: metric ``"l1"`` or ``"l2"``; bounds (lo, hi): the public box every data point lies in (a point outside
-    is an error); epsilon; levels L (2^L cells per coordinate); projection_dim k (ℓ2 only); random_state.
+    is an error); epsilon; levels L (2^L cells per coordinate); projection_dim k (ℓ2 only); random_state: seeds
+    the public projection G only (None: OS entropy); the Laplace noise never depends on it.
     ``flat=True`` releases only the leaf counts and sums (no tree): the ablation baseline.
     """
 
@@ -189,11 +224,8 @@ class PrivateDistanceSum:
         self.flat = flat
         self.random_state = random_state
 
-    def get_params(self) -> dict[str, Any]:
-        return {"metric": self.metric, "bounds": list(self.bounds), "epsilon": self.epsilon, "levels": self.levels,
-                "projection_dim": self.projection_dim, "flat": self.flat, "random_state": self.random_state}
-
-    def _setup(self, d: int) -> None:
+    def _setup(self, d: int, proj: np.ndarray | None = None) -> None:
+        """Check the parameters; fix the public projection G (drawn from random_state, or the saved ``proj``)."""
         if self.metric not in ("l1", "l2"):
             raise ValueError(f"metric must be 'l1' or 'l2', got {self.metric!r}")
         lo, hi = (float(b) for b in self.bounds)
@@ -202,10 +234,11 @@ class PrivateDistanceSum:
         if not (isinstance(self.levels, int) and 0 <= self.levels <= 24):
             raise ValueError(f"levels must be an int in [0, 24], got {self.levels!r}")
         self.n_features_in_ = d
-        rng = np.random.default_rng(self.random_state)
         if self.metric == "l2":
             k = int(self.projection_dim)
-            self.proj_ = rng.standard_normal((d, k))
+            self.proj_ = np.random.default_rng(self.random_state).standard_normal((d, k)) if proj is None else proj
+            if self.proj_.shape != (d, k):
+                raise ValueError(f"saved projection has shape {self.proj_.shape}, expected {(d, k)}")
             centre, radius = 0.5 * (lo + hi), 0.5 * (hi - lo) * math.sqrt(d)
             norms = np.linalg.norm(self.proj_, axis=0)
             self.lo_ = centre * self.proj_.sum(0) - norms * radius
@@ -213,7 +246,6 @@ class PrivateDistanceSum:
         else:
             self.proj_ = None
             self.lo_, self.hi_ = np.full(d, lo), np.full(d, hi)
-        self._rng = rng
 
     def _coords(self, X: np.ndarray) -> np.ndarray:
         """t ∈ [0, 1]: each (projected) coordinate rescaled to its public range."""
@@ -253,13 +285,14 @@ class PrivateDistanceSum:
         X = _as_array(X, "X")
         _check_epsilon(self.epsilon)
         self._setup(X.shape[1])
-        self.counts_, self.sums_ = self.privatize(self.release(X), self._rng)
+        self.counts_, self.sums_ = self.privatize(self.release(X))
         return self
 
-    def privatize(self, exact: tuple[np.ndarray, np.ndarray], rng) -> tuple[np.ndarray, np.ndarray]:
-        """The Laplace mechanism on both arrays: + Lap(b), b = 2·sensitivity/ε (what ``fit`` releases)."""
-        rng, b, mask = np.random.default_rng(rng), self.noise_scale(), self._released_mask()
-        return tuple((a + _laplace(rng, b, a.shape)) * mask for a in exact)
+    def privatize(self, exact: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The Laplace mechanism on both arrays: + Lap(b), b = 2·sensitivity/ε, fresh OS-entropy noise (what
+        ``fit`` releases)."""
+        b, mask = self.noise_scale(), self._released_mask()
+        return tuple((a + _laplace(b, a.shape)) * mask for a in exact)
 
     def _released_mask(self) -> np.ndarray:
         cells = 1 << self.levels
@@ -318,19 +351,23 @@ class PrivateDistanceSum:
         return total
 
     def state_dict(self) -> dict[str, Any]:
-        return {"params": self.get_params(), "counts": torch.as_tensor(self.counts_),
-                "sums": torch.as_tensor(self.sums_), "n_features_in_": int(self.n_features_in_)}
+        params = {**self.get_params(), "bounds": [float(b) for b in self.bounds]}
+        return {"params": params, "counts": torch.as_tensor(self.counts_), "sums": torch.as_tensor(self.sums_),
+                "n_features_in_": int(self.n_features_in_),
+                "proj": None if self.proj_ is None else torch.as_tensor(self.proj_)}
 
     def load_state_dict(self, state: dict[str, Any]) -> PrivateDistanceSum:
         params = dict(state["params"])
         params["bounds"] = tuple(params["bounds"])
-        self.__init__(**params)
-        self._setup(int(state["n_features_in_"]))
-        self.counts_, self.sums_ = state["counts"].double().numpy(), state["sums"].double().numpy()
+        self.set_params(**params)
+        proj = _array(state, "proj", "PrivateDistanceSum") if self.metric == "l2" else None
+        self._setup(int(state["n_features_in_"]), proj)
+        self.counts_ = _array(state, "counts", "PrivateDistanceSum")
+        self.sums_ = _array(state, "sums", "PrivateDistanceSum")
         return self
 
 
-class PrivateSimilarityClassifier:
+class PrivateSimilarityClassifier(BaseEstimator):
     """ε-DP classification by average similarity: argmax_c F̂_c(y)/ñ_c with one ``PrivateKernelSum`` per class."""
 
     fits = ("private-classification",)
@@ -343,11 +380,6 @@ class PrivateSimilarityClassifier:
         self.n_features = n_features
         self.projection_dim = projection_dim
         self.random_state = random_state
-
-    def get_params(self) -> dict[str, Any]:
-        return {"kernel": self.kernel, "bandwidth": self.bandwidth, "epsilon": self.epsilon,
-                "n_features": self.n_features, "projection_dim": self.projection_dim,
-                "random_state": self.random_state}
 
     def fit(self, X, y) -> PrivateSimilarityClassifier:
         X = _as_array(X, "X")
@@ -374,7 +406,7 @@ class PrivateSimilarityClassifier:
                 "structures": [s.state_dict() for s in self.structures_]}
 
     def load_state_dict(self, state: dict[str, Any]) -> PrivateSimilarityClassifier:
-        self.__init__(**state["params"])
+        self.set_params(**state["params"])
         self.classes_ = state["classes"].numpy()
         self.structures_ = [PrivateKernelSum().load_state_dict(s) for s in state["structures"]]
         return self

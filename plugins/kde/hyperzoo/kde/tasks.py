@@ -8,7 +8,8 @@
 - ``dp-similarity``: private kernel/distance sums on digits (pixels / 16): relative error vs ε, and the baseline.
 - ``dp-classify-digits``: ε-DP classification by average similarity on digits: accuracy vs ε.
 
-Splits are seeded (``seed``); digits splits are stratified: 20% test, then 10% of the rest for validation.
+Splits, draws and simulations are seeded by ``split_seed`` (docs/naming.md; the run's ``seed`` is core.run's own);
+digits splits are stratified: 20% test, then 10% of the rest for validation.
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ class DensityGaussian:
 
     kind = "density"
 
-    def __init__(self, *, dim: int = 2, n_train: int = 2000, n_test: int = 2000, seed: int = 0):
+    def __init__(self, *, dim: int = 2, n_train: int = 2000, n_test: int = 2000, split_seed: int = 0):
         if dim < 1 or n_train < 2 or n_test < 1:
             raise ValueError(f"need dim >= 1, n_train >= 2, n_test >= 1; got {dim}, {n_train}, {n_test}")
-        self.dim, self.n_train, self.n_test, self.seed = dim, n_train, n_test, seed
+        self.dim, self.n_train, self.n_test, self.split_seed = dim, n_train, n_test, split_seed
 
     def _draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
         comp = rng.random(n) < 0.5
@@ -75,7 +76,7 @@ class DensityGaussian:
         return logsumexp(np.stack([a, b]), axis=0) - math.log(2)
 
     def data(self) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.split_seed)
         return self._draw(self.n_train, rng), self._draw(self.n_test, rng)
 
     def model_defaults(self) -> dict[str, Any]:
@@ -99,10 +100,10 @@ class DensityDigits:
 
     kind = "density"
 
-    def __init__(self, *, components: int = 15, bandwidth_grid: list[float] | None = None, seed: int = 0):
+    def __init__(self, *, components: int = 15, bandwidth_grid: list[float] | None = None, split_seed: int = 0):
         if not 1 <= components <= 64:
             raise ValueError(f"components must be in [1, 64], got {components}")
-        self.components, self.seed = components, seed
+        self.components, self.split_seed = components, split_seed
         self.bandwidth_grid = list(bandwidth_grid) if bandwidth_grid is not None else \
             [float(v) for v in np.round(np.geomspace(1.0, 8.0, 15), 4)]
 
@@ -115,8 +116,8 @@ class DensityDigits:
     def splits(self) -> dict[str, np.ndarray]:
         from sklearn.decomposition import PCA
 
-        raw = _digits(self.seed)
-        pca = PCA(self.components, whiten=False, random_state=self.seed).fit(raw["train"][0])
+        raw = _digits(self.split_seed)
+        pca = PCA(self.components, whiten=False, random_state=self.split_seed).fit(raw["train"][0])
         return {k: pca.transform(x) for k, (x, _) in raw.items()}
 
     def run(self, model: Any, trainer: Any) -> dict[str, float]:
@@ -144,8 +145,8 @@ class KDERegimes:
     kind = "density-regimes"
 
     def __init__(self, *, alpha: float = 0.25, dims: list[int] | None = None, h_ratios: list[float] | None = None,
-                 sigma: float = 1.0, n_queries: int = 256, seed: int = 0):
-        self.alpha, self.sigma, self.n_queries, self.seed = alpha, sigma, n_queries, seed
+                 sigma: float = 1.0, n_queries: int = 256, split_seed: int = 0):
+        self.alpha, self.sigma, self.n_queries, self.split_seed = alpha, sigma, n_queries, split_seed
         self.dims = list(dims) if dims is not None else [16, 32, 48]
         self.h_ratios = list(h_ratios) if h_ratios is not None else \
             [float(v) for v in np.round(np.geomspace(0.5, 2.5, 15), 4)]
@@ -163,7 +164,7 @@ class KDERegimes:
             raise ValueError(f"kde-regimes studies the Gaussian kernel; the model has kernel={model.kernel!r}")
         device = str(getattr(trainer, "device", "cpu"))
         rows = simulate_regimes(self.alpha, self.dims, self.h_ratios, sigma=self.sigma, n_queries=self.n_queries,
-                                seed=self.seed, device=device)
+                                seed=self.split_seed, device=device)
         for row in rows:
             trainer.log(**row)
         hg = h_gauss(self.alpha, self.sigma)
@@ -188,9 +189,9 @@ class DPSimilarity:
     kind = "private-similarity"
 
     def __init__(self, *, epsilons: list[float] | None = None, n_private: int = 1500, repeats: int = 3,
-                 seed: int = 0):
+                 split_seed: int = 0):
         self.epsilons = list(epsilons) if epsilons is not None else list(DEFAULT_EPSILONS)
-        self.n_private, self.repeats, self.seed = n_private, repeats, seed
+        self.n_private, self.repeats, self.split_seed = n_private, repeats, split_seed
 
     def model_defaults(self) -> dict[str, Any]:
         return {}
@@ -202,7 +203,7 @@ class DPSimilarity:
         from sklearn.datasets import load_digits
 
         x = load_digits().data / 16.0
-        perm = np.random.default_rng(self.seed).permutation(len(x))
+        perm = np.random.default_rng(self.split_seed).permutation(len(x))
         return x[perm[: self.n_private]], x[perm[self.n_private:]]
 
     @staticmethod
@@ -224,7 +225,7 @@ class DPSimilarity:
             for label, extra in (("", {}), ("baseline_", baseline)):
                 errs = []
                 for r in range(self.repeats):
-                    m = _with(model, epsilon=float(e), random_state=self.seed + 1000 * r + 1, **extra).fit(X)
+                    m = _with(model, epsilon=float(e), random_state=self.split_seed + 1000 * r + 1, **extra).fit(X)
                     errs.append(float(np.mean(np.abs(m.predict(Y) - truth) / truth)))
                 out[f"{label}rel_error_eps{_tag(e)}"] = float(np.mean(errs))
                 trainer.log(epsilon=float(e), method=label.rstrip("_") or "model", rel_error=float(np.mean(errs)))
@@ -236,9 +237,9 @@ class DPClassifyDigits:
 
     kind = "private-classification"
 
-    def __init__(self, *, epsilons: list[float] | None = None, repeats: int = 3, seed: int = 0):
+    def __init__(self, *, epsilons: list[float] | None = None, repeats: int = 3, split_seed: int = 0):
         self.epsilons = list(epsilons) if epsilons is not None else list(DEFAULT_EPSILONS)
-        self.repeats, self.seed = repeats, seed
+        self.repeats, self.split_seed = repeats, split_seed
 
     def model_defaults(self) -> dict[str, Any]:
         return {}
@@ -247,13 +248,13 @@ class DPClassifyDigits:
         return {}
 
     def run(self, model: Any, trainer: Any) -> dict[str, float]:
-        s = _digits(self.seed)
+        s = _digits(self.split_seed)
         (xtr, ytr), (xte, yte) = s["train"], s["test"]
         xtr, xte = xtr / 16.0, xte / 16.0
         model.fit(xtr, ytr)   # the model as configured (its own epsilon) is the run's saved model
         out: dict[str, float] = {"test_accuracy": float(np.mean(model.predict(xte) == yte))}
         for e in [*self.epsilons, math.inf]:
-            accs = [float(np.mean(_with(model, epsilon=float(e), random_state=self.seed + 1000 * r + 1)
+            accs = [float(np.mean(_with(model, epsilon=float(e), random_state=self.split_seed + 1000 * r + 1)
                                   .fit(xtr, ytr).predict(xte) == yte)) for r in range(self.repeats)]
             key = "test_accuracy_nonprivate" if math.isinf(e) else f"test_accuracy_eps{_tag(e)}"
             out[key] = float(np.mean(accs))
