@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from .hookspecs import hookimpl
 
-SEQ, IMG = "sequence-classification", "image-classification"
+SEQ, IMG, CL = "sequence-classification", "image-classification", "continual-learning"
 _M = "hyperzoo.core.baselines:"
 _T = "hyperzoo.core.builtin_tasks:"
+_C = "hyperzoo.core.continual:"
 
 
 @hookimpl
@@ -22,8 +23,8 @@ def hyperzoo_register(registrar) -> None:
                       supports="hyperzoo.core.ops.rms_norm_triton:supports",
                       tolerances={"float32": (1e-5, 1e-5), "float16": (1e-2, 1e-2), "bfloat16": (2e-2, 2e-2)})
 
-    registrar.model("mlp", _M + "mlp", fits=[SEQ, IMG])
-    registrar.model("cnn", _M + "cnn", fits=[SEQ, IMG])
+    registrar.model("mlp", _M + "mlp", fits=[SEQ, IMG, CL])
+    registrar.model("cnn", _M + "cnn", fits=[SEQ, IMG, CL])
     registrar.model("lstm", _M + "lstm", fits=[SEQ])
     registrar.model("transformer", _M + "transformer", fits=[SEQ])
 
@@ -32,6 +33,10 @@ def hyperzoo_register(registrar) -> None:
     registrar.task("mnist-seq", _T + "MNISTSeq", kind=SEQ)
     registrar.task("pmnist-seq", _T + "PermutedMNISTSeq", kind=SEQ)
     registrar.task("mnist-2d", _T + "MNIST2D", kind=IMG)
+    registrar.task("split-digits", _C + "SplitDigits", kind=CL)
+    registrar.task("permuted-digits", _C + "PermutedDigits", kind=CL)
+    registrar.task("split-mnist", _C + "SplitMNIST", kind=CL)
+    registrar.task("permuted-mnist", _C + "PermutedMNIST", kind=CL)
 
     registrar.dataset("digits", "hyperzoo.core.data:load_digits")
     registrar.dataset("mnist", "hyperzoo.core.data:load_mnist")
