@@ -8,7 +8,8 @@ _OPS = "hyperzoo.linear_attention.ops."
 _M = "hyperzoo.linear_attention.models:"
 _T = "hyperzoo.linear_attention.tasks:"
 SEQ, IMG = "sequence-classification", "image-classification"
-_REF_TOL = {"float64": (1e-9, 1e-11), "float32": (1e-4, 1e-5)}
+_TRITON = dict(is_available="hyperzoo.core.dispatch:triton_available",
+               tolerances={"float32": (1e-4, 1e-5), "float16": (1e-2, 1e-2), "bfloat16": (2e-2, 2e-2)})
 
 
 @core.hookimpl
@@ -23,3 +24,7 @@ def hyperzoo_register(registrar) -> None:
                        doc="ShiftAddViT: linear angular attention, sim = 1/2 + sgn(q)·sgn(k)/(πD)")
     registrar.operator("linear_attention.favor", _OPS + "favor:favor",
                        doc="Performer FAVOR+: positive orthogonal random features for exp(qᵀk/√D)")
+    registrar.backend("linear_attention.linear", "triton", _OPS + "linear_triton:linear", priority=10,
+                      supports=_OPS + "linear_triton:supports_linear", **_TRITON)
+    registrar.backend("linear_attention.nala", "triton", _OPS + "linear_triton:nala", priority=10,
+                      supports=_OPS + "linear_triton:supports_nala", **_TRITON)
