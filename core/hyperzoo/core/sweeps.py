@@ -468,10 +468,23 @@ def _storage(storage: Any, out: Path | None) -> tuple[Any, str]:
         raise ConfigError(f"storage must be an RDB URL (sqlite:///study.db, postgresql://user@host/db) or an "
                           f"optuna storage, got {storage!r}")
     engine = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None
-    rdb = optuna.storages.RDBStorage(
-        storage, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
-    return rdb, storage
+    import sqlalchemy.exc
+
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # heartbeats are marked experimental in Optuna; they resume trials
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                rdb = optuna.storages.RDBStorage(
+                    storage, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+            return rdb, storage
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            # Workers started together race to create the schema of a new database: the loser retries and
+            # finds the tables the winner made.
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _task_defaults(task: Any, config: Mapping[str, Any]) -> tuple[str, str]:
