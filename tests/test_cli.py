@@ -61,7 +61,7 @@ def test_run_json_config_rerun_and_resume(tmp_path, capsys):
     assert status == 0, err
     assert json.loads(stdout)["metrics"] == first["metrics"]
     status, _, err = run_cli(capsys, "run", "digits-2d", "mlp", "--set", "epochs=2", "--out", str(out))
-    assert status == 2 and "already holds a run; pass resume=True (--resume)" in err
+    assert status == 2 and "already holds a run; pass --resume to continue it" in err
     status, stdout, _ = run_cli(capsys, "run", "--config", str(out / "config.json"), "--out", str(out), "--resume",
                                 "--json")
     assert status == 0 and json.loads(stdout)["metrics"] == first["metrics"]

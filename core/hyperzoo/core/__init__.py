@@ -24,7 +24,7 @@ from .task import ClassificationTask, SupervisedTask, Task
 
 __all__ = [
     "__version__",
-    "run", "load", "RunResult", "Trainer", "aggregate",
+    "run", "load", "RunResult", "Trainer", "aggregate", "predict", "evaluate", "describe",
     "sweep", "SweepResult", "functional_hash", "suggest_hyperparameters",
     "plugins", "PluginInfo", "register_plugin", "unregister_plugin",
     "operators", "models", "tasks", "datasets", "optimizers",
@@ -103,6 +103,9 @@ _LAZY = {
     "RunResult": "runner",
     "Trainer": "trainer",
     "aggregate": "trainer",
+    "predict": "use",
+    "evaluate": "use",
+    "describe": "use",
     "sweep": "sweeps",
     "SweepResult": "sweeps",
     "functional_hash": "sweeps",

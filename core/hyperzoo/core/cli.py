@@ -53,18 +53,40 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def _listing(kind: str, args: argparse.Namespace) -> int:
     from .discovery import registry
 
+    if getattr(args, "describe", None):
+        return _describe(kind, args.describe, args.json)
     table = registry().tables[kind]
     rows = []
     for n in registry().names(kind, args.pattern):
         e = table[n]
-        rows.append({"name": n, "plugin": e.plugin, **({"fits": list(e.meta["fits"])} if kind == "model"
-                                                        else {"kind": e.meta["task_kind"]})})
+        extra: dict[str, Any] = {"model": {"fits": list(e.meta.get("fits", ()))},
+                                 "task": {"kind": e.meta.get("task_kind")}}.get(kind, {})
+        rows.append({"name": n, "plugin": e.plugin, **extra})
+    if not rows and args.pattern != "*":
+        raise ConfigError(f"no {kind} matches {args.pattern!r} (`hyperzoo {kind}s` lists them all)")
     if args.json:
         _print_json({kind + "s": rows})
         return 0
     for r in rows:
-        what = ", ".join(r["fits"]) if kind == "model" else r["kind"]
+        what = ", ".join(r["fits"]) if kind == "model" else r.get("kind") or ""
         print(f"{r['name']:<28}{r['plugin']:<16}{what}")
+    return 0
+
+
+def _describe(kind: str, name: str, as_json: bool) -> int:
+    from .use import describe
+
+    info = describe(kind, name)
+    if as_json:
+        _print_json(info)
+        return 0
+    what = f"fits {', '.join(info['fits'])}" if kind == "model" else f"kind {info['kind']}"
+    print(f"{kind} {name} (plugin {info['plugin']}): {what}")
+    if info["doc"]:
+        print(f"  {info['doc']}")
+    for p in info["parameters"]:
+        default = "required" if p["required"] else f"default {p['default']}"
+        print(f"  {p['name']:<22}{p['type'] or '':<28}{default}")
     return 0
 
 
@@ -93,12 +115,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.config and bool(args.task) != bool(args.model):
         raise ConfigError("give both TASK and MODEL (or neither, for the main job)")
     from . import models
-    from .io import read_json
     from .runner import run, run_config
 
+    if args.resume and not args.out:
+        raise ConfigError("--resume needs --out DIR, the run directory to continue")
     run_kw: dict[str, Any] = {"resume": args.resume}
+    if args.quiet:
+        run_kw["progress"] = False
     if args.config:
-        config = read_json(args.config)
+        config = _read_config(args.config)
         out = args.out or _default_out(config["task"], config["model"])
         result = run_config(config, out_dir=out, **run_kw, **overrides)
     else:
@@ -143,6 +168,64 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_config(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
+    if not isinstance(config, dict) or not {"task", "model"} <= set(config):
+        raise ConfigError(f"--config {path}: expected a run's config.json, a JSON object with 'task' and 'model', "
+                          f"got {type(config).__name__}")
+    return config
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .use import predict
+
+    inputs = _read_array(args.file, args.key)
+    out = predict(args.run_dir, inputs)
+    array = out.numpy() if hasattr(out, "numpy") else np.asarray(out)
+    target = args.out or "predictions.npy"
+    from .io import atomic_write
+
+    atomic_write(target, lambda fh: np.save(fh, array))
+    print(f"hyperzoo predict: {array.shape[0]} predictions of shape {list(array.shape[1:])} -> {target}")
+    return 0
+
+
+def _read_array(path: str, key: str | None) -> Any:
+    import numpy as np
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r} does not exist")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a .npy/.npz array file without pickled objects ({exc})")
+    if isinstance(data, np.lib.npyio.NpzFile):
+        names = list(data.files)
+        key = key or ("x" if "x" in names else names[0] if len(names) == 1 else None)
+        if key not in names:
+            raise ConfigError(f"{path} holds arrays {names}; choose one with --key")
+        return data[key]
+    return data
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .use import evaluate
+
+    metrics = evaluate(args.run_dir, args.task, split=args.split)
+    if args.json:
+        _print_json({"run_dir": args.run_dir, "split": args.split, "metrics": metrics})
+    else:
+        for k, v in metrics.items():
+            print(f"{k:<28}{v:.6g}")
+    return 0
+
+
 def _default_out(task: str, model: str) -> str:
     safe = model.replace(":", "_").replace("/", "_")
     return f"runs/{task}-{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -159,22 +242,43 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind in (("models", "model"), ("tasks", "task")):
         p = sub.add_parser(name, help=f"registered {name}")
         p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern")
+        p.add_argument("--describe", metavar="NAME", help=f"the {kind}'s parameters, defaults and documentation")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=lambda a, k=kind: _listing(k, a))
+    p = sub.add_parser("datasets", help="registered data-set loaders")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=lambda a: _listing("dataset", a))
     p = sub.add_parser("ops", help="operators, their backends and what would run here")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ops)
-    p = sub.add_parser("run", help=f"run MODEL on TASK (default: the main job, {MAIN_MODEL} on {MAIN_TASK})")
-    p.add_argument("task", nargs="?")
-    p.add_argument("model", nargs="?")
+    p = sub.add_parser("run", help=f"run MODEL on TASK (default: the main job, {MAIN_MODEL} on {MAIN_TASK})",
+                       description="Train MODEL on TASK and evaluate it. TASK is a registered task name "
+                       "(`hyperzoo tasks`), MODEL a registered model that fits the task's kind (`hyperzoo models`); "
+                       "`hyperzoo models --describe MODEL` shows its config keys. Without both, runs the main job.")
+    p.add_argument("task", nargs="?", help="a registered task (hyperzoo tasks)")
+    p.add_argument("model", nargs="?", help="a registered model that fits the task (hyperzoo models)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a config key (model.width=64, epochs=5, seeds=[0,1,2]); values parse as JSON, else strings")
     p.add_argument("--config", metavar="FILE", help="rerun a run directory's config.json")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/<task>-<model>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("predict", help="a trained run's outputs on inputs from a .npy/.npz file")
+    p.add_argument("run_dir")
+    p.add_argument("file", help=".npy, or .npz (the array 'x', the only one, or --key)")
+    p.add_argument("--key", help="the array of an .npz to use")
+    p.add_argument("--out", metavar="FILE", help="where to write the outputs (.npy; default predictions.npy)")
+    p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("evaluate", help="a trained run's metrics on a split of its task (or another task)")
+    p.add_argument("run_dir")
+    p.add_argument("--task", help="evaluate on this task instead of the run's")
+    p.add_argument("--split", default="test")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("sweep", help="search a config space with Optuna, one run per trial (docs/sweep.md)")
     p.add_argument("task")
     p.add_argument("model")
@@ -196,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cli_wording(message: str) -> str:
+    """Errors raised by the Python API name its keywords; on the command line, name the flags."""
+    for python, flag in (("resume=True", "--resume"), ("out_dir", "--out")):
+        message = message.replace(python, flag)
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     from .data import DataNotFoundError
     from .dispatch import BackendError
@@ -203,9 +314,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `hyperzoo tasks --json | head`: the reader left; exit quietly like other tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (ConfigError, RegistryError, BackendError, DataNotFoundError, FileExistsError, FileNotFoundError) as exc:
-        print(f"hyperzoo: error: {exc}", file=sys.stderr)
+        lines = [line.strip() for line in _cli_wording(str(exc)).splitlines() if line.strip()]
+        text = " ".join(lines[:1] + ["; ".join(lines[1:]).replace(":; ", ": ")])  # one line, as docs/cli.md says
+        print(f"hyperzoo: error: {text.strip()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hyperzoo: interrupted (resume with --resume and the same --out)", file=sys.stderr)

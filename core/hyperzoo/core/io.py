@@ -16,12 +16,19 @@ from typing import IO, Any
 __all__ = ["atomic_write", "write_json", "read_json", "save_checkpoint", "load_checkpoint"]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write(fh)`` on a temporary file beside ``path`` and move it into place only if it succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it -rw-------; a written file follows the user's umask
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
