@@ -89,7 +89,12 @@ def test_run_dir_files_load_and_rerun(tmp_path):
     r = core.run("digits-seq", "mlp", width=16, out_dir=tmp_path / "run", **FAST)
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert files == ["checkpoint.pt", "config.json", "history.json", "metrics.json", "model.pt", "timing.json"]
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == r.metrics
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {k: v for k, v in saved.items() if k != "test_confusion_matrix"} == r.metrics
+    cm = saved["test_confusion_matrix"]  # [true][predicted] counts over the test split
+    assert len(cm) == 10 and sum(map(sum, cm)) == 360
+    assert sum(cm[c][c] for c in range(10)) / 360 == pytest.approx(r.metrics["test_accuracy"])
+    assert r.metrics["test_accuracy_class3"] == pytest.approx(cm[3][3] / sum(cm[3]))
     model, config = core.load(tmp_path / "run")
     assert config == json.loads((tmp_path / "run" / "config.json").read_text())
     task = core.get_task("digits-seq")

@@ -161,7 +161,8 @@ def test_core_run_with_the_third_party_model_and_task(venv, tmp_path):
     proc = subprocess.run([venv, "-m", "hyperzoo.core", "run", "--config", str(tmp_path / "run" / "config.json"),
                            "--out", str(tmp_path / "again"), "--json"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["metrics"] == json.loads((tmp_path / "run" / "metrics.json").read_text())
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert json.loads(proc.stdout)["metrics"] == {k: v for k, v in saved.items() if k != "test_confusion_matrix"}
 
 
 def test_the_guides_snippets_run_with_the_plugin_installed(venv, tmp_path):

@@ -46,6 +46,7 @@ class RunResult:
     config: dict[str, Any]
     run_dir: Path | None
     runs: list[RunResult] = field(default_factory=list)
+    reports: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     total_seconds: float = 0.0
 
@@ -54,7 +55,7 @@ class RunResult:
         lines = [f"task {self.config['task']}, model {self.config['model']}"
                  + (f", seeds {self.config['seeds']}" if self.config.get("seeds") else f", seed {self.config['seed']}")
                  + (f", {self.config['threads']} thread(s)" if self.config.get("threads") else "")]
-        shown = [k for k in self.metrics if not k.endswith("_std") and not k.startswith("params")]
+        shown = [k for k in self.metrics if not k.endswith("_std") and not k.startswith("params") and "_class" not in k]
         width = max([len(k) for k in shown] + [10]) + 2
 
         def number(v: float) -> str:
@@ -435,8 +436,11 @@ def _run_one(ctx: _RunContext, resolved: dict[str, Any], seed: int, out: Path | 
         previous_seconds = float(sum(timing.get("sessions", [])))
         if ctx.resume and not grown and (out / "metrics.json").exists() and (out / "model.pt").exists():
             loaded, _ = load(out)
-            return RunResult(read_json(out / "metrics.json"), read_json(out / "history.json")
+            saved = read_json(out / "metrics.json")
+            flat = {k: v for k, v in saved.items() if isinstance(v, (int, float))}
+            return RunResult(flat, read_json(out / "history.json")
                              if (out / "history.json").exists() else [], loaded, config, out,
+                             reports={k: v for k, v in saved.items() if k not in flat},
                              seconds=time.perf_counter() - started, total_seconds=previous_seconds)
     trainer.device = ctx.device
     trainer.seed, trainer.run_dir, trainer.resume = seed, out, ctx.resume
@@ -456,11 +460,11 @@ def _run_one(ctx: _RunContext, resolved: dict[str, Any], seed: int, out: Path | 
     if out is not None and ctx.rank == 0:
         save_checkpoint(out / "model.pt", _state(model))
         write_json(out / "history.json", trainer.history)
-        write_json(out / "metrics.json", metrics)
+        write_json(out / "metrics.json", {**metrics, **trainer.reports})
         sessions = (read_json(out / "timing.json").get("sessions", []) if ctx.resume and
                     (out / "timing.json").exists() else [])
         write_json(out / "timing.json", {"sessions": [*sessions, seconds], "total": sum(sessions) + seconds})
-    return RunResult(metrics, trainer.history, model, config, out, seconds=seconds,
+    return RunResult(metrics, trainer.history, model, config, out, reports=dict(trainer.reports), seconds=seconds,
                      total_seconds=previous_seconds + seconds)
 
 

@@ -136,4 +136,22 @@ class ClassificationTask(SupervisedTask):
         return F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
 
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-        return {"accuracy": float((outputs.argmax(-1) == targets).float().mean())}
+        """Accuracy, and the accuracy of each class c present in ``targets`` as ``accuracy_class<c>``."""
+        import torch
+
+        pred = outputs.argmax(-1)
+        correct = (pred == targets).double()
+        counts = torch.bincount(targets, minlength=outputs.shape[-1]).double()
+        per_class = torch.bincount(targets, weights=correct, minlength=outputs.shape[-1]) / counts.clamp(min=1)
+        values = torch.cat([correct.mean().reshape(1), per_class]).tolist()  # one host read
+        present = (counts > 0).tolist()
+        return {"accuracy": values[0], **{f"accuracy_class{c}": v for c, (v, ok) in
+                                          enumerate(zip(values[1:], present)) if ok}}
+
+    def reports(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
+        """Non-scalar results of a split: ``confusion_matrix[true][predicted]`` (counts)."""
+        import torch
+
+        k = outputs.shape[-1]
+        cm = torch.bincount(targets * k + outputs.argmax(-1), minlength=k * k).reshape(k, k)
+        return {"confusion_matrix": cm.tolist()}

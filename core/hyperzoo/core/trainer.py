@@ -150,6 +150,7 @@ class Trainer:
         self.callbacks: list[Callable[[dict[str, Any]], Any]] = []
         self.rank, self.world_size = 0, 1
         self.history: list[dict[str, Any]] = []
+        self.reports: dict[str, Any] = {}  # non-scalar results (a test confusion matrix), saved in metrics.json
         self._model_factory: Callable[[], Any] | None = None
         self._tensorboard: Any = None
         self._tags: dict[str, Any] = {}
@@ -270,8 +271,9 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, task: Any, model: nn.Module, dataset: Any) -> dict[str, float]:
-        """``loss`` and the task's metrics on a whole data set (every process evaluates all of it)."""
+    def evaluate(self, task: Any, model: nn.Module, dataset: Any, *, reports: bool = False) -> dict[str, Any]:
+        """``loss`` and the task's metrics on a whole data set (every process evaluates all of it); with
+        ``reports`` the task's non-scalar ``reports()`` (e.g. a confusion matrix) under ``"_reports"``."""
         was_training = model.training
         model.eval()
         outputs, targets = [], []
@@ -282,7 +284,10 @@ class Trainer:
             targets.append(target.detach())
         model.train(was_training)
         out, target = torch.cat(outputs), torch.cat(targets)
-        return {"loss": float(task.loss(out, target)), **task.metrics(out, target)}
+        metrics = {"loss": float(task.loss(out, target)), **task.metrics(out, target)}
+        if reports and callable(getattr(task, "reports", None)):
+            metrics["_reports"] = task.reports(out, target)
+        return metrics
 
     # -- the three modes -----------------------------------------------------------------------------------
     def fit(self, task: Any, model: nn.Module, *, splits: dict[str, Any] | None = None,
@@ -325,11 +330,15 @@ class Trainer:
         def select() -> Metrics:
             return self.evaluate(task, model, val)
 
-        info = self._loop(model, epoch_fn, select if val is not None else None,
+        def test_metrics() -> Metrics:
+            metrics = self.evaluate(task, model, test, reports=True)
+            self.reports.update({f"test_{k}": v for k, v in metrics.pop("_reports", {}).items()})
+            return {f"test_{k}": v for k, v in metrics.items()}
+
+        return self._loop(model, epoch_fn, select if val is not None else None,
                           monitor=getattr(task, "monitor", "loss"), mode=getattr(task, "monitor_mode", "min"),
                           optimizers=[opt], schedulers=[sched], checkpoint=checkpoint, desc=type(task).__name__,
-                          extra=lambda: {f"test_{k}": v for k, v in self.evaluate(task, model, test).items()})
-        return info
+                          extra=test_metrics)
 
     def fit_full_batch(self, model: nn.Module, loss_fn: Callable[[], torch.Tensor],
                        select: Callable[[], Any] | None = None, *, monitor: str = "accuracy", mode: str = "max",
