@@ -158,3 +158,16 @@ def test_full_batch_tasks_reject_trainer_settings_they_do_not_use():
         core.run("karate-cliques", "hgnn", batch_size=32, device="cpu", progress=False)
     with pytest.raises(core.ConfigError, match="does not use the trainer setting.*epochs.*honours: none"):
         core.run("hyperedge-reconstruction", "hyperedge-reconstructor", epochs=3, device="cpu", progress=False)
+
+
+def test_runs_show_users_no_sparse_warnings():
+    """torch's sparse 'invariant checks' and 'CSR beta' notices are silenced where we raise them (a fresh process:
+    torch emits each only once)."""
+    import subprocess
+    import sys
+
+    code = ("import warnings; warnings.simplefilter('always'); from hyperzoo import core; "
+            "core.run('karate-cliques', 'hgnn', epochs=2, device='cpu', progress=False, num_splits=1); "
+            "core.run('karate-cliques', 'hgnnp', epochs=2, device='cpu', progress=False, num_splits=1)")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert "Sparse" not in err, err

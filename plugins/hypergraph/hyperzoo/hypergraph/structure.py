@@ -326,7 +326,7 @@ class Hypergraph:
         """H as a sparse COO tensor of shape (N, E)."""
         idx = torch.stack([self.node_ids, self.incidence_edge])
         return torch.sparse_coo_tensor(idx, torch.ones(self.num_incidences, device=self.device),
-                                       (self.num_nodes, self.num_edges)).coalesce()
+                                       (self.num_nodes, self.num_edges), check_invariants=False).coalesce()
 
     def smoothing_matrix(self, *, isolated: str = "zero", dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Θ = Dv^-1/2 H W De^-1 Hᵀ Dv^-1/2 = h hᵀ with h_{ve} = d(v)^-1/2 (w_e/|e|)^1/2, as a sparse (N, N)
@@ -345,7 +345,7 @@ class Hypergraph:
         if isolated == "self_loop":
             iso = (dv == 0).nonzero().flatten()
             eye = torch.sparse_coo_tensor(torch.stack([iso, iso]), torch.ones(iso.numel(), dtype=dtype,
-                                          device=self.device), theta.shape)
+                                          device=self.device), theta.shape, check_invariants=False)
             theta = theta + eye
         return theta.coalesce()
 
@@ -353,7 +353,7 @@ class Hypergraph:
         """The normalised hypergraph Laplacian Δ = I − Θ (Zhou et al. 2006), sparse (N, N)."""
         n = self.num_nodes
         eye = torch.sparse_coo_tensor(torch.arange(n, device=self.device).repeat(2, 1),
-                                      torch.ones(n, device=self.device), (n, n))
+                                      torch.ones(n, device=self.device), (n, n), check_invariants=False)
         return (eye - self.smoothing_matrix(isolated=isolated)).coalesce()
 
     # -- expansions and the dual ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..structure import Hypergraph
 
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+_BETA = "Sparse CSR tensor support is in beta state"
 
 _INT32_MAX = 2**31 - 1
 
@@ -30,7 +30,9 @@ def index_dtype(*sizes: int) -> torch.dtype:
 
 def csr(ptr: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """A CSR tensor (no invariant checks: callers pass valid, sorted patterns)."""
-    return torch.sparse_csr_tensor(ptr, cols, vals, shape, check_invariants=False)
+    with warnings.catch_warnings():  # torch's beta notice is not something a user can act on
+        warnings.filterwarnings("ignore", message=_BETA)
+        return torch.sparse_csr_tensor(ptr, cols, vals, shape, check_invariants=False)
 
 
 def _patterns(hg: Hypergraph) -> tuple[torch.Tensor, ...]:

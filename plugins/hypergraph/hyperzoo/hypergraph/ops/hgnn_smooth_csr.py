@@ -16,11 +16,13 @@ dtype and, for Θ, the ``isolated`` option; ``hg.to(device)`` and ``hg.with_edge
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from ..structure import Hypergraph
 from ._common import check_edge_weight, check_features, csr_supports, safe_inv
-from ._csr import by_edge, by_node, csr, index_dtype, spmm
+from ._csr import _BETA, by_edge, by_node, csr, index_dtype, spmm
 
 THETA_FACTOR = 4  # Θ path when Σ_e |e|² ≤ THETA_FACTOR · nnz(H)
 
@@ -35,7 +37,9 @@ def use_theta(hg: Hypergraph) -> bool:
 
 def theta(hg: Hypergraph, dtype: torch.dtype, isolated: str) -> torch.Tensor:
     """Θ (``hg.smoothing_matrix``) as an N×N CSR of ``dtype`` with int32 indices when they fit."""
-    t = hg.smoothing_matrix(isolated=isolated, dtype=dtype).to_sparse_csr()
+    with warnings.catch_warnings():  # torch's CSR beta notice is not something a user can act on
+        warnings.filterwarnings("ignore", message=_BETA)
+        t = hg.smoothing_matrix(isolated=isolated, dtype=dtype).to_sparse_csr()
     it = index_dtype(hg.num_nodes, t.values().numel())
     return csr(t.crow_indices().to(it), t.col_indices().to(it), t.values(), (hg.num_nodes, hg.num_nodes))
 
