@@ -5,6 +5,9 @@ from __future__ import annotations
 from hyperzoo import core
 
 _OPS = "hyperzoo.hypernets.ops."
+_M = "hyperzoo.hypernets.models:"
+_T = "hyperzoo.hypernets.tasks:"
+CL, COND = "continual-learning", "hyperparameter-conditioned"
 
 
 @core.hookimpl
@@ -16,3 +19,9 @@ def hyperzoo_register(registrar) -> None:
                       priority=10, is_available="hyperzoo.core.dispatch:triton_available",
                       supports=_OPS + "interval_linear_triton:supports",
                       tolerances={"float32": (1e-4, 1e-5), "float16": (1e-2, 1e-2), "bfloat16": (2e-2, 2e-2)})
+
+    registrar.model("hypernet-cl", _M + "hypernet_cl", fits=[CL])
+    registrar.model("rnn-hypernet-cl", _M + "rnn_hypernet_cl", fits=[CL])
+    registrar.model("hyperinterval", _M + "hyperinterval", fits=[CL])
+    registrar.model("hypernet-conditioned", _M + "hypernet_conditioned", fits=[COND])
+    registrar.model("mip-hypernet", _M + "mip_hypernet", fits=[COND])

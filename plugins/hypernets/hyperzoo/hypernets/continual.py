@@ -1,0 +1,323 @@
+"""Hypernetwork continual learning: the task-conditioned hypernetwork with its output regulariser (von Oswald et
+al. 2020), its RNN-hypernetwork variant (Chandra et al. 2023) and HyperInterval (Krukowski et al. 2024).
+
+All follow core's continual-learning model protocol (``hyperzoo.core.continual``): ``takes_task_id = True``
+(called as ``model(x, task_id)`` with one sub-task id per example), ``begin_task(t)``, ``end_task(t, train_inputs,
+train_targets)`` and ``auxiliary_losses()`` (added to the loss by the trainer). Called as ``model(x)`` (evaluation
+without task identity) :class:`HypernetCL` infers each example's sub-task as the learned one whose network is
+most confident (lowest predictive entropy, von Oswald et al.'s HNET+ENT; all tasks' networks in one ``vmap``) and
+:class:`HyperIntervalNet` uses its universal embedding.
+
+**Hypernetwork regulariser** (von Oswald et al., "Continual learning with hypernetworks"). Task ``t`` has a learned
+embedding ``e_t``; the target weights are ``θ_t = H(e_t)``. After task ``t`` the outputs ``θ*_s = H(e_s)`` of
+every task ``s <= t`` are stored; while learning task ``T`` the loss adds
+
+    β / (T − 1) · Σ_{s<T} ‖H(e_s) − θ*_s‖²
+
+(all earlier embeddings in one batched generator call; old embeddings stay fixed). The look-ahead ``Δθ`` of the
+paper is not used (it reports it as optional).
+
+**HyperInterval.** Task ``t`` owns a box ``[e_t − r_t, e_t + r_t]`` with learned half-widths ``r_t = ε·softmax(ρ_t)``
+(they sum to ``ε``, as in the paper's code) and centre ``e_t = r_t ⊙ tanh(a_t)`` (so ``|e_t| < r_t``: ``0`` lies in
+every box and their intersection is never empty). IBP through the hypernetwork maps the box to a box of target weights
+``[θ_mid − θ_rad, θ_mid + θ_rad]``, and IBP through the target maps the input with those weight boxes to logit
+bounds ``[z_lo, z_hi]``. The loss is ``κ·CE(z_mid, y) + (1 − κ)·CE(z_worst, y)`` with ``z_worst`` the upper bound
+on every wrong class and the lower bound on the right one (``κ = 1 − worst_case_weight``). After task ``t`` the
+hypernetwork's outputs at the lower corner, the centre and the upper corner of every earlier box are stored
+and kept by the same regulariser.
+
+*Deviation, forced by core's protocol:* the loss core computes is ``CE(model(x, t), y)`` and a model's
+auxiliary losses never see ``y``; so in training the model returns ``z_mid`` and adds
+``(1 − κ)/κ · CE(z_worst(ŷ), ŷ)`` with ``ŷ = argmax z_mid`` (detached): the worst-case loss of the model's own
+prediction (its weight and the box half-widths ramp up from 0 over ``warmup_steps`` steps per sub-task), which is what certification asks (the prediction does not change over the box) and equals the
+paper's term wherever the prediction is right. The total is the paper's objective divided by κ there.
+:meth:`HyperIntervalNet.interval_loss` is the exact loss for a caller that has the labels. The universal embedding ``u`` is the centre of ``∩_t [e_t − ε, e_t + ε]``: as
+``u`` lies in every box, ``H(u)`` lies in every task's weight box, so one network serves every task, and the
+worst-case logits bound its predictions on each task (the guarantee; :meth:`HyperIntervalNet.certify`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .interval import interval_sequential
+from .layers import MLPHypernet, make_generator
+from .target import FunctionalTarget
+
+__all__ = ["HypernetCL", "HyperIntervalNet", "target_mlp", "worst_case_logits"]
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def target_mlp(in_features: int, num_classes: int, width: int, depth: int) -> nn.Sequential:
+    """The target network: ``Flatten``, ``depth`` ReLU layers of ``width``, a linear classifier."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    d = in_features
+    for _ in range(depth):
+        layers += [nn.Linear(d, width), nn.ReLU()]
+        d = width
+    layers.append(nn.Linear(d, num_classes))
+    return nn.Sequential(*layers)
+
+
+def worst_case_logits(mid: torch.Tensor, rad: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Lower bound on the true class, upper bound on every other class."""
+    onehot = F.one_hot(targets, mid.shape[-1]).bool()
+    return torch.where(onehot, mid - rad, mid + rad)
+
+
+class HypernetCL(nn.Module):
+    """A task-conditioned hypernetwork over an MLP target with the output regulariser (see the module docstring).
+
+    ``hypernet`` is ``"mlp"``, ``"chunked"`` or ``"rnn"`` (the dependency-preserving RNN hypernetwork).
+    """
+
+    takes_task_id = True
+
+    def __init__(self, *, in_features: int, num_classes: int, num_tasks: int, width: int = 100, depth: int = 2,
+                 embedding_width: int = 32, hyper_width: int = 100, hyper_depth: int = 2, hypernet: str = "mlp",
+                 chunk_size: int | None = None, regularizer_weight: float = 0.01):
+        super().__init__()
+        for name in ("in_features", "num_classes", "num_tasks", "width", "embedding_width", "hyper_width"):
+            _positive(name, locals()[name])
+        if not regularizer_weight >= 0:
+            raise ValueError(f"regularizer_weight must be >= 0, got {regularizer_weight}")
+        self.num_tasks, self.regularizer_weight = num_tasks, float(regularizer_weight)
+        self.target = FunctionalTarget(target_mlp(in_features, num_classes, width, depth))
+        self.generator = make_generator(hypernet, embedding_width, self.target.spec, width=hyper_width,
+                                        depth=hyper_depth, chunk_size=chunk_size)
+        self.task_embeddings = nn.Parameter(torch.randn(num_tasks, embedding_width) * 0.1)
+        self.register_buffer("stored", torch.zeros(0, self.target.num_weights))
+        self.register_buffer("learned", torch.zeros((), dtype=torch.long))   # sub-tasks finished (end_task)
+        self.current = 0
+
+    # -- task ids ----------------------------------------------------------------------------------------------
+    def _task(self, task_id: int | torch.Tensor) -> int:
+        if isinstance(task_id, torch.Tensor):
+            if task_id.numel() == 0:
+                raise ValueError("task_id is empty")
+            task_id = int(task_id.reshape(-1)[0])
+        if isinstance(task_id, bool) or not isinstance(task_id, int) or not 0 <= task_id < self.num_tasks:
+            raise ValueError(f"task_id must be an int in [0, {self.num_tasks}), got {task_id!r}")
+        return task_id
+
+    def _per_task(self, x: torch.Tensor, task_id: int | torch.Tensor, fn) -> torch.Tensor:
+        """``fn(x_rows, t)`` for each sub-task present in ``task_id`` (an int or one id per example)."""
+        if not isinstance(task_id, torch.Tensor) or task_id.dim() == 0:
+            return fn(x, self._task(task_id))
+        if task_id.shape != (len(x),):
+            raise ValueError(f"task_id must hold one id per example ({len(x)}), got shape {tuple(task_id.shape)}")
+        ids = task_id.unique()
+        if len(ids) == 1:
+            return fn(x, self._task(int(ids[0])))
+        parts = {int(t): fn(x[task_id == t], self._task(int(t))) for t in ids}
+        out = next(iter(parts.values())).new_empty(len(x), *next(iter(parts.values())).shape[1:])
+        for t, o in parts.items():
+            out[task_id == t] = o
+        return out
+
+    # -- weights and outputs ------------------------------------------------------------------------------------
+    def embedding(self, task_id: int) -> torch.Tensor:
+        return self.task_embeddings[self._task(task_id)]
+
+    def weights(self, task_id: int) -> torch.Tensor:
+        """Flat target weights of sub-task ``task_id``."""
+        return self.generator(self.embedding(task_id))
+
+    def forward(self, x: torch.Tensor, task_id: int | torch.Tensor | None = None) -> torch.Tensor:
+        if task_id is None:
+            return self.infer_task_forward(x)
+        return self._per_task(x, task_id, lambda xs, t: self.target(self.weights(t), xs))
+
+    @torch.no_grad()
+    def infer_task_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits with each example's sub-task inferred: the learned task of lowest predictive entropy."""
+        n = max(int(self.learned), 1)
+        outs = self.target.batched(self.generator(self.task_embeddings[:n]), x)       # (n, N, C), one vmap
+        logp = torch.log_softmax(outs, -1)
+        entropy = -(logp.exp() * logp).sum(-1)                                       # (n, N)
+        best = entropy.argmin(0)
+        return outs[best, torch.arange(len(x))]
+
+    # -- the protocol ---------------------------------------------------------------------------------------------
+    def begin_task(self, t: int) -> None:
+        self.current = self._task(t)
+        if hasattr(self, "steps"):
+            self.steps.zero_()
+
+    def regularizer(self) -> torch.Tensor:
+        """β/(T−1) Σ_{s<T} ‖H(e_s) − θ*_s‖², the earlier embeddings in one batched generator call."""
+        n = min(len(self.stored), self.current)
+        if n == 0 or self.regularizer_weight == 0:
+            return self.task_embeddings.new_zeros(())
+        now = self.generator(self.task_embeddings[:n].detach())
+        return self.regularizer_weight * (now - self.stored[:n]).square().sum(-1).mean()
+
+    def auxiliary_losses(self) -> dict[str, torch.Tensor]:
+        if not self.training or self.current == 0 or self.regularizer_weight == 0:
+            return {}
+        return {"hnet_reg": self.regularizer()}
+
+    @torch.no_grad()
+    def end_task(self, t: int, train_inputs: Any = None, train_targets: Any = None) -> None:
+        t = self._task(t)
+        self.stored = self.generator(self.task_embeddings[:t + 1]).detach().clone()
+        self.learned.fill_(max(int(self.learned), t + 1))
+
+
+class HyperIntervalNet(HypernetCL):
+    """HyperInterval: interval task embeddings, IBP through hypernetwork and target, a universal embedding."""
+
+    def __init__(self, *, in_features: int, num_classes: int, num_tasks: int, width: int = 100, depth: int = 2,
+                 embedding_width: int = 32, hyper_width: int = 100, hyper_depth: int = 2,
+                 regularizer_weight: float = 0.01, radius: float = 0.01, worst_case_weight: float = 0.5,
+                 warmup_steps: int = 50):
+        super().__init__(in_features=in_features, num_classes=num_classes, num_tasks=num_tasks, width=width,
+                         depth=depth, embedding_width=embedding_width, hyper_width=hyper_width,
+                         hyper_depth=hyper_depth, hypernet="mlp", regularizer_weight=regularizer_weight)
+        if not (isinstance(radius, (int, float)) and radius > 0 and math.isfinite(radius)):
+            raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
+        if not 0 <= worst_case_weight < 1:
+            raise ValueError(f"worst_case_weight must be in [0, 1), got {worst_case_weight!r}")
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
+        self.radius, self.worst_case_weight = float(radius), float(worst_case_weight)
+        self.warmup_steps = warmup_steps
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))   # training steps in this sub-task
+        with torch.no_grad():
+            self.task_embeddings.uniform_(-1.0, 1.0)        # the pre-tanh parameters a_t
+        self.task_radii = nn.Parameter(torch.rand(num_tasks, embedding_width))   # ρ_t: r_t = ε softmax(ρ_t)
+        self.register_buffer("stored_corners", torch.zeros(0, 3, self.target.num_weights))
+        assert isinstance(self.generator, MLPHypernet)
+        self._worst: torch.Tensor | None = None
+
+    # -- boxes ---------------------------------------------------------------------------------------------------
+    def half_widths(self, n: int | None = None) -> torch.Tensor:
+        """``r_t = ε·softmax(ρ_t)`` of the first ``n`` tasks (all by default)."""
+        rho = self.task_radii if n is None else self.task_radii[:n]
+        return self.radius * torch.softmax(rho, dim=-1)
+
+    def centers(self, n: int | None = None) -> torch.Tensor:
+        """``e_t = r_t ⊙ tanh(a_t)``: ``|e_t| < r_t`` elementwise, so ``0`` is in every box."""
+        a = self.task_embeddings if n is None else self.task_embeddings[:n]
+        return self.half_widths(n) * torch.tanh(a)
+
+    def center(self, task_id: int) -> torch.Tensor:
+        t = self._task(task_id)
+        return self.centers(t + 1)[t]
+
+    def boxes(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lower and upper corners of the first ``n`` (default: learned) task boxes."""
+        n = max(int(self.learned), 1) if n is None else n
+        c, r = self.centers(n), self.half_widths(n)
+        return c - r, c + r
+
+    def universal_embedding(self, n: int | None = None) -> torch.Tensor:
+        """Centre of the intersection of the first ``n`` (default: learned) boxes -- never empty."""
+        lo, hi = self.boxes(n)
+        lo, hi = lo.max(0).values, hi.min(0).values
+        if bool((lo > hi).any()):
+            raise RuntimeError("the task boxes do not intersect")   # impossible: 0 lies in every box
+        return (lo + hi) / 2
+
+    def ramp(self) -> float:
+        """The IBP curriculum of a sub-task (Gowal et al. 2018, as InterContiNet and HyperInterval train): the
+        box half-widths and the worst-case weight grow linearly from 0 over ``warmup_steps`` training steps."""
+        return 1.0 if self.warmup_steps == 0 else min(1.0, int(self.steps) / self.warmup_steps)
+
+    def weight_box(self, task_id: int | None = None, z_mid: torch.Tensor | None = None,
+                   z_rad: torch.Tensor | None = None, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """IBP of an embedding box (task ``task_id``'s, half-widths times ``scale``, or ``(z_mid, z_rad)``)
+        through the hypernetwork: the flat target-weight box ``(θ_mid, θ_rad)``."""
+        if z_mid is None:
+            t = self._task(task_id)
+            z_mid, z_rad = self.centers(t + 1)[t], scale * self.half_widths(t + 1)[t]
+        stack = nn.Sequential(*self.generator.body, self.generator.head)     # shares the generator's layers
+        mid, rad = interval_sequential(stack, z_mid.reshape(1, -1), z_rad.reshape(1, -1))
+        return mid[0], rad[0]
+
+    def logit_box(self, x: torch.Tensor, theta_mid: torch.Tensor, theta_rad: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """IBP of the point inputs ``x`` through the target with the weight box ``(θ_mid, θ_rad)``."""
+        mids, rads = self.target.spec.split(theta_mid), self.target.spec.split(theta_rad)
+        x = x.reshape(len(x), -1)
+        return interval_sequential(self.target.module, x, torch.zeros_like(x),
+                                   {n: (mids[n], rads[n]) for n in self.target.names})
+
+    # -- outputs ---------------------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, task_id: int | torch.Tensor | None = None) -> torch.Tensor:
+        if task_id is None:                                   # no task identity: the universal network
+            return self.target(self.generator(self.universal_embedding()), x)
+        if self.training:
+            worst: list[torch.Tensor] = []
+            ramp = self.ramp()
+            self.steps += 1
+
+            def boxed(xs: torch.Tensor, t: int) -> torch.Tensor:
+                mid, rad = self.logit_box(xs, *self.weight_box(t, scale=ramp))
+                pred = mid.detach().argmax(-1)
+                worst.append(F.cross_entropy(worst_case_logits(mid, rad, pred), pred, reduction="sum"))
+                return mid
+            out = self._per_task(x, task_id, boxed)
+            self._worst = ramp * torch.stack(worst).sum() / len(x)
+            return out
+        return self._per_task(x, task_id, lambda xs, t: self.target(self.generator(self.center(t)), xs))
+
+    def interval_loss(self, x: torch.Tensor, y: torch.Tensor, task_id: int) -> torch.Tensor:
+        """The paper's loss for one sub-task: κ·CE(z_mid) + (1−κ)·CE(z_worst)."""
+        mid, rad = self.logit_box(x, *self.weight_box(task_id))
+        kappa = 1.0 - self.worst_case_weight
+        return kappa * F.cross_entropy(mid, y) + (1 - kappa) * F.cross_entropy(worst_case_logits(mid, rad, y), y)
+
+    def auxiliary_losses(self) -> dict[str, torch.Tensor]:
+        if not self.training:
+            return {}
+        out = super().auxiliary_losses()
+        if self._worst is not None and self.worst_case_weight > 0:
+            k = 1.0 - self.worst_case_weight
+            out["worst_case"] = (1 - k) / k * self._worst
+            self._worst = None
+        return out
+
+    # -- the protocol ----------------------------------------------------------------------------------------------
+    def _corners(self, n: int) -> torch.Tensor:
+        c, r = self.centers(n).detach(), self.half_widths(n).detach()
+        return torch.stack([c - r, c, c + r], dim=1)                            # (n, 3, E)
+
+    def regularizer(self) -> torch.Tensor:
+        """β/(T−1) Σ_{s<T} Σ_{corner ∈ lo, mid, hi} ‖H(corner_s) − stored‖² / 3, in one generator call."""
+        n = min(len(self.stored_corners), self.current)
+        if n == 0 or self.regularizer_weight == 0:
+            return self.task_embeddings.new_zeros(())
+        now = self.generator(self._corners(n))                                  # (n, 3, P)
+        return self.regularizer_weight * (now - self.stored_corners[:n]).square().sum(-1).mean()
+
+    @torch.no_grad()
+    def end_task(self, t: int, train_inputs: Any = None, train_targets: Any = None) -> None:
+        t = self._task(t)
+        self.stored_corners = self.generator(self._corners(t + 1)).detach().clone()
+        self.stored = self.stored_corners[:, 1].clone()
+        self.learned.fill_(max(int(self.learned), t + 1))
+
+    @torch.no_grad()
+    def certify(self, x: torch.Tensor, y: torch.Tensor, task_id: int,
+                allowed: torch.Tensor | None = None) -> dict[str, float]:
+        """Worst-case accuracy over the whole box of sub-task ``task_id`` (every embedding in it classifies these
+        inputs correctly when certified) and the universal network's accuracy; ``allowed`` masks classes."""
+        mid, rad = self.logit_box(x, *self.weight_box(task_id))
+        worst = worst_case_logits(mid, rad, y)
+        universal = self.target(self.generator(self.universal_embedding()), x)
+        if allowed is not None:
+            worst = worst.masked_fill(~allowed, -math.inf)
+            universal = universal.masked_fill(~allowed, -math.inf)
+        return {"certified_accuracy": float((worst.argmax(-1) == y).float().mean()),
+                "universal_accuracy": float((universal.argmax(-1) == y).float().mean())}

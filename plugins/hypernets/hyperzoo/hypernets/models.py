@@ -1,0 +1,92 @@
+"""Registered models of the hypernets plugin (factories take explicit keyword arguments).
+
+Continual learning (kind ``continual-learning``, core's protocol): ``hypernet-cl`` (task-conditioned
+hypernetwork with the output regulariser of von Oswald et al.; ``hypernet="mlp" | "chunked" | "rnn"``),
+``rnn-hypernet-cl`` (the dependency-preserving RNN hypernetwork, Chandra et al.), ``hyperinterval``.
+
+Hyperparameter-conditioned classifiers (kind ``hyperparameter-conditioned``): ``hypernet-conditioned`` (the
+default parametrisation, ``θ = H(γ)``) and ``mip-hypernet`` (MIP: ``θ = θ0 + H([cos(πγ/2), sin(πγ/2)])``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .continual import HyperIntervalNet, HypernetCL, target_mlp
+from .layers import HyperNetwork
+from .target import FunctionalTarget
+
+__all__ = ["ConditionedClassifier", "hypernet_cl", "rnn_hypernet_cl", "hyperinterval", "hypernet_conditioned",
+           "mip_hypernet"]
+
+
+def hypernet_cl(*, in_features: int, num_classes: int, num_tasks: int, width: int = 100, depth: int = 2,
+                embedding_width: int = 32, hyper_width: int = 100, hyper_depth: int = 2, hypernet: str = "mlp",
+                chunk_size: int | None = None, regularizer_weight: float = 0.01) -> HypernetCL:
+    """Task-conditioned hypernetwork + output regulariser β (``regularizer_weight``) over an MLP target."""
+    return HypernetCL(in_features=in_features, num_classes=num_classes, num_tasks=num_tasks, width=width,
+                      depth=depth, embedding_width=embedding_width, hyper_width=hyper_width,
+                      hyper_depth=hyper_depth, hypernet=hypernet, chunk_size=chunk_size,
+                      regularizer_weight=regularizer_weight)
+
+
+def rnn_hypernet_cl(*, in_features: int, num_classes: int, num_tasks: int, width: int = 100, depth: int = 2,
+                    embedding_width: int = 32, hyper_width: int = 64, chunk_size: int = 1024,
+                    regularizer_weight: float = 0.01) -> HypernetCL:
+    """The LSTM hypernetwork generating the target chunk by chunk, layer by layer, + the output regulariser."""
+    return HypernetCL(in_features=in_features, num_classes=num_classes, num_tasks=num_tasks, width=width,
+                      depth=depth, embedding_width=embedding_width, hyper_width=hyper_width, hyper_depth=1,
+                      hypernet="rnn", chunk_size=chunk_size, regularizer_weight=regularizer_weight)
+
+
+def hyperinterval(*, in_features: int, num_classes: int, num_tasks: int, width: int = 100, depth: int = 2,
+                  embedding_width: int = 32, hyper_width: int = 100, hyper_depth: int = 2,
+                  regularizer_weight: float = 0.01, radius: float = 0.01, worst_case_weight: float = 0.5,
+                  warmup_steps: int = 50) -> HyperIntervalNet:
+    """HyperInterval: box embeddings of half-width ``radius``, IBP, a universal embedding."""
+    return HyperIntervalNet(in_features=in_features, num_classes=num_classes, num_tasks=num_tasks, width=width,
+                            depth=depth, embedding_width=embedding_width, hyper_width=hyper_width,
+                            hyper_depth=hyper_depth, regularizer_weight=regularizer_weight, radius=radius,
+                            worst_case_weight=worst_case_weight, warmup_steps=warmup_steps)
+
+
+class ConditionedClassifier(nn.Module):
+    """An MLP classifier whose weights a hypernetwork generates from a hyperparameter ``γ ∈ [0, 1]``.
+
+    ``model(x, gamma)``: ``gamma`` a float or a 0-d/1-element tensor. ``last_weights`` holds the flat weights of
+    the last call (the task's regulariser reads it). ``mip=True``: MIP encoding and additive ``θ0``.
+    """
+
+    takes_gamma = True
+
+    def __init__(self, *, in_features: int, num_classes: int, width: int, depth: int, hyper_width: int,
+                 hyper_depth: int, mip: bool):
+        super().__init__()
+        target = FunctionalTarget(target_mlp(in_features, num_classes, width, depth))
+        self.hnet = HyperNetwork(target, cond_dim=1, hypernet="mlp", width=hyper_width, depth=hyper_depth,
+                                 encoding="mip" if mip else None, additive=mip)
+        self.mip = mip
+        self.last_weights: torch.Tensor | None = None
+        self.weight_mask = torch.cat([torch.full((n,), not name.endswith("bias")) for name, n in
+                                      zip(target.names, target.spec.numels)])
+
+    def forward(self, x: torch.Tensor, gamma: float | torch.Tensor = 0.5) -> torch.Tensor:
+        g = torch.as_tensor(gamma, dtype=x.dtype, device=x.device).reshape(1)
+        flat = self.hnet.generate_flat(z=g)
+        self.last_weights = flat
+        return self.hnet.target(flat, x)
+
+
+def hypernet_conditioned(*, in_features: int, num_classes: int, width: int = 100, depth: int = 1,
+                         hyper_width: int = 64, hyper_depth: int = 2) -> ConditionedClassifier:
+    """The default hypernetwork parametrisation: ``θ = H(γ)`` (raw input, PyTorch's default initialisation)."""
+    return ConditionedClassifier(in_features=in_features, num_classes=num_classes, width=width, depth=depth,
+                                 hyper_width=hyper_width, hyper_depth=hyper_depth, mip=False)
+
+
+def mip_hypernet(*, in_features: int, num_classes: int, width: int = 100, depth: int = 1, hyper_width: int = 64,
+                 hyper_depth: int = 2) -> ConditionedClassifier:
+    """MIP: ``θ = θ0 + H([cos(πγ/2), sin(πγ/2)])``, ``θ0`` from the target's initialisation."""
+    return ConditionedClassifier(in_features=in_features, num_classes=num_classes, width=width, depth=depth,
+                                 hyper_width=hyper_width, hyper_depth=hyper_depth, mip=True)

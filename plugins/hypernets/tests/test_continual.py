@@ -1,0 +1,172 @@
+"""Continual learning: IBP soundness through hypernetwork + target, the universal embedding, the non-forgetting
+guarantee under the regulariser, the von Oswald regulariser's closed form, task inference, and core.run."""
+
+import math
+
+import pytest
+import torch
+
+from hyperzoo import core
+from hyperzoo.hypernets import HyperIntervalNet, HypernetCL, interval_sequential
+
+
+def small(cls=HyperIntervalNet, **kw):
+    args = dict(in_features=12, num_classes=4, num_tasks=3, width=8, depth=1, embedding_width=5, hyper_width=10,
+                hyper_depth=1)
+    return cls(**{**args, **kw}).double()
+
+
+def test_ibp_contains_every_sampled_network_output():
+    torch.manual_seed(1)
+    m = small(radius=0.5)
+    x = torch.randn(6, 12, dtype=torch.float64)
+    w_mid, w_rad = m.weight_box(1)
+    lo, hi = w_mid - w_rad, w_mid + w_rad
+    z_mid, z_lo, z_hi = m.centers(2)[1], *(t[1] for t in m.boxes(2))
+    logit_mid, logit_rad = m.logit_box(x, w_mid, w_rad)
+    for _ in range(300):
+        z = z_lo + (z_hi - z_lo) * torch.rand_like(z_mid)
+        theta = m.generator(z)
+        assert bool(((theta >= lo - 1e-12) & (theta <= hi + 1e-12)).all())        # hypernetwork IBP
+        out = m.target(theta, x)
+        assert bool(((out >= logit_mid - logit_rad - 1e-10) & (out <= logit_mid + logit_rad + 1e-10)).all())
+    # the box at the centre alone is the point network
+    zero = m.weight_box(z_mid=z_mid, z_rad=torch.zeros_like(z_mid))
+    torch.testing.assert_close(zero[0], m.generator(z_mid), rtol=1e-12, atol=1e-12)
+    assert float(zero[1].detach().abs().max()) == 0.0
+
+
+def test_width_shrinks_to_zero_with_the_box():
+    m = small(radius=0.5)
+    x = torch.randn(4, 12, dtype=torch.float64)
+    widths = []
+    for s in (1.0, 0.1, 0.01, 0.0):
+        _, rad = m.logit_box(x, *m.weight_box(0, scale=s))
+        widths.append(float(rad.max()))
+    assert widths[0] > widths[1] > widths[2] > widths[3] == 0.0
+    assert widths[2] < 0.05 * widths[0]
+
+
+def test_interval_sequential_rejects_unknown_layers():
+    with pytest.raises(NotImplementedError, match="does not know layer '0' \\(Conv1d\\)"):
+        interval_sequential(torch.nn.Sequential(torch.nn.Conv1d(1, 1, 1)), torch.zeros(1, 1), torch.zeros(1, 1))
+
+
+def _train(m, t, x, y, steps, lr=0.02):
+    m.train()
+    m.begin_task(t)
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=lr)
+    for _ in range(steps):
+        out = m(x, torch.full((len(x),), t))
+        loss = torch.nn.functional.cross_entropy(out, y) + sum(m.auxiliary_losses().values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.end_task(t, x, y)
+
+
+def _sequence(seed=0, n=3):
+    g = torch.Generator().manual_seed(seed)
+    data = []
+    for t in range(n):
+        x = torch.randn(40, 12, generator=g, dtype=torch.float64)
+        w = torch.randn(12, 4, generator=g, dtype=torch.float64)
+        data.append((x, (x @ w).argmax(-1)))
+    return data
+
+
+def test_universal_embedding_lies_in_every_box_and_its_weights_in_every_weight_box():
+    torch.manual_seed(0)
+    m = small(radius=0.5, warmup_steps=0)
+    for t, (x, y) in enumerate(_sequence()):
+        _train(m, t, x, y, 15)
+    u = m.universal_embedding()
+    lo, hi = m.boxes()
+    assert bool(((u >= lo) & (u <= hi)).all()) and lo.shape == (3, 5)
+    theta = m.generator(u)
+    for t in range(3):
+        mid, rad = m.weight_box(t)
+        assert bool(((theta >= mid - rad - 1e-12) & (theta <= mid + rad + 1e-12)).all())
+    assert m(torch.randn(3, 12, dtype=torch.float64)).shape == (3, 4)        # no task id: universal network
+
+
+@pytest.mark.parametrize("beta, keeps", [(50.0, True), (0.0, False)])
+def test_the_guarantee_holds_after_the_last_task_only_with_the_regulariser(beta, keeps):
+    """Old tasks' worst-case predictions (IBP logit boxes of task 0) stay put while later tasks are learned."""
+    torch.manual_seed(0)
+    m = small(radius=0.3, warmup_steps=0, regularizer_weight=beta)
+    seq = _sequence(1)
+    _train(m, 0, *seq[0], 40)
+    x0, y0 = seq[0]
+    m.eval()
+    before = m.logit_box(x0, *m.weight_box(0))
+    cert_before = m.certify(x0, y0, 0)["certified_accuracy"]
+    for t in (1, 2):
+        _train(m, t, *seq[t], 40)
+    m.eval()
+    after = m.logit_box(x0, *m.weight_box(0))
+    drift = max(float((a - b).abs().max()) for a, b in zip(after, before))
+    scale = float(before[0].abs().max())
+    if keeps:
+        assert drift < 0.05 * scale
+        assert m.certify(x0, y0, 0)["certified_accuracy"] >= cert_before - 0.05
+    else:
+        assert drift > 0.2 * scale
+
+
+def test_hypernet_regulariser_is_the_closed_form_and_batches_earlier_tasks():
+    torch.manual_seed(0)
+    m = small(HypernetCL, regularizer_weight=0.3)
+    seq = _sequence()
+    _train(m, 0, *seq[0], 5)
+    _train(m, 1, *seq[1], 5)
+    m.begin_task(2)
+    with torch.no_grad():
+        for p in m.generator.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    want = 0.3 * sum(float((m.generator(m.task_embeddings[s]) - m.stored[s]).square().sum()) for s in (0, 1)) / 2
+    m.train()
+    assert float(m.auxiliary_losses()["hnet_reg"]) == pytest.approx(want, rel=1e-10)
+    m.begin_task(0)
+    assert m.auxiliary_losses() == {}              # nothing to keep while learning the first task
+
+
+def test_task_inference_picks_the_most_confident_learned_network():
+    torch.manual_seed(0)
+    m = small(HypernetCL)
+    seq = _sequence()
+    for t in range(3):
+        _train(m, t, *seq[t], 30)
+    m.eval()
+    x = torch.randn(7, 12, dtype=torch.float64)
+    outs = torch.stack([m(x, t) for t in range(3)])
+    logp = torch.log_softmax(outs, -1)
+    best = (-(logp.exp() * logp).sum(-1)).argmin(0)
+    torch.testing.assert_close(m(x), outs[best, torch.arange(7)])
+    mixed = torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    torch.testing.assert_close(m(x, mixed), outs[mixed, torch.arange(7)])
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match=r"task_id must be an int in \[0, 3\)"):
+        small(HypernetCL)(torch.zeros(2, 12, dtype=torch.float64), 3)
+    with pytest.raises(ValueError, match="radius must be a finite number > 0"):
+        small(radius=-1.0)
+    with pytest.raises(ValueError, match="worst_case_weight must be in"):
+        small(worst_case_weight=1.0)
+    with pytest.raises(ValueError, match="one id per example"):
+        small(HypernetCL)(torch.zeros(2, 12, dtype=torch.float64), torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("name", ["hypernet-cl", "rnn-hypernet-cl", "hyperinterval"])
+def test_models_learn_split_digits_through_core_run(name):
+    small_cfg = dict(width=32, embedding_width=8, hyper_width=32, epochs=2)
+    if name == "rnn-hypernet-cl":
+        small_cfg.update(chunk_size=512)
+    if name == "hyperinterval":
+        small_cfg.update(warmup_steps=5)
+    result = core.run("split-digits", name, seed=0, **small_cfg)
+    m = result.metrics
+    assert m["test_average_accuracy"] > 0.7                    # chance is 0.5 within a sub-task's two classes
+    assert math.isfinite(m["test_backward_transfer"])
+    assert len([r for r in result.history if "accuracy_row" in r]) == 5
