@@ -177,3 +177,125 @@ def test_interpreted_parity_catches_a_broken_kernel(tmp_path):
         "    return [((x, torch.ones(16)), {})]\n")
     with pytest.raises(AssertionError, match="triton case 0 grad"):
         testing.check_parity_interpreted("core.rms_norm", f"{broken}::cases", backends=["triton"])
+
+
+# -- the cached fast path: a call costs about a microsecond, and stays right ------------------------------------
+@pytest.fixture
+def traced(register, monkeypatch):
+    """toy2.double with recording backends: `ran` lists which implementation each call ran."""
+    monkeypatch.delenv("HYPERZOO_BACKEND", raising=False)
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    ran, asked = [], []
+
+    def impl(name):
+        def fn(x, scale=1.0):
+            ran.append(name)
+            return 2 * scale * x
+        return fn
+
+    def small(x, scale=1.0):
+        asked.append("small")
+        return x.numel() <= 8, f"{x.numel()} elements > 8"
+
+    def float64_only(x, scale=1.0):
+        asked.append("f64")
+        return x.dtype == torch.float64, f"{x.dtype} is not float64"
+
+    def hook(registrar):
+        registrar.operator("toy2.double", impl("reference"))
+        registrar.backend("toy2.double", "small", impl("small"), priority=10, supports=small)
+        registrar.backend("toy2.double", "f64", impl("f64"), priority=20, supports=float64_only, cache_supports=True)
+        registrar.backend("toy2.double", "gpu", impl("gpu"), priority=30, is_available=lambda: False)
+
+    register("toy2", hook)
+    return core.get_operator("toy2.double"), ran, asked, impl
+
+
+def test_shape_dependent_supports_is_asked_on_every_call(traced):
+    op, ran, asked, _ = traced
+    op(torch.ones(4))
+    op(torch.ones(20))  # same device, dtype and requires_grad: the cached plan must still ask `supports`
+    op(torch.ones(3))
+    assert ran == ["small", "reference", "small"]
+    assert asked.count("small") == 3
+
+
+def test_cache_supports_is_asked_once_per_dispatch_key(traced):
+    op, ran, asked, _ = traced
+    for n in (4, 20, 3):
+        op(torch.ones(n, dtype=torch.float64))
+    assert ran == ["f64"] * 3 and asked.count("f64") == 1  # decided once for (cpu, float64, no grad)
+    op(torch.ones(4))  # float32: another key, asked again, passed over
+    assert ran[-1] == "small" and asked.count("f64") == 2
+    op(torch.ones(4, dtype=torch.float64, requires_grad=True))  # requires_grad is part of the key
+    assert asked.count("f64") == 3
+    from hyperzoo.core.dispatch import dispatch_key
+
+    x = torch.ones(2, dtype=torch.float64)
+    assert dispatch_key((x,), {"scale": 2.0}) in op._plans  # the key calls are cached under
+    assert dispatch_key((x,), {}) != dispatch_key((x.float(),), {}) != dispatch_key((x.float(), 2.0), {})
+
+
+def test_calls_run_what_select_names(traced, monkeypatch):
+    op, ran, _, _ = traced
+    inputs = [torch.ones(4), torch.ones(20), torch.ones(3, dtype=torch.float64), torch.ones(30, requires_grad=True)]
+    for env in (None, "reference", "toy2.double=small", "small", "toy2.double=gpu", "toy2.double=nope"):
+        if env is None:
+            monkeypatch.delenv("HYPERZOO_BACKEND", raising=False)
+        else:
+            monkeypatch.setenv("HYPERZOO_BACKEND", env)
+        for x in inputs:
+            ran.clear()
+            op(x)
+            assert ran == [op.select(x)[0]], (env, x.shape, x.dtype)
+
+
+def test_environment_changes_are_honoured_after_caching(traced, monkeypatch, caplog):
+    op, ran, _, _ = traced
+    x = torch.ones(4)
+    op(x)
+    monkeypatch.setenv("HYPERZOO_BACKEND", "reference")
+    op(x)
+    monkeypatch.setenv("HYPERZOO_BACKEND", "small,toy2.double=f64")  # f64 cannot run float32: falls back, once
+    with caplog.at_level(logging.WARNING, logger="hyperzoo"):
+        op(x)
+        op(x)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # interpreter on: automatic dispatch runs the reference
+    monkeypatch.delenv("HYPERZOO_BACKEND")
+    op(x)
+    monkeypatch.delenv("TRITON_INTERPRET")
+    op(x)
+    assert ran == ["small", "reference", "small", "small", "reference", "small"]
+    assert len([r for r in caplog.records if "asks f64; falling back" in r.message]) == 1
+
+
+def test_a_backend_registered_later_is_used_by_an_existing_operator(traced, register):
+    op, ran, _, impl = traced
+    op(torch.ones(4))
+    register("toy2plus", lambda registrar: registrar.backend("toy2.double", "faster", impl("faster"), priority=50))
+    op(torch.ones(4))  # the same Operator object, created before the plugin
+    assert core.get_operator("toy2.double") is not op and "faster" in op.backends
+    core.unregister_plugin("toy2plus")
+    op(torch.ones(4))
+    assert ran == ["small", "faster", "small"] and "faster" not in op.backends
+
+
+def test_discovery_does_not_import_dispatch(register):
+    """The registry tells dispatch about changes (generation counter, listeners); it never reaches into it."""
+    import ast
+    import inspect
+
+    from hyperzoo.core import discovery
+
+    tree = ast.parse(inspect.getsource(discovery))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert "dispatch" not in imported and not any("dispatch" in (m or "") for m in imported)
+    before = discovery.generation()
+    seen = []
+    remove = discovery.on_change(lambda: seen.append(discovery.generation()))
+    register("gen", lambda registrar: registrar.dataset("gen-data", "m:f"))
+    core.unregister_plugin("gen")
+    remove()
+    register("gen", lambda registrar: registrar.dataset("gen-data", "m:f"))
+    assert seen == [before + 1, before + 2] and discovery.generation() == before + 3

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from typing import Any
@@ -25,7 +26,8 @@ import pluggy
 from . import hookspecs
 from .registry import Entry, Registrar, Registry, RegistryError
 
-__all__ = ["PluginInfo", "plugins", "register_plugin", "registry", "catalogue", "CORE_VERSION"]
+__all__ = ["PluginInfo", "plugins", "register_plugin", "registry", "catalogue", "CORE_VERSION", "generation",
+           "on_change"]
 
 log = logging.getLogger("hyperzoo")
 GROUP = "hyperzoo"
@@ -72,6 +74,8 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.loaded = False
+        self.generation = 0
+        self.listeners: list[Callable[[], None]] = []
         self.registry = Registry()
         self.infos: dict[str, PluginInfo] = {}
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -213,6 +217,7 @@ def ensure_loaded() -> Registry:
                     _load_all()
                 finally:
                     _state.loaded = True
+                    _changed()
     return _state.registry
 
 
@@ -233,7 +238,7 @@ def register_plugin(obj: Any, name: str) -> PluginInfo:
         info = PluginInfo(name, version, "loaded", module=getattr(obj, "__name__", type(obj).__name__))
         info.provides = _register(obj, name)
         _state.infos[name] = info
-        _forget_operators()
+        _changed()
         return info
 
 
@@ -252,13 +257,36 @@ def unregister_plugin(name: str) -> None:
             for key in [k for k, e in table.items() if e.plugin == name]:
                 del table[key]
         del _state.infos[name]
-        _forget_operators()
+        _changed()
 
 
-def _forget_operators() -> None:
-    from . import dispatch
+def generation() -> int:
+    """A counter bumped whenever the registry changes (plugins loaded, registered or unregistered).
 
-    dispatch._cache.clear()
+    Anything derived from the registry (the dispatcher's operator objects and cached backend choices) compares it
+    with the generation it was built at, or subscribes with :func:`on_change`.
+    """
+    return _state.generation
+
+
+def on_change(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener()`` after every registry change (see :func:`generation`); returns a function that
+    unsubscribes it."""
+    with _state.lock:
+        _state.listeners.append(listener)
+
+    def remove() -> None:
+        with _state.lock:
+            if listener in _state.listeners:
+                _state.listeners.remove(listener)
+
+    return remove
+
+
+def _changed() -> None:
+    _state.generation += 1
+    for listener in list(_state.listeners):
+        listener()
 
 
 def catalogue() -> dict[str, dict[str, Any]]:

@@ -106,8 +106,19 @@ class Registrar:
         self.entries.append(Entry(kind, name, target, self.plugin, meta))
 
     def operator(self, name: str, reference: Any, *, doc: str = "") -> None:
-        """An operator: a functional block whose pure-PyTorch ``reference`` runs everywhere with autograd."""
+        """An operator: a functional block whose pure-PyTorch ``reference`` runs everywhere with autograd.
+
+        Its name is ``<plugin>.<op>``, prefixed by the registering plugin's own name (core's are ``core.*``).
+        """
         _check_name("operator", name)
+        prefix, dot, op = name.partition(".")
+        if prefix != self.plugin or not dot or not op:
+            owner = " ('core.*' names are core's own)" if prefix == "core" and self.plugin != "core" else ""
+            raise RegistryError(
+                f"operator name {name!r} registered by plugin {self.plugin!r} must be '{self.plugin}.<op>'{owner}: "
+                f"operators are named <plugin>.<op> after the plugin (entry-point) name, e.g. "
+                f"{self.plugin + '.' + (op or prefix)!r}"
+            )
         self._add("operator", name, _check_target("operator", name, reference), doc=str(doc))
 
     def backend(
@@ -120,12 +131,16 @@ class Registrar:
         is_available: Any = None,
         supports: Any = None,
         tolerances: Mapping[str, tuple[float, float]] | None = None,
+        cache_supports: bool = False,
     ) -> None:
         """A faster implementation of ``operator`` with the reference's signature.
 
-        ``is_available() -> bool`` (or ``(bool, reason)``) says whether it can run in this process;
-        ``supports(*args, **kwargs) -> (ok, reason)`` whether it handles these inputs. ``tolerances`` maps a
-        dtype name (``"float32"``) to ``(rtol, atol)`` for the parity check against the reference.
+        ``is_available() -> bool`` (or ``(bool, reason)``) says whether it can run in this process (asked once
+        per process); ``supports(*args, **kwargs) -> bool`` (or ``(ok, reason)``) whether it handles these
+        inputs, asked on every call. Pass ``cache_supports=True`` when ``supports``'s answer depends only on the
+        dispatch key -- the devices, dtypes and ``requires_grad`` of the top-level tensor arguments, grad mode
+        and the environment -- and not on shapes or other values: it is then asked once per key. ``tolerances``
+        maps a dtype name (``"float32"``) to ``(rtol, atol)`` for the parity check against the reference.
         """
         _check_name("operator", operator)
         _check_name("backend", name)
@@ -133,6 +148,8 @@ class Registrar:
             raise RegistryError(f"backend name 'reference' is reserved (operator {operator!r})")
         if not isinstance(priority, int):
             raise RegistryError(f"backend {operator}/{name}: priority must be an int")
+        if not isinstance(cache_supports, bool):
+            raise RegistryError(f"backend {operator}/{name}: cache_supports must be True or False")
         for label, fn in (("is_available", is_available), ("supports", supports)):
             if fn is not None:
                 _check_target("backend", f"{operator}/{name} {label}", fn)
@@ -151,6 +168,7 @@ class Registrar:
             is_available=is_available,
             supports=supports,
             tolerances=tol,
+            cache_supports=cache_supports,
         )
 
     def model(self, name: str, factory: Any, *, fits: str | Iterable[str]) -> None:
