@@ -235,3 +235,104 @@ def test_layers_match_fftconv_global_branch():
     w = layer.kernel()
     torch.testing.assert_close(layer(z), fftconv(z, w * z))
     assert math.isclose(float(np.prod(w.shape)), 48)
+
+
+def _gathered_group_ibs(bn, x, groups, eps=1e-5):
+    """The 0.1 formulation (channels gathered by index, nn.BatchNorm + F.instance_norm): the reference."""
+    c = x.shape[1]
+    group = torch.arange(c) // (c // groups)
+    b_idx, i_idx = torch.nonzero(group % 2 == 0).flatten(), torch.nonzero(group % 2 == 1).flatten()
+    out = torch.empty_like(x)
+    out[:, b_idx] = bn(x[:, b_idx])
+    if len(i_idx):
+        out[:, i_idx] = F.instance_norm(x[:, i_idx], eps=eps)
+    return out
+
+
+@pytest.mark.parametrize("groups,dims,momentum", [(2, 1, 0.1), (3, 1, None), (4, 2, 0.3), (1, 1, 0.1)])
+def test_group_ibs_equals_batch_norm_and_instance_norm_on_gathered_channels(groups, dims, momentum):
+    c = 12
+    norm = GroupIBS(c, groups, dims=dims, momentum=momentum).double()
+    bn = (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d)(norm.batch.num_features, momentum=momentum,
+                                                          affine=False).double()
+    shape = (5, c, 7) if dims == 1 else (5, c, 3, 4)
+    for step in range(3):  # training: outputs, input gradients and running statistics
+        x = (torch.randn(*shape, dtype=torch.float64) * (step + 1) + step).requires_grad_()
+        x2 = x.detach().clone().requires_grad_()
+        y, want = norm(x), _gathered_group_ibs(bn, x2, groups)
+        torch.testing.assert_close(y, want)
+        cot = torch.randn_like(y)
+        torch.testing.assert_close(torch.autograd.grad(y, x, cot)[0], torch.autograd.grad(want, x2, cot)[0])
+        torch.testing.assert_close(norm.batch.running_mean, bn.running_mean)
+        torch.testing.assert_close(norm.batch.running_var, bn.running_var)
+        assert norm.batch.num_batches_tracked == bn.num_batches_tracked
+    norm.eval(), bn.eval()
+    x = torch.randn(*shape, dtype=torch.float64) * 3
+    torch.testing.assert_close(norm(x), _gathered_group_ibs(bn, x, groups))
+
+
+def test_group_ibs_reads_channels_through_views_not_index_gathers():
+    """No gather/scatter of activations by channel index (issue 11): only reductions and elementwise ops touch x."""
+    from torch.profiler import ProfilerActivity, profile
+
+    norm = GroupIBS(16, 4)
+    x = torch.randn(8, 16, 50, requires_grad=True)
+    for mode in ("train", "eval"):
+        getattr(norm, mode)()
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            norm(x).sum().backward()
+        indexed = [(e.name, e.input_shapes) for e in prof.events()
+                   if e.name in ("aten::index", "aten::index_put_", "aten::index_select", "aten::gather",
+                                 "aten::scatter", "aten::index_add_", "aten::masked_scatter")
+                   and any(len(s) == 3 for s in e.input_shapes)]
+        assert not indexed, (mode, indexed)
+
+
+def test_group_ibs_rejects_inputs_it_cannot_standardise():
+    with pytest.raises(ValueError, match="more than one position per channel"):
+        GroupIBS(4, 2)(torch.randn(3, 4, 1))
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        GroupIBS(4, 1)(torch.randn(1, 4, 1))
+
+
+def test_terminator_block_equals_its_written_out_forward(direct):
+    """The block's composition, written out from its equation on small float64 inputs (training mode, then eval):
+    out = GELU(GIBS(P · IN(concat[G, L_3, L_4, F, Z]))), every branch from its own definition."""
+    from hyperzoo.hyperkernels import TerminatorBlock
+
+    torch.manual_seed(3)
+    block = TerminatorBlock(2, 4, 9, local_sizes=(3, 4), slow_width=5, groups=2).double()
+    z = torch.randn(3, 2, 9, dtype=torch.float64) * 2 + 1
+
+    def std(h, dims):  # (h − mean) / sqrt(biased var + 1e-5) over dims
+        mean = h.mean(dims, keepdim=True)
+        return (h - mean) / torch.sqrt(((h - mean) ** 2).mean(dims, keepdim=True) + 1e-5)
+
+    def written_out(z, batch_mean=None, batch_var=None):
+        zn = z.numpy()
+        with torch.no_grad():
+            w_g = block.global_branch.slow().numpy()
+            glob = direct.conv1d(zn, w_g[None] * zn)  # κ = W ⊙ Z (global: no pooling), then κ ⋆ Z
+            local = [direct.conv1d(zn, b.slow().numpy()[None] * direct.pool1d(zn, k))
+                     for b, k in zip(block.local_branches, (3, 4))]
+            a, a0 = block.fast.weight, block.fast.bias
+            fz = torch.einsum("oc,ncl->nol", a, z) + a0[:, None]
+            fast = fz[:, :2] * torch.sigmoid(fz[:, 2:])
+            h = torch.cat([torch.from_numpy(glob), *map(torch.from_numpy, local), fast, z], 1)
+            h = std(h, (2,))  # instance standardisation of the concatenation
+            p = torch.einsum("oc,ncl->nol", block.bottleneck.weight, h) + block.bottleneck.bias[:, None]
+            # G-IBS with 2 groups of 2: channels 0-1 batch-standardised, 2-3 instance-standardised
+            if batch_mean is None:
+                g0 = std(p[:, :2], (0, 2))
+            else:
+                g0 = (p[:, :2] - batch_mean[:, None]) / torch.sqrt(batch_var[:, None] + 1e-5)
+            g = torch.cat([g0, std(p[:, 2:], (2,))], 1)
+            return 0.5 * g * (1 + torch.erf(g / math.sqrt(2))), p  # exact GELU; dropout p = 0
+
+    want, p = written_out(z)
+    torch.testing.assert_close(block.train()(z), want, rtol=1e-10, atol=1e-10)
+    # eval: the batch groups use the running statistics after that one step (momentum 0.1, unbiased variance)
+    mean = 0.1 * p[:, :2].mean((0, 2))
+    var = 0.9 + 0.1 * p[:, :2].transpose(0, 1).reshape(2, -1).var(1, unbiased=True)
+    want_eval, _ = written_out(z, mean, var)
+    torch.testing.assert_close(block.eval()(z), want_eval, rtol=1e-10, atol=1e-10)

@@ -1,5 +1,7 @@
 """Models: batch independence in eval, local feedback error, Kar3, bad input, and runs through core.run."""
 
+import contextlib
+
 import pytest
 import torch
 
@@ -206,3 +208,89 @@ def test_slow_width_names_the_slow_nets_hidden_size(name):
     assert all(b.slow.out.in_features == 5 for blk in model.blocks for b in blk.local_branches)
     with pytest.raises(core.ConfigError, match="slow_hidden"):  # the 0.1 name (docs/naming.md: <part>_width)
         core.create_model(name, **kwargs, slow_hidden=5)
+
+
+SYNCS = ("item", "tolist", "numpy", "cpu", "__float__", "__int__", "__bool__", "__index__")
+
+
+@contextlib.contextmanager
+def no_host_syncs():
+    """Tensor → Python conversions (each a host sync on a GPU) raise inside this block."""
+    saved = {name: getattr(torch.Tensor, name) for name in SYNCS}
+
+    def refuse(name):
+        def method(self, *args, **kwargs):
+            raise AssertionError(f"host sync: Tensor.{name}() called inside a model forward")
+        return method
+
+    try:
+        for name in SYNCS:
+            setattr(torch.Tensor, name, refuse(name))
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(torch.Tensor, name, method)
+
+
+def test_the_sync_guard_catches_conversions():
+    x = torch.ones(3)
+    for convert in (lambda: x.sum().item(), lambda: float(x[0]), lambda: bool(x[0] > 0), lambda: x.tolist(),
+                    lambda: int(x[0]), lambda: range(10)[x[0].long()]):
+        with no_host_syncs(), pytest.raises(AssertionError, match="host sync"):
+            convert()
+    assert x.sum().item() == 3.0  # restored afterwards
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_model_forward_backward_and_aux_losses_never_sync_the_host(name):
+    """Train and eval forwards, the auxiliary losses and the backward run without a Tensor → Python conversion."""
+    kwargs, shape = SMALL[name]
+    model = core.create_model(name, **kwargs)
+    x = torch.randn(4, *shape)
+    with no_host_syncs():
+        for mode in ("train", "eval"):
+            getattr(model, mode)()
+            out = model(x)
+            loss = out.logsumexp(-1).mean() + sum(getattr(model, "auxiliary_losses", dict)().values())
+            loss.backward()
+        if name == "unireplknet":
+            model.reparameterize()
+            model(x)
+
+
+def test_feedback_error_reuses_the_forwards_global_kernels():
+    """auxiliary_losses() takes the global hyper-kernels the forward computed: no global slow net runs twice."""
+    kwargs, shape = SMALL["terminator"]
+    model = core.create_model("terminator", **{**kwargs, "depth": 3})
+    calls = []
+    for i, block in enumerate(model.blocks):
+        block.global_branch.slow.register_forward_hook(lambda *_, i=i: calls.append(i))
+    x = torch.randn(4, *shape)
+    model(x)
+    assert calls == [0, 1, 2]
+    aux = model.auxiliary_losses()["feedback"]
+    assert calls == [0, 1, 2]  # reused, not recomputed
+    torch.testing.assert_close(aux, 0.1 * model.feedback_error())  # feedback_error() itself computes afresh
+    assert calls == [0, 1, 2, 0, 1, 2]
+    # the same gradients as a fresh evaluation
+    grads = torch.autograd.grad(aux, list(model.blocks[0].global_branch.parameters()))
+    fresh = torch.autograd.grad(0.1 * model.feedback_error(), list(model.blocks[0].global_branch.parameters()))
+    for g, f in zip(grads, fresh):
+        torch.testing.assert_close(g, f)
+    # each forward's kernels are handed out once; after an optimiser step they are stale and recomputed
+    calls.clear()
+    model.auxiliary_losses()
+    assert calls == [0, 1, 2]
+    model(x)
+    with torch.no_grad():
+        for p in model.slow_parameters():
+            p.add_(0.01)
+    calls.clear()
+    aux = model.auxiliary_losses()["feedback"]
+    assert calls == [0, 1, 2]
+    torch.testing.assert_close(aux, 0.1 * model.feedback_error())
+    # a kernel computed without gradients is not reused where gradients are wanted
+    with torch.no_grad():
+        model(x)
+    calls.clear()
+    assert model.auxiliary_losses()["feedback"].requires_grad and calls == [0, 1, 2]

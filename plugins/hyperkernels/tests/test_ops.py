@@ -199,10 +199,43 @@ def hyperzzw_cases():
             ((r(2, 2, 6, 7), r(2, 3, 3)), {})]
 
 
-def test_parity_on_this_machine():
-    skip = {"triton": "needs a CUDA GPU here; proven by the interpreted test below"}
-    testing.check_parity("hyperkernels.dwconv", cases(), skip=skip)
-    testing.check_parity("hyperkernels.hyperzzw", hyperzzw_cases(), skip=skip)
+def parity_plan(triton_ok: bool, why: str, cuda: bool) -> tuple[str | None, dict[str, str]]:
+    """(device to run the parity cases on, backends skipped with the reason): Triton runs wherever it can, on the
+    GPU when there is one; it is skipped only for want of a CUDA GPU."""
+    if triton_ok and cuda:
+        return "cuda", {}
+    if triton_ok:  # the interpreter (TRITON_INTERPRET=1) runs the kernels on CPU tensors
+        return "cpu", {}
+    return "cpu", {"triton": f"needs a CUDA GPU (here: {why}); proven under the interpreter by "
+                             "test_triton_backends_equal_the_references_interpreted"}
+
+
+def on_device(cases, device):
+    def move(t):
+        if not isinstance(t, torch.Tensor):
+            return t
+        return t.detach().to(device).requires_grad_(t.requires_grad)
+
+    return [(tuple(move(a) for a in args), {k: move(v) for k, v in kwargs.items()}) for args, kwargs in cases]
+
+
+def test_parity_plan_runs_triton_wherever_it_can():
+    assert parity_plan(True, "ok", True) == ("cuda", {})
+    assert parity_plan(True, "Triton interpreter (TRITON_INTERPRET=1)", False) == ("cpu", {})
+    device, skip = parity_plan(False, "no CUDA GPU", False)
+    assert device == "cpu" and skip["triton"].startswith("needs a CUDA GPU (here: no CUDA GPU)")
+
+
+@pytest.mark.parametrize("name,make", [("hyperkernels.dwconv", cases), ("hyperkernels.hyperzzw", hyperzzw_cases)])
+def test_parity_on_this_machine(name, make):
+    """Every backend that can run here runs (on a GPU machine the compiled Triton kernels, on CUDA tensors)."""
+    triton_ok, why = core.triton_available()
+    device, skip = parity_plan(triton_ok, why, torch.cuda.is_available())
+    report = testing.check_parity(name, on_device(make(), device), skip=skip)
+    if skip:
+        assert report.skipped == skip and report.ran == {}
+    else:
+        assert report.ran == {"triton": len(make())}, report.not_run
 
 
 @pytest.mark.slow

@@ -72,12 +72,17 @@ class Terminator(nn.Module):
         return [p for b in self.blocks for p in b.slow_parameters()]
 
     def feedback_error(self) -> torch.Tensor:
+        """The local feedback error of the blocks' global hyper-kernels, computed afresh by their slow nets."""
         return feedback_error([b.global_kernel() for b in self.blocks])
 
     def auxiliary_losses(self) -> dict[str, torch.Tensor]:
+        """``{"feedback": λ · feedback_error}``, from the hyper-kernels the last forward computed when they are
+        still current (core's trainer calls this right after the forward), else afresh."""
+        kernels = [b.take_forward_kernel() for b in self.blocks]
         if self.feedback_weight == 0 or len(self.blocks) < 2:
             return {}
-        return {"feedback": self.feedback_weight * self.feedback_error()}
+        kernels = [b.global_kernel() if k is None else k for b, k in zip(self.blocks, kernels)]
+        return {"feedback": self.feedback_weight * feedback_error(kernels)}
 
 
 def _terminator(dims, in_channels, num_classes, size, width, depth, stem_kernel, local_sizes, slow_width, slow_depth,

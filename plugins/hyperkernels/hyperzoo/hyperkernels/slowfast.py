@@ -76,8 +76,10 @@ class HyperZZW(nn.Module):
         """The hyper-kernel W, (C, *K): context-free, shared by every sample."""
         return self.slow()
 
-    def forward(self, z: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
-        return _op("hyperzzw")(z, self.kernel().to(z.dtype), v)
+    def forward(self, z: torch.Tensor, v: torch.Tensor | None = None, *,
+                kernel: torch.Tensor | None = None) -> torch.Tensor:
+        """``hyperzzw(Z, W, V)``; ``kernel`` passes a W already computed by :meth:`kernel` (not recomputed)."""
+        return _op("hyperzzw")(z, (self.kernel() if kernel is None else kernel).to(z.dtype), v)
 
 
 class GroupIBS(nn.Module):
@@ -86,6 +88,12 @@ class GroupIBS(nn.Module):
     Channels are split into ``groups`` equal groups; even groups get batch standardisation
     (x − μ_c)/σ_c over (N, *spatial) (running statistics in eval mode, so a sample's output never depends on its
     batch then), odd groups instance standardisation (x − μ_{n,c})/σ_{n,c} over *spatial.
+
+    One pass computes the per-(sample, channel) moments μ_{n,c}, σ²_{n,c} of every channel; the batch moments follow
+    from them (μ_c = mean_n μ_{n,c}, σ²_c = mean_n σ²_{n,c} + var_n μ_{n,c}, biased, as batch norm normalises), so the
+    activations are never gathered or scattered by channel index. Running statistics update like ``nn.BatchNorm``
+    (unbiased variance, ``momentum``; ``None`` is the cumulative average) and live in ``self.batch`` (its state-dict
+    keys).
     """
 
     def __init__(self, channels: int, groups: int = 2, *, dims: int = 1, eps: float = 1e-5, momentum: float = 0.1):
@@ -94,18 +102,52 @@ class GroupIBS(nn.Module):
             raise ValueError(f"GroupIBS: channels ({channels}) must be divisible by groups ({groups})")
         size = channels // groups
         group = torch.arange(channels) // size
-        self.register_buffer("batch_idx", torch.nonzero(group % 2 == 0).flatten(), persistent=False)
-        self.register_buffer("inst_idx", torch.nonzero(group % 2 == 1).flatten(), persistent=False)
+        is_batch = group % 2 == 0
+        self.register_buffer("is_batch", is_batch, persistent=False)
+        # channel c of the batch groups is row pos[c] of the running statistics (pos is 0 for instance channels)
+        self.register_buffer("pos", (torch.cumsum(is_batch.long(), 0) - 1).clamp_min(0), persistent=False)
+        self.register_buffer("batch_channels", torch.nonzero(is_batch).flatten(), persistent=False)
+        self.has_instance = groups > 1
         bn = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
-        self.batch = bn(len(self.batch_idx), eps=eps, momentum=momentum, affine=False)
+        self.batch = bn(int(is_batch.sum()), eps=eps, momentum=momentum, affine=False)
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.empty_like(x)
-        out[:, self.batch_idx] = self.batch(x[:, self.batch_idx])
-        if len(self.inst_idx):
-            out[:, self.inst_idx] = F.instance_norm(x[:, self.inst_idx], eps=self.eps)
-        return out
+        spatial = tuple(range(2, x.dim()))
+        positions = math.prod(x.shape[2:])
+        if self.has_instance and positions < 2:
+            raise ValueError(f"GroupIBS: instance standardisation needs more than one position per channel, got "
+                             f"input of shape {tuple(x.shape)}")
+        var, mean = torch.var_mean(x, dim=spatial, correction=0)  # (N, C): instance moments of every channel
+        bn = self.batch
+        if self.training or not bn.track_running_stats:
+            mean_b = mean.mean(0)
+            var_b = var.mean(0) + mean.var(0, correction=0)  # law of total variance (equal counts per sample)
+            if self.training and bn.track_running_stats:
+                count = x.shape[0] * positions
+                if count < 2:
+                    raise ValueError(f"GroupIBS: batch standardisation in training needs more than one value per "
+                                     f"channel, got input of shape {tuple(x.shape)}")
+                self._update_running(mean_b, var_b, count)
+        else:
+            mean_b = bn.running_mean.to(x.dtype)[self.pos]
+            var_b = bn.running_var.to(x.dtype)[self.pos]
+        mean = torch.where(self.is_batch, mean_b, mean)
+        var = torch.where(self.is_batch, var_b, var)
+        shape = (*mean.shape, *([1] * len(spatial)))
+        return (x - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
+
+    @torch.no_grad()
+    def _update_running(self, mean_b: torch.Tensor, var_b: torch.Tensor, count: int) -> None:
+        bn = self.batch
+        bn.num_batches_tracked.add_(1)
+        momentum = bn.momentum
+        if momentum is None:  # cumulative moving average, as nn.BatchNorm
+            momentum = 1.0 / bn.num_batches_tracked  # a 0-dim tensor: no host sync
+        idx = self.batch_channels
+        unbiased = var_b[idx] * (count / (count - 1))
+        bn.running_mean.mul_(1 - momentum).add_(mean_b[idx].to(bn.running_mean.dtype) * momentum)
+        bn.running_var.mul_(1 - momentum).add_(unbiased.to(bn.running_var.dtype) * momentum)
 
 
 class TerminatorBlock(nn.Module):
@@ -141,7 +183,24 @@ class TerminatorBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def global_kernel(self) -> torch.Tensor:
+        """The global hyper-kernel W (C, *size), freshly computed by the slow network."""
         return self.global_branch.kernel()
+
+    def take_forward_kernel(self) -> torch.Tensor | None:
+        """The global hyper-kernel the last forward computed (each forward's kernel is handed out once), or
+        ``None`` when there is none or it is stale: the slow net's parameters changed since (an optimiser step),
+        or it was computed without gradients and gradients are wanted now. Lets the local feedback error reuse
+        the forward's slow-net evaluation instead of running every global slow net again."""
+        cached, self._forward_kernel = getattr(self, "_forward_kernel", None), None
+        if cached is None:
+            return None
+        kernel, versions = cached
+        params = list(self.global_branch.parameters())
+        if versions != tuple(p._version for p in params):
+            return None
+        if torch.is_grad_enabled() and not kernel.requires_grad and any(p.requires_grad for p in params):
+            return None
+        return kernel
 
     def slow_parameters(self):
         """Parameters of the slow networks (hyper-kernel generators)."""
@@ -151,6 +210,9 @@ class TerminatorBlock(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         _check_input("TerminatorBlock", z, self.dims, self.in_channels, self.size)
         value, gate = self.fast(z).chunk(2, dim=1)
-        h = torch.cat([self.global_branch(z), *(b(z) for b in self.local_branches), value * torch.sigmoid(gate), z], 1)
+        w = self.global_branch.kernel()
+        self._forward_kernel = (w, tuple(p._version for p in self.global_branch.parameters()))
+        glob = self.global_branch(z, kernel=w)
+        h = torch.cat([glob, *(b(z) for b in self.local_branches), value * torch.sigmoid(gate), z], 1)
         h = F.instance_norm(h)
         return self.dropout(F.gelu(self.norm(self.bottleneck(h))))

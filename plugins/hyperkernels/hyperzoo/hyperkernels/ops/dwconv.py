@@ -32,6 +32,9 @@ def dwconv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
            dilation: int = 1) -> torch.Tensor:
     """y = b + Σ_j w_j · x[t + d·j − p] per channel ("same" padding); see the module docstring."""
     dims = _check(x, weight, bias, dilation)
+    if x.shape[0] == 0:  # an empty batch: an empty result, still connected to every input for autograd
+        y = x * weight.sum() * 0
+        return y if bias is None else y + bias.view(1, -1, *([1] * dims))
     conv = F.conv1d if dims == 1 else F.conv2d
     pad = []
     for taps in reversed(weight.shape[-dims:]):  # F.pad order: last axis first; left = d(K-1)//2

@@ -135,4 +135,6 @@ def supports(x, weight, bias=None, *, dilation: int = 1) -> tuple[bool, str]:
         return False, f"dtype {x.dtype} (float32, float16 or bfloat16 only)"
     if weight.shape[-1] * (weight.shape[-2] if x.dim() == 4 else 1) > MAX_TAPS:
         return False, f"more than {MAX_TAPS} taps: use hyperkernels.fftconv for kernels this large"
+    if x.numel() == 0:
+        return False, "an empty input (the reference returns the empty result)"
     return True, "ok"

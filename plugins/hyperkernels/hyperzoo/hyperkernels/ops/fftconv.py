@@ -40,6 +40,8 @@ def check_inputs(name: str, x: torch.Tensor, k: torch.Tensor, *, causal: bool = 
                          f"(kernel shape {tuple(k.shape)}, x shape {tuple(x.shape)})")
     if k.dim() == dims + 2 and k.shape[0] != x.shape[0]:
         raise ValueError(f"{name}: per-sample kernel has batch {k.shape[0]} but x has batch {x.shape[0]}")
+    if x.shape[1] == 0:
+        raise ValueError(f"{name}: x has no channels (shape {tuple(x.shape)}); depthwise ops need C >= 1")
     if any(s == 0 for s in k.shape[-dims:]) or any(s == 0 for s in x.shape[-dims:]):
         raise ValueError(f"{name}: empty spatial size (x {tuple(x.shape)}, kernel {tuple(k.shape)})")
     if x.dtype != k.dtype:
@@ -54,6 +56,8 @@ def check_inputs(name: str, x: torch.Tensor, k: torch.Tensor, *, causal: bool = 
 def fftconv(x: torch.Tensor, kernel: torch.Tensor, *, causal: bool = False) -> torch.Tensor:
     """Depthwise linear convolution by FFT; see the module docstring for the equations."""
     dims = check_inputs("fftconv", x, kernel, causal=causal)
+    if x.shape[0] == 0:  # an empty batch: an empty result, still connected to both inputs for autograd
+        return x * kernel.sum() * 0
     sizes = x.shape[-dims:]
     ks = kernel.shape[-dims:]
     n = [next_fast_len(s + q - 1) for s, q in zip(sizes, ks)]

@@ -32,4 +32,6 @@ def supports(z, w, v=None) -> tuple[bool, str]:
         return False, f"dtype {z.dtype} (float32, float16 or bfloat16 only)"
     if uses_fft(w):
         return False, f"kernel {tuple(w.shape[1:])} longer than {FFT_MIN_TAPS} taps: the reference convolves it by FFT"
+    if z.numel() == 0:
+        return False, "an empty input (the reference returns the empty result)"
     return True, "ok"
