@@ -25,3 +25,5 @@ def hyperzoo_register(registrar) -> None:
     registrar.model("hyperinterval", _M + "hyperinterval", fits=[CL])
     registrar.model("hypernet-conditioned", _M + "hypernet_conditioned", fits=[COND])
     registrar.model("mip-hypernet", _M + "mip_hypernet", fits=[COND])
+
+    registrar.task("digits-l2-conditioned", _T + "DigitsL2Conditioned", kind=COND)

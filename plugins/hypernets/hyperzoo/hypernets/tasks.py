@@ -1,0 +1,102 @@
+"""Registered tasks of the hypernets plugin.
+
+``digits-l2-conditioned`` (kind ``hyperparameter-conditioned``), the MIP paper's kind of task: one hypernetwork
+learns the classifiers of a whole range of a loss-weight hyperparameter. Each training batch draws
+``γ ~ U(0, 1)``, the model generates its weights ``θ(γ)`` and the loss is
+
+    CE(f_θ(γ)(x), y) + λ(γ)·‖W(γ)‖²,      λ(γ) = 10^(log10 λ_min + γ (log10 λ_max − log10 λ_min))
+
+(``W`` the generated weight matrices, biases unpenalised). Evaluation runs at ``γ = 0.5`` for early stopping;
+the test metrics report accuracy and the regularised objective at ``γ ∈ {0, 0.25, 0.5, 0.75, 1}`` and their
+mean (``test_accuracy``). Data: scikit-learn digits split as core's ``digits-2d`` (8×8 images flattened by the
+model).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from hyperzoo.core.builtin_tasks import Digits2D
+
+__all__ = ["DigitsL2Conditioned", "l2_weight"]
+
+GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def l2_weight(gamma: torch.Tensor | float, min_l2_weight: float, max_l2_weight: float) -> torch.Tensor:
+    """``λ(γ)``: log-linear from ``min_l2_weight`` at ``γ = 0`` to ``max_l2_weight`` at ``γ = 1``."""
+    g = torch.as_tensor(gamma, dtype=torch.float32)
+    lo, hi = math.log10(min_l2_weight), math.log10(max_l2_weight)
+    return 10.0 ** (lo + g * (hi - lo))
+
+
+class DigitsL2Conditioned(Digits2D):
+    """Digits classifiers conditioned on the L2 strength ``γ ∈ [0, 1]`` (see the module docstring)."""
+
+    kind = "hyperparameter-conditioned"
+
+    def __init__(self, *, split_seed: int = 0, min_l2_weight: float = 1e-4, max_l2_weight: float = 1e-1):
+        super().__init__(split_seed=split_seed)
+        for name, v in (("min_l2_weight", min_l2_weight), ("max_l2_weight", max_l2_weight)):
+            if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        if not min_l2_weight < max_l2_weight:
+            raise ValueError(f"min_l2_weight ({min_l2_weight}) must be < max_l2_weight ({max_l2_weight})")
+        self.min_l2_weight, self.max_l2_weight = float(min_l2_weight), float(max_l2_weight)
+        self.eval_gamma = 0.5
+        self._penalty: torch.Tensor | None = None
+
+    def trainer_defaults(self) -> dict[str, Any]:
+        return {"epochs": 20, "batch_size": 64, "lr": 1e-3, "optimizer": "adam", "scheduler": None}
+
+    def penalty(self, model: Any, gamma: torch.Tensor) -> torch.Tensor:
+        w = model.last_weights
+        mask = model.weight_mask.to(w.device)
+        return l2_weight(gamma, self.min_l2_weight, self.max_l2_weight).to(w) * w[mask].square().sum()
+
+    def forward(self, model: Any, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        inner = getattr(model, "module", model)                     # DDP wraps the model
+        if not getattr(inner, "takes_gamma", False):
+            raise TypeError(f"{type(self).__name__} needs a model called as model(x, gamma) (takes_gamma = True), "
+                            f"e.g. 'hypernet-conditioned' or 'mip-hypernet'; got {type(inner).__name__}")
+        if model.training:
+            gamma = torch.rand((), device=x.device)
+            out = model(x, gamma)
+            self._penalty = self.penalty(inner, gamma)
+        else:
+            out = model(x, self.eval_gamma)
+            self._penalty = None
+        return out, y
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
+        ce = F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
+        penalty, self._penalty = self._penalty, None
+        return ce if penalty is None else ce + penalty
+
+    @torch.no_grad()
+    def evaluate_grid(self, model: Any, split: str = "test") -> dict[str, float]:
+        """Accuracy and regularised objective at each γ of :data:`GAMMAS` and the mean accuracy."""
+        x, y = self.splits()[split].tensors
+        device = next(model.parameters()).device
+        x, y = x.to(device), y.to(device)
+        was = model.training
+        model.eval()
+        out: dict[str, float] = {}
+        for g in GAMMAS:
+            logits = model(x, g)
+            obj = F.cross_entropy(logits, y) + self.penalty(model, torch.tensor(g, device=device))
+            out[f"accuracy_gamma{g:g}"] = float((logits.argmax(-1) == y).float().mean())
+            out[f"objective_gamma{g:g}"] = float(obj)
+        model.train(was)
+        out["accuracy"] = sum(out[f"accuracy_gamma{g:g}"] for g in GAMMAS) / len(GAMMAS)
+        return out
+
+    def run(self, model: Any, trainer: Any) -> dict[str, float]:
+        metrics = trainer.fit(self, model)
+        metrics.update({f"test_{k}": v for k, v in self.evaluate_grid(model).items()})
+        return metrics
