@@ -11,7 +11,7 @@ Numerics (the reason this module exists). Every formula is written in terms of t
 
 and that quantity is computed accurately: near the boundary ``1 − c‖x‖²`` cancels catastrophically in the
 input's precision (at ‖x‖ = 1 − 2⁻²⁴ a float32 sum of squares has no correct digit of it left), so for float32 rows
-with ``c‖x‖² > 1/2`` the sum of squares is recomputed in float64 from the stored float32 components (each square
+with ``c‖x‖² > 0.9`` the sum of squares is recomputed in float64 from the stored float32 components (each square
 and the sum are then exact to ~1e-16) and δ is rounded once back to float32. The value is exact; the gradient
 is the analytic ``−2c x`` (straight-through). On CUDA the whole sum runs in float64 (no host sync).
 
@@ -51,18 +51,43 @@ class BallError(ValueError):
 
 
 # -- curvature and the accurate conformal denominator --------------------------------------------------------------
-def curvature(c: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``c`` as a tensor in ``like``'s dtype and device; raises unless every value is finite and ``> 0``."""
+class Curv(float):
+    """A fixed curvature as a Python float (fast scalar arithmetic) with the few tensor methods the ops use."""
+
+    requires_grad = False
+
+    def sqrt(self) -> Curv:
+        return Curv(math.sqrt(self))
+
+    def detach(self) -> Curv:
+        return self
+
+    def double(self) -> Curv:
+        return self
+
+    def dim(self) -> int:
+        return 0
+
+
+def curvature(c: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor | Curv:
+    """``c`` checked (finite, > 0): a :class:`Curv` float for a number or a 0-dim tensor that needs no grad,
+    else a tensor in ``like``'s dtype and device (a learnable curvature keeps its graph)."""
+    if isinstance(c, Curv):
+        return c
     if isinstance(c, torch.Tensor):
         if c.is_complex() or not c.is_floating_point():
             c = c.to(like.dtype)
         bad = not bool(torch.isfinite(c).all() and (c > 0).all())
         value = c.detach().flatten()[:4].tolist()
+        if not bad and c.numel() == 1 and c.dim() == 0 and not c.requires_grad:
+            # cast to the input's dtype first (a float32 curvature meets float64 points as float32's value)
+            return Curv(float(c.to(like.dtype)))
         c = c.to(dtype=like.dtype, device=like.device)
     else:
         value = c
         bad = not (isinstance(c, (int, float)) and math.isfinite(c) and c > 0)
-        c = torch.tensor(float(c) if not bad else 1.0, dtype=like.dtype, device=like.device)
+        if not bad:
+            return Curv(float(c))
     if bad:
         raise ValueError(f"curvature c must be finite and > 0 (the ball has radius 1/sqrt(c)); got {value!r}. "
                          "For a learnable curvature parametrise it, e.g. c = softplus(raw).")
@@ -78,34 +103,76 @@ def _check_float(x: torch.Tensor, name: str, op: str) -> None:
         raise ValueError(f"{op}: {name} must have at least one dimension (the vector dimension), got a scalar")
 
 
+def _last(x: torch.Tensor, dim: int) -> bool:
+    return dim in (-1, x.dim() - 1)
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor, dim: int) -> torch.Tensor:
+    """Row-wise ⟨a, b⟩ (keepdim); a batched product for the last dimension (no full-size temporary)."""
+    if _last(a, dim) and _last(b, dim) and a.shape == b.shape:
+        return torch.einsum("...i,...i->...", a, b).unsqueeze(-1)
+    return (a * b).sum(dim, keepdim=True)
+
+
 def _sqnorm(x: torch.Tensor, dim: int) -> torch.Tensor:
-    return (x * x).sum(dim, keepdim=True) if dim not in (-1, x.dim() - 1) else \
-        torch.einsum("...i,...i->...", x, x).unsqueeze(-1)
+    return _dot(x, x, dim)
 
 
-def conformal_denominator(x: torch.Tensor, c: torch.Tensor, dim: int = -1, *, op: str = "hyperbolic",
-                          check: bool = True) -> torch.Tensor:
+def _low(x: torch.Tensor) -> bool:
+    return x.dtype in (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _fix_rows(value: torch.Tensor, mask: torch.Tensor, exact_fn, dim: int) -> torch.Tensor:
+    """``value`` (keepdim row quantity) with the rows in ``mask`` replaced by ``exact_fn(mask)`` (float64, rounded
+    once to the dtype); the gradient stays that of ``value`` (the same function, computed less exactly).
+    When more than an eighth of the rows need it, every row is recomputed (cheaper than gathering)."""
+    v = value.movedim(dim, -1)
+    if int(mask.sum()) * 8 > mask.numel():
+        mask = torch.ones_like(mask)
+        fixed = exact_fn(mask).to(value.dtype).reshape(v.shape)
+    else:
+        fixed = v.detach().clone()
+        fixed[mask] = exact_fn(mask).to(value.dtype).unsqueeze(-1)
+    return (v + (fixed - v.detach())).movedim(-1, dim)
+
+
+def _rows64(t: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+    t = t.detach().movedim(dim, -1)
+    if bool(mask.all()):
+        return t.double().reshape(-1, t.shape[-1])
+    return t[mask].double()
+
+
+def _cval(c, mask: torch.Tensor, shape) -> torch.Tensor | float:
+    if isinstance(c, torch.Tensor) and c.dim() > 0:
+        return c.detach().double().expand(shape)[mask]
+    return float(c)
+
+
+NEAR = 0.9   # rows with c‖x‖² above this get δ from a float64 sum (float32 error of δ there: ~d·6e-8/δ ≤ 1e-5)
+
+
+def conformal_denominator(x: torch.Tensor, c, dim: int = -1, *, op: str = "hyperbolic", check: bool = True,
+                          sq: torch.Tensor | None = None) -> torch.Tensor:
     """δ(x) = 1 − c‖x‖² (keepdim), accurate to the dtype's precision even at the boundary (see the module doc).
 
-    Raises :class:`BallError` when ``check`` and some point is on/outside the ball or NaN.
+    Raises :class:`BallError` when ``check`` and some point is on/outside the ball or NaN. ``sq`` is ‖x‖²
+    when the caller has it already.
     """
-    s = _sqnorm(x, dim)
+    c = curvature(c, x)
+    s = _sqnorm(x, dim) if sq is None else sq
     den = 1 - c * s
-    if x.dtype in (torch.float32, torch.float16, torch.bfloat16):
+    if _low(x):
         if x.device.type == "cpu":
-            near = (c * s.detach() > 0.5).squeeze(dim if dim in (-1, x.dim() - 1) else dim)
+            near = (c * s.detach() > NEAR).movedim(dim, -1).squeeze(-1)
             if bool(near.any()):
-                xd = x.detach()
-                cd = c.detach().double() if c.dim() == 0 else None
-                rows = xd.movedim(dim, -1)[near].double()
-                exact = torch.einsum("ni,ni->n", rows, rows)
-                cc = cd if cd is not None else c.detach().double().expand(den.movedim(dim, -1).shape[:-1])[near]
-                fixed = den.detach().movedim(dim, -1).clone()
-                fixed[near] = (1 - cc * exact).to(x.dtype).unsqueeze(-1)
-                den = den + (fixed.movedim(-1, dim) - den.detach())
+                def exact(m):
+                    rows = _rows64(x, m, dim)
+                    return 1 - _cval(c, m, near.shape) * torch.einsum("ni,ni->n", rows, rows)
+                den = _fix_rows(den, near, exact, dim)
         else:
-            xd = x.detach().double()
-            exact = 1 - c.detach().double() * _sqnorm(xd, dim)
+            exact = 1 - (c.detach().double() if isinstance(c, torch.Tensor) else float(c)) * \
+                _sqnorm(x.detach().double(), dim)
             den = den + (exact.to(x.dtype) - den.detach())
     if check and not bool((den.detach() > 0).all()):
         bad = (~(den.detach() > 0)).sum().item()
@@ -113,6 +180,22 @@ def conformal_denominator(x: torch.Tensor, c: torch.Tensor, dim: int = -1, *, op
                         "or are NaN. Map points into the ball with hyperzoo.hyperbolic.project(x, c=c) (explicit "
                         "projection) or produce them with expmap0.")
     return den
+
+
+def _pair_sq(x: torch.Tensor, y: torch.Tensor, sx, sy, xy, sign: float, dim: int) -> torch.Tensor:
+    """‖x + sign·y‖² from the row sums, recomputed from the explicit difference where it cancels."""
+    q = sx + sy + (2 * sign) * xy
+    if x.shape == y.shape:
+        bad = (q.detach() < 0.01 * (sx.detach() + sy.detach())).movedim(dim, -1).squeeze(-1)
+        if bool(bad.any()):
+            def exact(m):
+                d = _rows64(x, m, dim) + sign * _rows64(y, m, dim)
+                return torch.einsum("ni,ni->n", d, d)
+            q = _fix_rows(q, bad, exact, dim)
+    else:
+        s = x + sign * y
+        q = _sqnorm(s, dim) + 0 * q
+    return q.clamp_min(0)
 
 
 def check_point(x: torch.Tensor, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
@@ -138,12 +221,24 @@ def _tiny(x: torch.Tensor) -> float:
     return torch.finfo(x.dtype).tiny
 
 
-def _keep_inside(y: torch.Tensor, c: torch.Tensor, dim: int) -> torch.Tensor:
-    """Scale rows whose norm exceeds r_max/√c back to that radius (the documented output clamp)."""
-    rmax = norm_max(y.dtype)
-    n = _sqnorm(y, dim).clamp_min(_tiny(y)).sqrt()
-    limit = rmax / c.sqrt()
-    return torch.where(n > limit, y * (limit / n), y)
+def _keep_inside(y: torch.Tensor, c, dim: int, rmax: float | None = None) -> torch.Tensor:
+    """Scale rows whose (exact) norm exceeds rmax/√c back to that radius (the documented output clamp).
+
+    Candidates are the rows with c‖y‖² > 0.99 in the dtype's own arithmetic; their norm is recomputed in float64
+    so no row slips past the test by rounding. Rows that need no change are returned as they are (no copy).
+    """
+    rmax = norm_max(y.dtype) if rmax is None else rmax
+    s = _sqnorm(y.detach(), dim)
+    cand = (c * s > min(0.99, rmax * rmax) if not isinstance(c, torch.Tensor) else c.detach() * s > 0.99)
+    cand = cand.movedim(dim, -1).squeeze(-1)
+    if not bool(cand.any()):
+        return y
+    rows = _rows64(y, cand, dim)
+    cs = _cval(c, cand, cand.shape) * torch.einsum("ni,ni->n", rows, rows)
+    factor = torch.ones(cand.shape, dtype=torch.float64, device=y.device)
+    factor[cand] = torch.where(cs > rmax * rmax, rmax / cs.sqrt(), torch.ones_like(cs))
+    factor = factor.to(y.dtype).unsqueeze(-1).movedim(-1, dim)
+    return y * factor
 
 
 def project(x: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1, eps: float | None = None) -> torch.Tensor:
@@ -155,16 +250,23 @@ def project(x: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1, ep
     c = curvature(c, x)
     if not bool(torch.isfinite(x).all()):
         raise BallError("project: x holds NaN or Inf; there is no point of the ball to project it to")
-    limit = (norm_max(x.dtype) if eps is None else 1.0 - eps) / c.sqrt()
+    if eps is None:
+        return _keep_inside(x, c, dim)
+    limit = (1.0 - eps) / c.sqrt()
     n = _sqnorm(x, dim).clamp_min(_tiny(x)).sqrt()
     return torch.where(n > limit, x * (limit / n), x)
 
 
 # -- artanh / tanh pieces --------------------------------------------------------------------------------------------
 def artanh_from(r: torch.Tensor, one_minus_r2: torch.Tensor) -> torch.Tensor:
-    """artanh(r) for 0 ≤ r < 1 given an accurate 1 − r²: log1p(r) − ½ log(1 − r²) (atanh itself for r < ½)."""
-    big = torch.log1p(r) - 0.5 * torch.log(one_minus_r2.clamp_min(_tiny(r)))
-    return torch.where(r < 0.5, torch.atanh(r.clamp_max(0.5)), big)
+    """artanh(r) for 0 ≤ r < 1 given an accurate δ = 1 − r²: ``atanh(r)`` where δ ≥ 0.1 (r ≤ 0.95, where the
+    dtype's r is accurate enough), else log1p(r) − ½ log δ (exact in terms of δ, no cancellation)."""
+    out = torch.atanh(r.clamp_max(norm_max(r.dtype)))
+    near = (one_minus_r2.detach() < 0.1).expand_as(out)
+    if bool(near.any()):
+        rn, dn = r.expand_as(out)[near], one_minus_r2.expand_as(out)[near]
+        out = out.index_put((near,), torch.log1p(rn) - 0.5 * torch.log(dn.clamp_min(_tiny(r))))
+    return out
 
 
 def _norm(v: torch.Tensor, dim: int) -> torch.Tensor:
@@ -176,13 +278,18 @@ def _tanh_over(rho: torch.Tensor) -> torch.Tensor:
     return torch.where(rho < 1e-4, 1 - rho * rho / 3, torch.tanh(rho) / rho.clamp_min(1e-4))
 
 
+def _artanh_over(r: torch.Tensor, one_minus_r2: torch.Tensor) -> torch.Tensor:
+    """artanh(r)/r (→ 1 at 0)."""
+    rs = r.clamp_min(1e-4)
+    return torch.where(r < 1e-4, 1 + r * r / 3, artanh_from(rs, one_minus_r2) / rs)
+
+
 # -- exponential / logarithmic maps ---------------------------------------------------------------------------------
 def expmap0(u: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
     """exp₀(u) = tanh(√c‖u‖) u / (√c‖u‖), kept strictly inside the ball."""
     _check_float(u, "u", "expmap0")
     c = curvature(c, u)
-    sc = c.sqrt()
-    rho = sc * _norm(u, dim)
+    rho = c.sqrt() * _norm(u, dim)
     return _keep_inside(_tanh_over(rho) * u, c, dim)
 
 
@@ -190,28 +297,27 @@ def logmap0(y: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) ->
     """log₀(y) = artanh(√c‖y‖) y / (√c‖y‖)."""
     _check_float(y, "y", "logmap0")
     c = curvature(c, y)
-    den = conformal_denominator(y, c, dim, op="logmap0")
-    r = c.sqrt() * _norm(y, dim)
-    return artanh_from(r, den) / r * y
+    s = _sqnorm(y, dim)
+    den = conformal_denominator(y, c, dim, op="logmap0", sq=s)
+    r = c.sqrt() * s.clamp_min(_tiny(y)).sqrt()
+    return _artanh_over(r, den) * y
 
 
 def dist0(x: torch.Tensor, *, c: float | torch.Tensor = 1.0, keepdim: bool = False, dim: int = -1) -> torch.Tensor:
     """d(0, x) = (2/√c) artanh(√c‖x‖)."""
     _check_float(x, "x", "dist0")
     c = curvature(c, x)
-    den = conformal_denominator(x, c, dim, op="dist0")
-    r = c.sqrt() * _norm(x, dim)
+    s = _sqnorm(x, dim)
+    den = conformal_denominator(x, c, dim, op="dist0", sq=s)
+    r = c.sqrt() * s.clamp_min(_tiny(x)).sqrt()
     d = 2 / c.sqrt() * artanh_from(r, den)
     return d if keepdim else d.squeeze(dim)
 
 
-def _add(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor,
-         dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """x ⊕ y and its D = δ(x)δ(y) + c‖x+y‖² (so δ(x ⊕ y) = δ(x)δ(y)/D)."""
-    s = x + y
-    q = _sqnorm(s, dim)
+def _add_coef(c, dx, dy, q):
+    """x ⊕ y = a x + b y with a = (δ(x) + c‖x+y‖²)/D, b = δ(x)/D, D = δ(x)δ(y) + c‖x+y‖²."""
     big_d = dx * dy + c * q
-    return (dx * s + c * q * x) / big_d, big_d
+    return (dx + c * q) / big_d, dx / big_d, big_d
 
 
 def mobius_add(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
@@ -220,10 +326,11 @@ def mobius_add(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.
     _check_float(x, "x", "mobius_add")
     _check_float(y, "y", "mobius_add")
     c = curvature(c, x)
-    dx = conformal_denominator(x, c, dim, op="mobius_add (x)")
-    dy = conformal_denominator(y, c, dim, op="mobius_add (y)")
-    out, _ = _add(x, y, c, dx, dy, dim)
-    return _keep_inside(out, c, dim)
+    sx, sy, xy = _sqnorm(x, dim), _sqnorm(y, dim), _dot(x, y, dim)
+    dx = conformal_denominator(x, c, dim, op="mobius_add (x)", sq=sx)
+    dy = conformal_denominator(y, c, dim, op="mobius_add (y)", sq=sy)
+    a, b, _ = _add_coef(c, dx, dy, _pair_sq(x, y, sx, sy, xy, 1.0, dim))
+    return _keep_inside(torch.addcmul(a * x, b, y), c, dim)
 
 
 def mobius_sub(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
@@ -237,40 +344,53 @@ def dist(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0, kee
     _check_float(x, "x", "dist")
     _check_float(y, "y", "dist")
     c = curvature(c, x)
-    dx = conformal_denominator(x, c, dim, op="dist (x)")
-    dy = conformal_denominator(y, c, dim, op="dist (y)")
-    z = 2 * c * _sqnorm(x - y, dim) / (dx * dy)
+    sx, sy, xy = _sqnorm(x, dim), _sqnorm(y, dim), _dot(x, y, dim)
+    dx = conformal_denominator(x, c, dim, op="dist (x)", sq=sx)
+    dy = conformal_denominator(y, c, dim, op="dist (y)", sq=sy)
+    z = 2 * c * _pair_sq(x, y, sx, sy, xy, -1.0, dim) / (dx * dy)
     d = torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / c.sqrt()
     return d if keepdim else d.squeeze(dim)
 
 
 def expmap(x: torch.Tensor, u: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
-    """exp_x(u) = x ⊕ (tanh(√c λ_x ‖u‖ / 2) u / (√c‖u‖))."""
+    """exp_x(u) = x ⊕ (tanh(√c λ_x ‖u‖ / 2) u / (√c‖u‖)), with δ of the step = 1/cosh²(√c λ_x‖u‖/2)."""
     _check_float(x, "x", "expmap")
     _check_float(u, "u", "expmap")
     c = curvature(c, x)
-    dx = conformal_denominator(x, c, dim, op="expmap (x)")
+    sx, su, xu = _sqnorm(x, dim), _sqnorm(u, dim), _dot(x, u, dim)
+    dx = conformal_denominator(x, c, dim, op="expmap (x)", sq=sx)
     sc = c.sqrt()
-    rho = sc * _norm(u, dim) / dx        # √c λ_x ‖u‖ / 2
-    un = _norm(u, dim)
-    w = _keep_inside(torch.tanh(rho) / (sc * un) * u, c, dim)
-    dw = conformal_denominator(w, c, dim, op="expmap (step)", check=False).clamp_min(_tiny(w))
-    out, _ = _add(x, w, c, dx, dw, dim)
-    return _keep_inside(out, c, dim)
+    un = su.clamp_min(_tiny(u)).sqrt()
+    rho = sc * un / dx        # √c λ_x ‖u‖ / 2
+    t = torch.tanh(rho) / (sc * un)                       # w = t u
+    dw = (1 / torch.cosh(rho.clamp_max(40.0)) ** 2).clamp_min(_tiny(u))
+    q = (sx + 2 * t * xu + t * t * su).clamp_min(0)
+    cancel = (q.detach() < 0.01 * (sx.detach() + (t * t * su).detach())).movedim(dim, -1).squeeze(-1)
+    if bool(cancel.any()):
+        def exact(m):
+            tt = t.detach().movedim(dim, -1)[m].double()
+            d = _rows64(x, m, dim) + tt * _rows64(u.expand_as(x) if u.shape != x.shape else u, m, dim)
+            return torch.einsum("ni,ni->n", d, d)
+        q = _fix_rows(q, cancel, exact, dim)
+    a, b, _ = _add_coef(c, dx, dw, q)
+    return _keep_inside(torch.addcmul(a * x, b * t, u), c, dim)
 
 
 def logmap(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
-    """log_x(y) = (2 / (√c λ_x)) artanh(√c‖w‖) w / ‖w‖,  w = (−x) ⊕ y,  with 1 − c‖w‖² = δ(x)δ(y)/D."""
+    """log_x(y) = (2 / (√c λ_x)) artanh(√c‖w‖) w / ‖w‖,  w = (−x) ⊕ y,  with ‖w‖² = ‖y − x‖²/D and
+    1 − c‖w‖² = δ(x)δ(y)/D."""
     _check_float(x, "x", "logmap")
     _check_float(y, "y", "logmap")
     c = curvature(c, x)
-    dx = conformal_denominator(x, c, dim, op="logmap (x)")
-    dy = conformal_denominator(y, c, dim, op="logmap (y)")
-    w, big_d = _add(-x, y, c, dx, dy, dim)
+    sx, sy, xy = _sqnorm(x, dim), _sqnorm(y, dim), _dot(x, y, dim)
+    dx = conformal_denominator(x, c, dim, op="logmap (x)", sq=sx)
+    dy = conformal_denominator(y, c, dim, op="logmap (y)", sq=sy)
+    q = _pair_sq(x, y, sx, sy, xy, -1.0, dim)
+    a, b, big_d = _add_coef(c, dx, dy, q)                 # w = −a x + b y
     sc = c.sqrt()
-    wn = _norm(w, dim)
-    r = (sc * wn).clamp_max(1.0)
-    return dx / sc * artanh_from(r, dx * dy / big_d) / wn * w
+    r = sc * (q / big_d).clamp_min(_tiny(q)).sqrt()
+    coef = dx * _artanh_over(r, dx * dy / big_d)          # (δ_x/√c) artanh(r)/‖w‖ = δ_x artanh(r)/r
+    return torch.addcmul(-(coef * a) * x, coef * b, y)
 
 
 def mobius_scalar_mul(r: torch.Tensor | float, x: torch.Tensor, *, c: float | torch.Tensor = 1.0,
@@ -278,9 +398,10 @@ def mobius_scalar_mul(r: torch.Tensor | float, x: torch.Tensor, *, c: float | to
     """r ⊗ x = (1/√c) tanh(r artanh(√c‖x‖)) x / ‖x‖."""
     _check_float(x, "x", "mobius_scalar_mul")
     c = curvature(c, x)
-    den = conformal_denominator(x, c, dim, op="mobius_scalar_mul")
+    s = _sqnorm(x, dim)
+    den = conformal_denominator(x, c, dim, op="mobius_scalar_mul", sq=s)
     sc = c.sqrt()
-    xn = _norm(x, dim)
+    xn = s.clamp_min(_tiny(x)).sqrt()
     a = artanh_from(sc * xn, den)
     r = torch.as_tensor(r, dtype=x.dtype, device=x.device)
     return _keep_inside(torch.tanh(r * a) / (sc * xn) * x, c, dim)
@@ -300,16 +421,14 @@ def gyration(a: torch.Tensor, b: torch.Tensor, u: torch.Tensor, *, c: float | to
     for n, t in (("a", a), ("b", b), ("u", u)):
         _check_float(t, n, "gyration")
     c = curvature(c, a)
-    da = conformal_denominator(a, c, dim, op="gyration (a)")
-    db = conformal_denominator(b, c, dim, op="gyration (b)")
-    a2, b2 = _sqnorm(a, dim), _sqnorm(b, dim)
-    ab = (a * b).sum(dim, keepdim=True)
-    au = (a * u).sum(dim, keepdim=True)
-    bu = (b * u).sum(dim, keepdim=True)
+    a2, b2, ab = _sqnorm(a, dim), _sqnorm(b, dim), _dot(a, b, dim)
+    da = conformal_denominator(a, c, dim, op="gyration (a)", sq=a2)
+    db = conformal_denominator(b, c, dim, op="gyration (b)", sq=b2)
+    au, bu = _dot(a, u, dim), _dot(b, u, dim)
     c2 = c * c
     big_a = -c2 * au * b2 + c * bu + 2 * c2 * ab * bu
     big_b = -c2 * bu * a2 - c * au
-    big_d = da * db + c * _sqnorm(a + b, dim)
+    big_d = da * db + c * _pair_sq(a, b, a2, b2, ab, 1.0, dim)
     return u + 2 * (big_a * a + big_b * b) / big_d
 
 
@@ -319,7 +438,7 @@ def parallel_transport(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, *, c: 
     cc = curvature(c, x)
     dx = conformal_denominator(x, cc, dim, op="parallel_transport (x)")
     dy = conformal_denominator(y, cc, dim, op="parallel_transport (y)")
-    return gyration(y, -x, v, c=cc, dim=dim) * dy / dx
+    return gyration(y, -x, v, c=cc, dim=dim) * (dy / dx)
 
 
 def parallel_transport0(y: torch.Tensor, v: torch.Tensor, *, c: float | torch.Tensor = 1.0,

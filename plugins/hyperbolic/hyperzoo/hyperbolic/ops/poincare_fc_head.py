@@ -76,13 +76,14 @@ class _Head(torch.autograd.Function):
     @staticmethod
     def forward(ctx, p, alpha, beta, z_norm, r, c):
         y, _ = head_math(p, alpha, beta, z_norm, r, c)
-        ctx.save_for_backward(p, alpha, beta, z_norm, r, c)
-        ctx.has_r = r is not None
+        ctx.save_for_backward(p, alpha, beta, z_norm, r)
+        ctx.has_r, ctx.c = r is not None, c
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        p, alpha, beta, z_norm, r, c = ctx.saved_tensors
+        p, alpha, beta, z_norm, r = ctx.saved_tensors
+        c = ctx.c
         r = r if ctx.has_r else None
         _, (ch, sh, big_a, a, e_pos, e_neg, wp, e, big_r) = head_math(p, alpha, beta, z_norm, r, c)
         sc = c.sqrt()
@@ -106,6 +107,6 @@ def poincare_fc_head(p: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, z
     """y (N, m) from p = ⟨x, z_k⟩ (N, m), alpha = √c λ_x, beta = λ_x − 1 (N, 1), ζ = ‖z_k‖ (m,), offsets r (m,)."""
     check_inputs(p, alpha, beta, z_norm, r)
     cc = _curv(c, p)
-    if cc.requires_grad:
+    if isinstance(cc, torch.Tensor):   # a learnable (or per-element) curvature: autograd through the formulas
         return head_math(p, alpha, beta, z_norm, r, cc)[0]
     return _Head.apply(p, alpha, beta, z_norm, r, cc)

@@ -151,8 +151,8 @@ def supports(p, alpha, beta, z_norm, r=None, *, c=1.0) -> tuple[bool, str]:
         return False, f"dtype {p.dtype} (float32 only)"
     if p.dim() != 2 or p.shape[1] > MAX_M:
         return False, f"p must be (N, m) with m <= {MAX_M}"
-    if isinstance(c, torch.Tensor) and c.requires_grad:
-        return False, "a curvature that requires grad runs the reference (autograd through c)"
+    if isinstance(c, torch.Tensor) and (c.requires_grad or c.numel() != 1):
+        return False, "a curvature that requires grad (or is not a scalar) runs the reference (autograd through c)"
     return True, "ok"
 
 
