@@ -34,7 +34,7 @@ class Staged(nn.Module):
         self.stage = t
 
     def end_task(self, t, train_inputs, train_targets):
-        self.ended.append((t, train_inputs.shape, sorted(set(train_targets.tolist()))))
+        self.ended.append((t, train_inputs, train_targets))
 
     def forward(self, x):
         logits = torch.zeros(len(x), 10)
@@ -78,7 +78,10 @@ def test_accuracy_matrix_of_a_hand_made_model_task_incremental():
         (max(even[0], odd[0]) - odd[0] + even[1] - odd[1]) / 2, rel=1e-6)
     # end_task saw each sub-task's training split, on its two classes only.
     train = [d["train"] for d in task.data()]
-    assert model.ended == [(t, train[t][0].shape, [2 * t, 2 * t + 1]) for t in range(3)]
+    assert [t for t, _, _ in model.ended] == [0, 1, 2]
+    for t, x, y in model.ended:
+        assert torch.equal(x, train[t][0]) and torch.equal(y, train[t][1])
+        assert set(y.tolist()) == {2 * t, 2 * t + 1}
     assert [h["subtask"] for h in r.history] == [0, 0, 1, 1, 2, 2]  # one epoch row + one matrix row each
 
 
@@ -107,11 +110,18 @@ class Frozen(nn.Module):
 
 def test_backward_transfer_of_a_model_that_never_changes_is_zero():
     torch.manual_seed(0)
-    r = core.run("permuted-digits", Frozen(), num_tasks=3, epochs=2, progress=False)
+    model = Frozen()
+    task = PermutedDigits(num_tasks=3)
+    r = core.run(task, model, epochs=2, progress=False)
     rows = [h["accuracy_row"] for h in r.history if "accuracy_row" in h]
     assert rows[2][0] == rows[0][0] and rows[2][1] == rows[1][1]  # each column is constant
     assert r.metrics["test_backward_transfer"] == 0.0 and r.metrics["test_forgetting"] == 0.0
     assert 0.0 < r.metrics["test_average_accuracy"] < 0.5  # a random classifier, not a constant one
+    # The inputs training and evaluation fetched are the permuted images data() materialises.
+    with torch.no_grad():
+        for t, d in enumerate(task.data()):
+            x, y = d["test"]
+            assert r.metrics[f"test_accuracy_task{t}"] == float((model(x).argmax(1) == y).float().mean())
 
 
 class TaskIdModel(nn.Module):

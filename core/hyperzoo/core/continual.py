@@ -120,23 +120,26 @@ def permutations(num_pixels: int, num_tasks: int, split_seed: int) -> list[np.nd
 class SubTask(SupervisedTask):
     """One sub-task (or, for joint training, the union of all), as core's trainer sees it.
 
-    Its data sets hold ``(x, task_id, y)``; :meth:`forward` calls the model with or without the ids (see the
-    module docstring) and masks the logits of classes outside each example's sub-task when ``allowed`` is given.
+    Its data sets hold ``(index, task_id, y)``: ``index`` points into the task's one copy of the inputs and
+    ``fetch(index, task_id)`` returns the inputs as the sub-task shows them (permuted for the permuted tasks), on
+    the batch's device, so no sub-task copies the data. :meth:`forward` calls the model with or without the ids
+    (see the module docstring) and masks the logits of classes outside each example's sub-task when ``allowed``
+    is given.
     """
 
     kind = KIND
     monitor = "accuracy"
     monitor_mode = "max"
 
-    def __init__(self, name: str, data: dict[str, tuple[Any, Any, Any]], *, num_classes: int,
+    def __init__(self, name: str, data: dict[str, tuple[Any, Any, Any]], *, fetch: Any, num_classes: int,
                  allowed: torch.Tensor | None, takes_task_id: bool, task_identity: bool):
         from torch.utils.data import TensorDataset
 
-        self.name = name
+        self.name, self.fetch = name, fetch
         self.num_classes = num_classes
         self.allowed = allowed
         self.takes_task_id, self.task_identity = takes_task_id, task_identity
-        self._splits = {split: TensorDataset(x, tid, y) for split, (x, tid, y) in data.items()}
+        self._splits = {split: TensorDataset(idx, tid, y) for split, (idx, tid, y) in data.items()}
 
     def __repr__(self) -> str:
         return f"SubTask({self.name!r})"
@@ -144,8 +147,14 @@ class SubTask(SupervisedTask):
     def splits(self) -> dict[str, Any]:
         return self._splits
 
+    def tensors(self, split: str, device: Any = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs, labels)`` of one split on ``device``, materialised."""
+        idx, tid, y = (t.to(device) for t in self._splits[split].tensors)
+        return self.fetch(idx, tid), y
+
     def forward(self, model: Any, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        x, task_id, target = batch
+        index, task_id, target = batch
+        x = self.fetch(index, task_id)
         if self.takes_task_id and (model.training or self.task_identity):
             out = model(x, task_id)
         else:
@@ -184,8 +193,9 @@ def _check_int(name: str, value: Any, low: int, high: int | None, why: str) -> N
 
 
 class ContinualTask:
-    """Base of the continual-learning tasks: subclasses provide :meth:`load_base` (the standardised splits)
-    and :meth:`subtask_data` (sub-task ``t``'s inputs and labels per split). See the module docstring."""
+    """Base of the continual-learning tasks: subclasses provide :meth:`load_base` (the standardised splits),
+    :meth:`classes` and :meth:`members` (which examples and classes a sub-task holds) and, when a sub-task
+    shows its inputs differently, :meth:`transform`. See the module docstring."""
 
     kind = KIND
     scenario = ""  # "split" or "permuted"
@@ -206,32 +216,74 @@ class ContinualTask:
             raise ConfigError(f"split_seed must be an int, got {split_seed!r}")
         self.num_tasks, self.task_identity, self.joint, self.split_seed = num_tasks, task_identity, joint, split_seed
         self._base: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
-        self._data: list[dict[str, tuple[torch.Tensor, torch.Tensor]]] | None = None
+        self._offsets: dict[str, int] = {}
+        self._on_device: dict[str, Any] = {}
 
     # -- data ------------------------------------------------------------------------------------------------
     def load_base(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """``{"train", "val", "test"}`` → (images ``(N, 1, H, W)`` float32 standardised, labels int64)."""
         raise NotImplementedError
 
-    def subtask_data(self, t: int, base: dict[str, tuple[torch.Tensor, torch.Tensor]]
-                     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        raise NotImplementedError
-
     def classes(self, t: int) -> list[int]:
         """The classes of sub-task ``t``."""
         raise NotImplementedError
 
+    def members(self, t: int, labels: torch.Tensor) -> torch.Tensor:
+        """A boolean mask over a split's ``labels``: the examples sub-task ``t`` holds."""
+        raise NotImplementedError
+
+    def transform(self, x: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
+        """The inputs ``x`` as the sub-tasks ``task_id`` (one per example) show them; the identity here."""
+        return x
+
     def base(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The standardised splits, loaded once (views into one tensor holding every split's inputs)."""
         if self._base is None:
-            self._base = self.load_base()
+            import torch
+
+            base = self.load_base()
+            bank = torch.cat([base[s][0] for s in ("train", "val", "test")])
+            self._base, start = {}, 0
+            for split in ("train", "val", "test"):
+                n = len(base[split][1])
+                self._offsets[split] = start
+                self._base[split] = (bank[start:start + n], base[split][1])
+                start += n
+            self._on_device = {"cpu": bank}
         return self._base
 
+    def _bank(self, device: Any) -> torch.Tensor:
+        self.base()
+        key = str(device)
+        if key not in self._on_device:
+            self._on_device[key] = self._on_device["cpu"].to(device)
+        return self._on_device[key]
+
+    def inputs(self, index: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
+        """Inputs number ``index`` (into train, val, test concatenated) as sub-tasks ``task_id`` show them."""
+        return self.transform(self._bank(index.device)[index], task_id)
+
+    def indices(self, t: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(global indices, labels) of the examples of ``split`` that sub-task ``t`` holds."""
+        import torch
+
+        y = self.base()[split][1]
+        keep = torch.nonzero(self.members(t, y)).squeeze(1)
+        return keep + self._offsets[split], y[keep]
+
     def data(self) -> list[dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-        """Per sub-task ``{"train", "val", "test"}`` → (inputs, labels), built once."""
-        if self._data is None:
-            base = self.base()
-            self._data = [self.subtask_data(t, base) for t in range(self.num_tasks)]
-        return self._data
+        """Per sub-task ``{"train", "val", "test"}`` → (inputs, labels), materialised on every call (for
+        inspection; training reads the one shared copy through :meth:`inputs`)."""
+        import torch
+
+        out = []
+        for t in range(self.num_tasks):
+            parts = {}
+            for split in ("train", "val", "test"):
+                idx, y = self.indices(t, split)
+                parts[split] = (self.inputs(idx, torch.full_like(idx, t)), y)
+            out.append(parts)
+        return out
 
     @property
     def num_classes(self) -> int:
@@ -250,16 +302,14 @@ class ContinualTask:
         """Sub-task ``t`` as a trainer task; ``t=None`` is the union of all sub-tasks (joint training)."""
         import torch
 
-        data = self.data()
         ids = range(self.num_tasks) if t is None else [t]
         splits = {}
         for split in ("train", "val", "test"):
-            xs = [data[i][split][0] for i in ids]
-            ys = [data[i][split][1] for i in ids]
-            tids = [torch.full((len(y),), i, dtype=torch.long) for i, y in zip(ids, ys)]
-            splits[split] = (torch.cat(xs), torch.cat(tids), torch.cat(ys))
+            parts = [self.indices(i, split) for i in ids]
+            tids = [torch.full_like(idx, i) for i, (idx, _) in zip(ids, parts)]
+            splits[split] = (torch.cat([p[0] for p in parts]), torch.cat(tids), torch.cat([p[1] for p in parts]))
         name = f"{self.scenario}-task{t}" if t is not None else f"{self.scenario}-joint"
-        return SubTask(name, splits, num_classes=self.num_classes,
+        return SubTask(name, splits, fetch=self.inputs, num_classes=self.num_classes,
                        allowed=self.allowed() if self.task_identity else None, takes_task_id=takes_task_id,
                        task_identity=self.task_identity)
 
@@ -294,8 +344,7 @@ class ContinualTask:
                     begin(t)
                 trainer.fit(sub, model, checkpoint=f"task-{t}.pt")
                 if callable(end):
-                    x, _, y = sub.splits()["train"].tensors
-                    end(t, x.to(trainer.device), y.to(trainer.device))
+                    end(t, *sub.tensors("train", trainer.device))
                 row = evaluate(t)
                 matrix.append(row)
                 trainer.log(accuracy_row=row, average_accuracy=float(np.mean(row)))
@@ -316,11 +365,10 @@ class _Split:
     def classes(self, t: int) -> list[int]:
         return list(range(CLASSES_PER_SPLIT * t, CLASSES_PER_SPLIT * (t + 1)))
 
-    def subtask_data(self, t, base):
+    def members(self, t, labels):
         import torch
 
-        keep = torch.tensor(self.classes(t))
-        return {split: (x[torch.isin(y, keep)], y[torch.isin(y, keep)]) for split, (x, y) in base.items()}
+        return torch.isin(labels, torch.tensor(self.classes(t)))
 
 
 class _Permuted:
@@ -332,19 +380,24 @@ class _Permuted:
     def classes(self, t: int) -> list[int]:
         return list(range(self.num_classes))
 
+    def members(self, t, labels):
+        import torch
+
+        return torch.ones_like(labels, dtype=torch.bool)
+
     def permutations(self) -> list[np.ndarray]:
         x = self.base()["train"][0]
         return permutations(int(x[0].numel()), self.num_tasks, self.split_seed)
 
-    def subtask_data(self, t, base):
+    def transform(self, x, task_id):
+        """Pixel ``p`` of sub-task ``t``'s input is pixel ``P_t[p]`` of the plain image."""
         import torch
 
-        perm = torch.from_numpy(self.permutations()[t])
-        out = {}
-        for split, (x, y) in base.items():
-            flat = x.reshape(len(x), -1)[:, perm]
-            out[split] = (flat.reshape(x.shape).contiguous(), y)
-        return out
+        key = f"perms:{x.device}"
+        if key not in self._on_device:
+            self._on_device[key] = torch.from_numpy(np.stack(self.permutations())).to(x.device)
+        flat = x.reshape(len(x), -1)
+        return flat.gather(1, self._on_device[key][task_id]).reshape(x.shape)
 
 
 class _DigitsData(ContinualTask):
