@@ -24,10 +24,11 @@ _TABLE.update({name: _L for name in (
     "lorentz_project", "poincare_to_lorentz", "lorentz_to_poincare", "lorentz_check")})
 _TABLE.update({"poincare_fc": "ops.poincare_fc", "poincare_conv2d": "ops.poincare_conv2d"})
 _TABLE.update({name: "layers" for name in (
-    "PoincareBall", "PoincareLinear", "PoincareConv2d", "MidpointBatchNorm2d", "MidpointBatchNorm",
+    "PoincareLinear", "PoincareMLR", "ToBall", "hyperplane_logits", "PoincareConv2d", "MidpointBatchNorm2d", "MidpointBatchNorm",
     "FrechetBatchNorm2d", "PoincareReLU", "PoincareResidual", "HyperbolicProjectionHead", "RadiusScaling",
     "PoincareEmbedding", "ball_parameter")})
 _TABLE.update({"functional": None, "lorentz": None, "layers": None, "models": None, "losses": None})
 _TABLE.update({"hybrid_contrastive_loss": "losses", "hungarian_accuracy": "losses"})
+_TABLE.update({"PoincareResNet": "models", "EuclideanResNet": "models"})
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _TABLE)

@@ -29,5 +29,10 @@ def hyperzoo_register(registrar) -> None:
                       supports=_OPS + "poincare_fc_head_triton:supports",
                       tolerances={"float32": (2e-4, 1e-5)})
 
+    registrar.model("poincare-resnet", _M + "poincare_resnet", fits=[IMG])
+    registrar.model("resnet", _M + "resnet", fits=[IMG])
+    registrar.model("poincare-embedding", _M + "poincare_embedding", fits=[EMBED])
+    registrar.model("euclidean-embedding", _M + "euclidean_embedding", fits=[EMBED])
+
     registrar.optimizer("riemannian-adam", "hyperzoo.hyperbolic.optim:riemannian_adam")
     registrar.optimizer("riemannian-sgd", "hyperzoo.hyperbolic.optim:riemannian_sgd")

@@ -1,0 +1,157 @@
+"""Registered model factories: ``poincare-resnet`` (van Spengler, Berkhout, Mettes, ICCV 2023) and a Euclidean
+``resnet`` of the same shape, and the embedding models of the hierarchy tasks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import functional as F
+from .layers import (MidpointBatchNorm2d, PoincareConv2d, PoincareEmbedding, PoincareMLR, PoincareReLU, ToBall,
+                     _op)
+
+__all__ = ["PoincareResNet", "EuclideanResNet", "poincare_resnet", "resnet", "poincare_embedding",
+           "euclidean_embedding"]
+
+
+def _check_stages(widths: list[int], depths: list[int]) -> None:
+    if not widths or len(widths) != len(depths):
+        raise ValueError(f"widths {widths} and depths {depths} must be non-empty lists of the same length")
+    if any(w < 1 for w in widths) or any(d < 1 for d in depths):
+        raise ValueError(f"widths {widths} and depths {depths} must be positive")
+
+
+class _PBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN, Poincaré residual x ⊕ f(x), ReLU; a strided conv+BN shortcut when the shape changes."""
+
+    def __init__(self, cin: int, cout: int, stride: int, c: float):
+        super().__init__()
+        self.c = c
+        self.conv1 = PoincareConv2d(cin, cout, 3, stride=stride, padding=1, c=c)
+        self.bn1 = MidpointBatchNorm2d(cout, c=c)
+        self.conv2 = PoincareConv2d(cout, cout, 3, padding=1, c=c)
+        self.bn2 = MidpointBatchNorm2d(cout, c=c)
+        self.act = PoincareReLU(c=c)
+        self.short = None
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(PoincareConv2d(cin, cout, 1, stride=stride, c=c), MidpointBatchNorm2d(cout, c=c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
+        s = x if self.short is None else self.short(x)
+        return self.act(F.mobius_add(s, f, c=self.c, dim=1))
+
+
+class PoincareResNet(nn.Module):
+    """Poincaré ResNet: inputs mapped to the ball (exp₀ of the scaled pixel channels), a stem conv-BN-ReLU,
+    stages of residual blocks (stride 2 between stages), the gyromidpoint over positions, hyperbolic MLR."""
+
+    def __init__(self, in_channels: int, num_classes: int, widths: list[int], depths: list[int], c: float = 1.0,
+                 input_scale: float = 0.1):
+        super().__init__()
+        _check_stages(widths, depths)
+        self.c = c
+        self.to_ball = ToBall(c=c, dim=1, scale=input_scale)
+        self.stem = nn.Sequential(PoincareConv2d(in_channels, widths[0], 3, padding=1, c=c),
+                                  MidpointBatchNorm2d(widths[0], c=c), PoincareReLU(c=c))
+        blocks, cin = [], widths[0]
+        for i, (w, d) in enumerate(zip(widths, depths)):
+            for j in range(d):
+                blocks.append(_PBlock(cin, w, 2 if (j == 0 and i > 0) else 1, c))
+                cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.head = PoincareMLR(cin, num_classes, c=c)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.stem(self.to_ball(x)))
+        b, ch, hh, ww = h.shape
+        pts = h.permute(0, 2, 3, 1).reshape(b, hh * ww, ch)
+        return _op("midpoint")(pts, c=self.c, reducedim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class _EBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                               nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.short = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.short(x) + self.f(x))
+
+
+class EuclideanResNet(nn.Module):
+    """The Euclidean ResNet of the same shape (stem, stages, global average pooling, linear classifier)."""
+
+    def __init__(self, in_channels: int, num_classes: int, widths: list[int], depths: list[int]):
+        super().__init__()
+        _check_stages(widths, depths)
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]),
+                                  nn.ReLU())
+        blocks, cin = [], widths[0]
+        for i, (w, d) in enumerate(zip(widths, depths)):
+            for j in range(d):
+                blocks.append(_EBlock(cin, w, 2 if (j == 0 and i > 0) else 1))
+                cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+def poincare_resnet(*, in_channels: int = 1, num_classes: int = 10, widths: list[int] | None = None,
+                    depths: list[int] | None = None, curvature: float = 1.0, input_scale: float = 0.1) -> nn.Module:
+    """Poincaré ResNet (``depths=[1, 1, 1]``: ResNet-8; ``[3, 3, 3]``: ResNet-20), widths 8-16-32 by default."""
+    return PoincareResNet(in_channels, num_classes, list(widths or [8, 16, 32]), list(depths or [1, 1, 1]),
+                          c=curvature, input_scale=input_scale)
+
+
+def resnet(*, in_channels: int = 1, num_classes: int = 10, widths: list[int] | None = None,
+           depths: list[int] | None = None) -> nn.Module:
+    """The Euclidean ResNet of the same shape as ``poincare-resnet`` (same widths and depths)."""
+    return EuclideanResNet(in_channels, num_classes, list(widths or [8, 16, 32]), list(depths or [1, 1, 1]))
+
+
+class Embedding(nn.Module):
+    """Embedding of ``num_nodes`` items: a Poincaré ball (``geoopt.ManifoldParameter``) or Euclidean space."""
+
+    def __init__(self, num_nodes: int, width: int, geometry: str, curvature: float = 1.0, init: float = 1e-3):
+        super().__init__()
+        if geometry not in ("poincare", "euclidean"):
+            raise ValueError(f"geometry must be 'poincare' or 'euclidean', got {geometry!r}")
+        self.geometry, self.c = geometry, curvature
+        if geometry == "poincare":
+            self.emb = PoincareEmbedding(num_nodes, width, c=curvature, init=init)
+        else:
+            self.emb = nn.Module()
+            self.emb.weight = nn.Parameter(torch.empty(num_nodes, width).uniform_(-init, init))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.emb.weight
+
+    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Distances between the embeddings of index tensors ``a`` and ``b`` (broadcast)."""
+        w = self.emb.weight
+        x, y = w[a], w[b]
+        if self.geometry == "poincare":
+            return F.dist(x, y, c=self.c)
+        return (x - y).norm(dim=-1)
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return self.emb.weight[index]
+
+
+def poincare_embedding(*, num_nodes: int = 2, width: int = 10, curvature: float = 1.0) -> nn.Module:
+    """Poincaré embeddings (Nickel & Kiela 2017) of ``num_nodes`` items in a ``width``-dimensional ball."""
+    return Embedding(num_nodes, width, "poincare", curvature)
+
+
+def euclidean_embedding(*, num_nodes: int = 2, width: int = 10) -> nn.Module:
+    """The Euclidean baseline of the same dimension."""
+    return Embedding(num_nodes, width, "euclidean")
