@@ -45,7 +45,8 @@ def test_registration_is_all_or_nothing(register):
         registrar.model("fresh-model-1", "hyperzoo.core.baselines:mlp", fits=["x"])
         registrar.model("cnn", "hyperzoo.core.baselines:mlp", fits=["x"])  # taken by core
 
-    with pytest.raises(RegistryError, match="model 'cnn' is already registered by plugin 'core'"):
+    with pytest.raises(RegistryError, match="plugin 'clash' cannot register model 'cnn': model 'cnn' is already "
+                                            "registered by plugin 'core'"):
         register("clash", hook)
     assert "fresh-model-1" not in core.models()
 
@@ -96,3 +97,17 @@ def test_unregister_removes_every_name(register):
     assert "gone-data" not in core.datasets() and "gone" not in [p.name for p in core.plugins()]
     with pytest.raises(RegistryError, match="cannot be unregistered"):
         core.unregister_plugin("core")
+
+
+def test_operators_are_named_after_their_plugin(register):
+    with pytest.raises(RegistryError, match=r"operator name 'core.gated' registered by plugin 'mine' must be "
+                                            r"'mine.<op>' \('core.\*' names are core's own\).*'mine.gated'"):
+        register("mine", lambda registrar: registrar.operator("core.gated", "m:f"))
+    with pytest.raises(RegistryError, match="must be 'mine.<op>'"):
+        register("mine", lambda registrar: registrar.operator("gated", "m:f"))
+    with pytest.raises(RegistryError, match="must be 'mine.<op>'"):
+        register("mine", lambda registrar: registrar.operator("mine.", "m:f"))
+    assert "core.gated" not in core.operators()
+    register("mine", lambda registrar: (registrar.operator("mine.gated", "m:f"),
+                                        registrar.backend("core.rms_norm", "mine-fast", "m:f")))  # backends: any op
+    assert "mine.gated" in core.operators() and "mine-fast" in core.get_operator("core.rms_norm").backends

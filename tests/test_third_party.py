@@ -28,6 +28,10 @@ BROKEN = {
               "    registrar.model('cnn', 'x:y', fits=['k'])\n", "hyperzoo>=0.2,<0.3"),
     "oldcore": ("from hyperzoo import core\n\n@core.hookimpl\ndef hyperzoo_register(registrar):\n"
                 "    registrar.model('from-the-future', 'x:y', fits=['k'])\n", "hyperzoo>=9.0"),
+    # loads (targets are lazy) but one target is misspelled: only `plugins --check` finds it before first use
+    "typo": ("from hyperzoo import core\n\n@core.hookimpl\ndef hyperzoo_register(registrar):\n"
+             "    registrar.model('typo-mlp', 'hyperzoo.core.baselines:mlpp', fits=['k'])\n"
+             "    registrar.model('typo-cnn', 'hyperzoo.core.baselines:cnn', fits=['k'])\n", "hyperzoo>=0.2,<0.3"),
 }
 
 
@@ -114,7 +118,9 @@ def test_discovery_statuses_and_listing_stays_light(venv):
     assert infos["example"]["requires_core"] == "<0.3,>=0.2"
     assert infos["broken"]["status"] == "failed" and "missing dependency foo" in infos["broken"]["error"]
     assert infos["taken"]["status"] == "failed"
-    assert "model 'cnn' is already registered by plugin 'core'" in infos["taken"]["error"]
+    assert ("plugin 'taken' cannot register model 'cnn': model 'cnn' is already registered by plugin 'core'"
+            in infos["taken"]["error"])
+    assert infos["typo"]["status"] == "loaded"
     assert infos["oldcore"]["status"] == "incompatible" and "requires hyperzoo>=9.0" in infos["oldcore"]["error"]
     for name in ("broken", "taken", "oldcore"):
         assert infos[name]["provides"] == {}
@@ -137,18 +143,67 @@ def test_cli_json_matches_the_python_api_field_by_field(venv):
 def test_allow_and_deny_lists(venv):
     infos, _ = statuses(venv, HYPERZOO_PLUGINS="example")
     assert infos["core"]["status"] == "loaded" and infos["example"]["status"] == "loaded"
-    assert {infos[n]["status"] for n in ("broken", "taken", "oldcore")} == {"blocked"}
+    assert {infos[n]["status"] for n in ("broken", "taken", "oldcore", "typo")} == {"blocked"}
     assert infos["broken"]["error"] == "not in HYPERZOO_PLUGINS"
     infos, _ = statuses(venv, HYPERZOO_DISABLE_PLUGINS="broken,example")
     assert infos["broken"]["status"] == infos["example"]["status"] == "blocked"
     assert infos["taken"]["status"] == "failed"
 
 
-def test_strict_mode_reraises(venv):
+def hyperzoo(venv, *args, **env):
+    full_env = {**os.environ, **env}
+    for var in ("HYPERZOO_PLUGINS", "HYPERZOO_DISABLE_PLUGINS", "HYPERZOO_STRICT_PLUGINS"):
+        if var not in env:
+            full_env.pop(var, None)
+    return subprocess.run([venv, "-m", "hyperzoo.core", *args], capture_output=True, text=True, env=full_env,
+                          timeout=300)
+
+
+def test_strict_mode_raises_naming_the_plugin(venv):
     proc = py(venv, LIST, HYPERZOO_STRICT_PLUGINS="1")
-    assert proc.returncode != 0 and "ImportError: missing dependency foo" in proc.stderr
+    assert proc.returncode != 0 and "PluginLoadError: plugin 'broken' (hz-broken) failed to load" in proc.stderr
+    assert "ImportError: missing dependency foo" in proc.stderr  # the original, as the cause
     infos, _ = statuses(venv, HYPERZOO_STRICT_PLUGINS="1", HYPERZOO_DISABLE_PLUGINS="broken,taken,oldcore")
     assert infos["example"]["status"] == "loaded"
+
+
+@pytest.mark.parametrize("disable, message", [
+    ("", "hyperzoo: error: plugin 'broken' (hz-broken) failed to load (HYPERZOO_STRICT_PLUGINS=1): ImportError: "
+         "missing dependency foo (pip install foo)"),
+    ("broken", "hyperzoo: error: plugin 'oldcore': requires hyperzoo>=9.0"),  # plugins load in name order
+    ("broken,oldcore", "hyperzoo: error: plugin 'taken' (hz-taken) failed to load (HYPERZOO_STRICT_PLUGINS=1): "
+                       "RegistryError: plugin 'taken' cannot register model 'cnn'"),
+])
+def test_strict_mode_in_the_cli_is_one_line_and_status_2(venv, disable, message):
+    proc = hyperzoo(venv, "plugins", HYPERZOO_STRICT_PLUGINS="1", HYPERZOO_DISABLE_PLUGINS=disable)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert [line for line in lines if line.startswith("hyperzoo: error:")] == [lines[-1]]
+    assert lines[-1].startswith(message), proc.stderr
+
+
+def test_plugins_check_finds_the_misspelled_target(venv):
+    proc = hyperzoo(venv, "plugins", "--check", "--json")
+    assert proc.returncode == 2
+    report = {p["name"]: p for p in json.loads(proc.stdout)["plugins"]}
+    assert report["example"]["ok"] and report["example"]["checked"] == 5  # op, backend + supports, model, task
+    assert report["typo"]["status"] == "loaded" and report["typo"]["checked"] == 2
+    assert report["typo"]["problems"] == [
+        "model 'typo-mlp' of plugin 'typo': target 'hyperzoo.core.baselines:mlpp': module 'hyperzoo.core.baselines' "
+        "has no attribute 'mlpp'"]
+    assert not report["broken"]["ok"] and not report["taken"]["ok"] and not report["oldcore"]["ok"]
+    assert "hyperzoo: error: 4 plugin(s) have problems: broken, oldcore, taken, typo" in proc.stderr
+    clean = hyperzoo(venv, "plugins", "--check", HYPERZOO_DISABLE_PLUGINS="broken,taken,oldcore,typo")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+def test_unknown_model_names_the_plugins_that_did_not_load(venv):
+    proc = hyperzoo(venv, "run", "xor", "no-such-model")
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("hyperzoo: error: unknown model 'no-such-model'.")
+    assert "Plugins that did not load (one may provide it): broken (failed: ImportError: missing dependency foo" \
+        in line and "oldcore (incompatible: requires hyperzoo>=9.0" in line
 
 
 def test_core_run_with_the_third_party_model_and_task(venv, tmp_path):
@@ -167,7 +222,7 @@ def test_core_run_with_the_third_party_model_and_task(venv, tmp_path):
 
 def test_the_guides_snippets_run_with_the_plugin_installed(venv, tmp_path):
     snippets = guide_snippets()
-    assert len(snippets) == 2
+    assert len(snippets) == 3
     for i, snippet in enumerate(snippets):
         proc = subprocess.run([venv, "-c", snippet], capture_output=True, text=True, cwd=tmp_path)
         assert proc.returncode == 0, f"snippet {i} of {GUIDE.name} failed:\n{snippet}\n{proc.stderr}"

@@ -14,24 +14,24 @@ from typing import Any
 
 from .config import ConfigError, bound_config, check_kwargs
 from .discovery import CORE_VERSION as __version__
-from .discovery import PluginInfo, plugins, register_plugin, unregister_plugin
+from .discovery import PluginCheck, PluginInfo, check_plugins, plugins, register_plugin, unregister_plugin
 from .discovery import registry as _registry
 from .dispatch import Backend, BackendError, Operator, get_operator, operators, triton_available, triton_supports
 from .hookspecs import hookimpl
 from .model import Estimator, Model
-from .registry import Registrar, RegistryError
+from .registry import PluginLoadError, Registrar, RegistryError
 from .task import ClassificationTask, SupervisedTask, Task
 
 __all__ = [
     "__version__",
     "run", "load", "RunResult", "Trainer", "aggregate", "predict", "evaluate", "describe",
     "sweep", "SweepResult", "functional_hash", "suggest_hyperparameters",
-    "plugins", "PluginInfo", "register_plugin", "unregister_plugin",
+    "plugins", "PluginInfo", "register_plugin", "unregister_plugin", "check_plugins", "PluginCheck",
     "operators", "models", "tasks", "datasets", "optimizers",
     "get_operator", "create_model", "get_task", "get_dataset", "get_optimizer", "model_fits", "task_kind",
     "hookimpl", "Registrar", "Operator", "Backend",
     "Task", "SupervisedTask", "ClassificationTask", "Model", "Estimator",
-    "RegistryError", "BackendError", "ConfigError",
+    "RegistryError", "PluginLoadError", "BackendError", "ConfigError",
     "triton_available", "triton_supports",
 ]
 

@@ -35,18 +35,42 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, allow_nan=True))
 
 
+def _check_plugins(args: argparse.Namespace) -> int:
+    from . import check_plugins
+
+    results = check_plugins()
+    bad = [r.name for r in results if not r.ok]
+    if args.json:
+        _print_json({"ok": not bad, "plugins": [r.to_dict() for r in results]})
+    else:
+        w = max(16, *(len(r.name) + 2 for r in results))
+        for r in results:
+            state = "skipped" if r.status == "blocked" else ("ok" if r.ok else "BAD")
+            print(f"{r.name:<{w}}{r.status:<14}{state:<8}{r.checked} targets resolved")
+            for problem in r.problems:
+                print(f"{'':<{w}}{problem}")
+    if bad:
+        print(f"hyperzoo: error: {len(bad)} plugin(s) have problems: {', '.join(bad)} "
+              "(each is listed above with what is wrong)", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from . import plugins
 
+    if args.check:
+        return _check_plugins(args)
     infos = plugins(available=args.available)
     if args.json:
         _print_json({"core_version": infos[0].version, "plugins": [i.to_dict() for i in infos]})
         return 0
+    w = max(16, *(len(i.name) + 2 for i in infos))
     for i in infos:
         provides = ", ".join(f"{len(v)} {k}" for k, v in i.provides.items())
-        print(f"{i.name:<16}{i.version or '-':<10}{i.status:<14}{provides}")
+        print(f"{i.name:<{w}}{i.version or '-':<10}{i.status:<14}{provides}")
         if i.error:
-            print(f"{'':<16}{i.error}")
+            print(f"{'':<{w}}{i.error}")
     return 0
 
 
@@ -93,7 +117,15 @@ def _describe(kind: str, name: str, as_json: bool) -> int:
 def cmd_ops(args: argparse.Namespace) -> int:
     from .dispatch import get_operator, operators, orphaned_backends
 
-    ops = [get_operator(n).explain() for n in operators(args.pattern)]
+    names = operators(args.pattern)
+    if not names:
+        from .registry import RegistryError
+
+        known = operators()
+        raise RegistryError(f"no operator matches {args.pattern!r}; the {len(known)} operators are: "
+                            + ", ".join(known[:30]) + (", ..." if len(known) > 30 else "")
+                            + " (patterns are fnmatch: 'kde.*')")
+    ops = [get_operator(n).explain() for n in names]
     orphans = orphaned_backends()
     if args.json:
         _print_json({"operators": ops, "orphaned_backends": orphans})
@@ -237,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plugins", help="installed plugins and their status")
     p.add_argument("--available", action="store_true", help="also list first-party plugins not installed")
+    p.add_argument("--check", action="store_true", help="import every lazy target of every plugin and report the bad "
+                   "ones (exit status 2 if any)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plugins)
     for name, kind in (("models", "model"), ("tasks", "task")):

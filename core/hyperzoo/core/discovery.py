@@ -24,10 +24,10 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .registry import Entry, Registrar, Registry, RegistryError
+from .registry import Entry, PluginLoadError, Registrar, Registry, RegistryError, resolve
 
-__all__ = ["PluginInfo", "plugins", "register_plugin", "registry", "catalogue", "CORE_VERSION", "generation",
-           "on_change"]
+__all__ = ["PluginInfo", "PluginCheck", "plugins", "register_plugin", "registry", "catalogue", "check_plugins",
+           "CORE_VERSION", "generation", "on_change"]
 
 log = logging.getLogger("hyperzoo")
 GROUP = "hyperzoo"
@@ -83,6 +83,31 @@ class _State:
 
 
 _state = _State()
+
+
+def _provider_hint(kind: str, name: str) -> tuple[str, bool]:
+    """For an unknown name: which plugin provides it, and why it is not here (catalogue + load statuses)."""
+    plural = kind + "s"
+    for plugin, entry in catalogue().items():
+        if name not in entry.get("provides", {}).get(plural, []):
+            continue
+        info = _state.infos.get(plugin)
+        dist = entry.get("distribution", "hyperzoo-" + plugin)
+        if info is None:
+            return (f" The {plugin} plugin provides it and is not installed: pip install {dist} (in a checkout: "
+                    f"pip install ./{entry.get('path', 'plugins/' + plugin)})."), True
+        if info.status == "blocked":
+            return f" The {plugin} plugin provides it but is blocked ({info.error}).", True
+        if info.status != "loaded":
+            return f" The {plugin} plugin provides it; it is installed but {info.status}: {info.error}", True
+    broken = [i for i in _state.infos.values() if i.status in ("failed", "incompatible")]
+    if broken:
+        return (" Plugins that did not load (one may provide it): "
+                + "; ".join(f"{i.name} ({i.status}: {i.error})" for i in broken) + "."), False
+    return "", False
+
+
+_state.registry.hint = _provider_hint
 
 
 def _env_list(var: str) -> set[str] | None:
@@ -157,7 +182,7 @@ def _load_entry_point(ep: metadata.EntryPoint, allow: set[str] | None, deny: set
         _state.infos[f"{ep.name} ({info.distribution})"] = info
         log.warning("hyperzoo: %s", info.error)
         if strict:
-            raise RegistryError(info.error)
+            raise PluginLoadError(ep.name, info.error)
         return
     _state.infos[ep.name] = info
     if (allow is not None and ep.name not in allow) or (deny is not None and ep.name in deny):
@@ -176,16 +201,19 @@ def _load_entry_point(ep: metadata.EntryPoint, allow: set[str] | None, deny: set
                 f"install a version of {info.distribution} made for this core, or the core it asks for"
             )
             if strict:
-                raise RegistryError(f"plugin {ep.name!r}: {info.error}")
+                raise PluginLoadError(ep.name, f"plugin {ep.name!r}: {info.error}")
             return
         module = ep.load()
         info.provides = _register(module, ep.name)
         info.status = "loaded"
+    except PluginLoadError:
+        raise
     except Exception as exc:
-        if strict:
-            raise
         info.status = "failed"
         info.error = _describe(exc)
+        if strict:  # one clear error naming the plugin; the original is its __cause__
+            raise PluginLoadError(ep.name, f"plugin {ep.name!r} ({info.distribution or ep.value}) failed to load "
+                                  f"(HYPERZOO_STRICT_PLUGINS=1): {info.error}") from exc
         log.warning("hyperzoo: plugin %r not loaded: %s", ep.name, info.error)
 
 
@@ -203,7 +231,7 @@ def _load_all() -> None:
             info = PluginInfo("core", None, "failed", f"the name 'core' is reserved ({ep.value})", module=ep.value)
             _state.infos[f"core ({ep.value})"] = info
             if strict:
-                raise RegistryError(info.error)
+                raise PluginLoadError("core", info.error)
             continue
         _load_entry_point(ep, allow, deny, strict)
 
@@ -316,3 +344,60 @@ def plugins(*, available: bool = False) -> list[PluginInfo]:
 
 def entries(kind: str) -> dict[str, Entry]:
     return ensure_loaded().tables[kind]
+
+
+@dataclass
+class PluginCheck:
+    """What :func:`check_plugins` found for one plugin: how many lazy targets resolved, and every problem."""
+
+    name: str
+    status: str
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "ok": self.ok, "checked": self.checked,
+                "problems": self.problems}
+
+
+def _targets(e: Entry) -> list[tuple[str, Any]]:
+    out = [("target", e.target)]
+    if e.kind == "backend":
+        out += [(label, e.meta[label]) for label in ("is_available", "supports") if e.meta.get(label) is not None]
+    return out
+
+
+def check_plugins() -> list[PluginCheck]:
+    """Resolve every lazy ``"module:attribute"`` target of every plugin (importing its modules) and report the
+    bad ones: a module that does not import, a missing attribute, a target that is not callable. A plugin that
+    failed to load or is incompatible is a problem too; a blocked one is not checked. ``hyperzoo plugins --check``
+    prints this and exits with status 2 when any plugin has a problem.
+    """
+    ensure_loaded()
+    results = []
+    for info in plugins():
+        check = PluginCheck(info.name, info.status)
+        results.append(check)
+        if info.status == "blocked":
+            continue
+        if info.status != "loaded":
+            check.problems.append(f"{info.status}: {info.error}")
+            continue
+        for kind, table in _state.registry.tables.items():
+            for e in sorted((e for e in table.values() if e.plugin == info.name), key=lambda e: e.name):
+                for label, target in _targets(e):
+                    check.checked += 1
+                    what = f"{kind} {e.name!r} of plugin {info.name!r}: {label}"
+                    try:
+                        obj = e.load() if label == "target" else resolve(target, what=what)
+                    except Exception as exc:  # an import that raises anything at all is a bad target
+                        check.problems.append(str(exc) if isinstance(exc, RegistryError)
+                                              else f"{what} {target!r}: {_describe(exc)}")
+                        continue
+                    if not callable(obj):
+                        check.problems.append(f"{what} {target!r} is a {type(obj).__name__}, not callable")
+    return results

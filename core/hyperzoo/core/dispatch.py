@@ -461,6 +461,6 @@ def get_operator(name: str) -> Operator:
     if op is None:
         table = entries("operator")  # loads the plugins first (which may bump the generation)
         if name not in table:
-            raise RegistryError(unknown_name_message("operator", name, table))
+            raise RegistryError(registry().unknown("operator", name))
         op = _cache[name] = Operator(table[name], _backends_for(name))
     return op

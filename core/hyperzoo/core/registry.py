@@ -12,7 +12,7 @@ import difflib
 import fnmatch
 import importlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 class RegistryError(LookupError):
     """An unknown name, or a registration that cannot be accepted."""
+
+
+class PluginLoadError(RegistryError):
+    """A plugin failed to load under ``HYPERZOO_STRICT_PLUGINS=1``; ``plugin`` names it, ``__cause__`` is the error."""
+
+    def __init__(self, plugin: str, message: str):
+        super().__init__(message)
+        self.plugin = plugin
 
 
 def resolve(target: Any, *, what: str = "target") -> Any:
@@ -61,7 +69,7 @@ class Entry:
 
     def load(self) -> Any:
         if not self._loaded:
-            self._obj = resolve(self.target, what=f"{self.kind} {self.name!r} of plugin {self.plugin!r}")
+            self._obj = resolve(self.target, what=f"{self.kind} {self.name!r} of plugin {self.plugin!r}: target")
             self._loaded = True
         return self._obj
 
@@ -198,6 +206,9 @@ class Registry:
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        # hint(kind, name) -> (text appended to "unknown <kind>" errors, whether it names the providing plugin);
+        # discovery sets it from the catalogue and the plugins' load statuses
+        self.hint: Callable[[str, str], tuple[str, bool]] | None = None
 
     def commit(self, entries: list[Entry]) -> None:
         """Add all ``entries`` or none: raise if any name is taken (here or within ``entries``)."""
@@ -209,7 +220,11 @@ class Registry:
             seen.add(key)
             taken = self.tables[e.kind].get(e.name)
             if taken is not None:
-                raise RegistryError(f"{e.kind} {e.name!r} is already registered by plugin {taken.plugin!r}")
+                raise RegistryError(
+                    f"plugin {e.plugin!r} cannot register {e.kind} {e.name!r}: {e.kind} {e.name!r} is already "
+                    f"registered by plugin {taken.plugin!r} (names are unique across installed plugins: rename "
+                    f"it in {e.plugin!r})"
+                )
         for e in entries:
             self.tables[e.kind][e.name] = e
 
@@ -220,7 +235,13 @@ class Registry:
         table = self.tables[kind]
         if name in table:
             return table[name]
-        raise RegistryError(unknown_name_message(kind, name, table))
+        raise RegistryError(self.unknown(kind, name))
+
+    def unknown(self, kind: str, name: str) -> str:
+        """The "unknown <kind>" message for ``name``: close matches, the known names, and which plugin provides it
+        when the catalogue knows (not installed, or installed but failed to load)."""
+        hint, known = self.hint(kind, name) if self.hint is not None else ("", False)
+        return unknown_name_message(kind, name, self.tables[kind], hint=hint, provider_known=known)
 
     def by_plugin(self, plugin: str) -> dict[str, list[str]]:
         provides: dict[str, list[str]] = {}
@@ -235,19 +256,22 @@ def suggest(name: str, candidates: Iterable[str]) -> list[str]:
     return difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
 
 
-def unknown_name_message(kind: str, name: str, candidates: Iterable[str], *, hint: str = "") -> str:
+def unknown_name_message(kind: str, name: str, candidates: Iterable[str], *, hint: str = "",
+                         provider_known: bool = False) -> str:
     candidates = sorted(candidates)
     close = suggest(name, candidates)
     msg = f"unknown {kind} {name!r}"
     if close:
         msg += f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    else:
+        msg += "."
     if candidates:
         shown = ", ".join(candidates[:30]) + (", ..." if len(candidates) > 30 else "")
         msg += f" Known {kind}s: {shown}."
     else:
         msg += f" No {kind}s are registered."
     listing = {"model": "models", "task": "tasks", "operator": "ops"}.get(kind)
-    if listing:
+    if listing and not provider_known:
         msg += (f" (`hyperzoo {listing}` lists them; an uninstalled plugin may provide it: "
                 "`hyperzoo plugins --available`.)")
     return msg + hint
