@@ -11,27 +11,22 @@ HERE = __file__
 
 
 def cases():
-    """Tiny cases (the interpreter is slow): non-causal, causal with N not a multiple of the chunk, states in and
-    out, two value blocks (Dv = 70 > 64), every feature map, cross-attention lengths, unnormalised identity map."""
+    """Tiny cases (the interpreter is slow), together covering: causal with N not a multiple of the chunk and
+    states in and out, non-causal with cross-attention lengths, two value blocks (Dv = 70 > 64), every feature map,
+    the unnormalised identity map."""
     g = torch.Generator().manual_seed(0)
 
     def t(*shape, scale=1.0):
         return (torch.randn(*shape, generator=g) * scale).requires_grad_()
 
-    out = []
-    for fmap in ("elu", "relu"):
-        out.append(((t(1, 2, 37, 8), t(1, 2, 37, 8), t(1, 2, 37, 12)), {"feature_map": fmap, "causal": True,
-                                                                         "chunk_size": 16}))
-    out.append(((t(1, 2, 21, 8), t(1, 2, 29, 8), t(1, 2, 29, 12)), {"feature_map": "elu"}))
     s0 = torch.rand(1, 2, 8, 12, generator=g).requires_grad_()
     z0 = (torch.rand(1, 2, 8, generator=g) + 0.5).requires_grad_()
-    out.append(((t(1, 2, 19, 8), t(1, 2, 19, 8), t(1, 2, 19, 12)), {"causal": True, "chunk_size": 16,
-                                                                     "initial_state": (s0, z0),
-                                                                     "output_final_state": True}))
-    out.append(((t(1, 1, 18, 8), t(1, 1, 18, 8), t(1, 1, 18, 70)), {"causal": True, "chunk_size": 16}))
-    out.append(((t(1, 1, 18, 8, scale=0.3), t(1, 1, 18, 8, scale=0.3), t(1, 1, 18, 8)),
-                {"feature_map": "identity", "normalize": False, "causal": True, "chunk_size": 16}))
-    return out
+    return [((t(1, 2, 37, 8), t(1, 2, 37, 8), t(1, 2, 37, 12)),
+             {"feature_map": "elu", "causal": True, "chunk_size": 16, "initial_state": (s0, z0),
+              "output_final_state": True}),
+            ((t(1, 2, 21, 8), t(1, 2, 29, 8), t(1, 2, 29, 12)), {"feature_map": "relu"}),
+            ((t(1, 1, 18, 8, scale=0.3), t(1, 1, 18, 8, scale=0.3), t(1, 1, 18, 70)),
+             {"feature_map": "identity", "normalize": False, "causal": True, "chunk_size": 16})]
 
 
 def nala_cases():
@@ -42,10 +37,9 @@ def nala_cases():
 
     s0 = torch.rand(1, 2, 16, 12, generator=g).requires_grad_()
     z0 = (torch.rand(1, 2, 16, generator=g) + 0.5).requires_grad_()
-    return [((t(1, 2, 37, 8), t(1, 2, 37, 8), t(1, 2, 37, 12)), {"causal": True, "chunk_size": 16}),
-            ((t(1, 2, 21, 8), t(1, 2, 26, 8), t(1, 2, 26, 12)), {}),
-            ((t(1, 2, 19, 8), t(1, 2, 19, 8), t(1, 2, 19, 12)), {"causal": True, "initial_state": (s0, z0),
-                                                                 "output_final_state": True})]
+    return [((t(1, 2, 37, 8), t(1, 2, 37, 8), t(1, 2, 37, 12)),
+             {"causal": True, "chunk_size": 16, "initial_state": (s0, z0), "output_final_state": True}),
+            ((t(1, 2, 21, 8), t(1, 2, 26, 8), t(1, 2, 26, 12)), {})]
 
 
 def test_triton_parity_interpreted_linear():

@@ -85,7 +85,7 @@ class KernelHash(nn.Module):
     @torch.no_grad()
     def fit(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[float, float]:
         """Fit anchors, σ², μ and A on tokens ``x`` (B, H, N, D); returns the binary objective (before, after)."""
-        x = x.detach().float()
+        x = x.detach().to(self.anchors.dtype)
         b, h, n, _ = x.shape
         idx = torch.randperm(n, generator=generator)[: self.num_anchors]
         if len(idx) < self.num_anchors:
@@ -97,7 +97,7 @@ class KernelHash(nn.Module):
         self.mean.copy_(self.kernel_features(x).mean((0, 2)))
         s = similarity_targets(x, self.top_k)
         before = float(self.objective(x, s))
-        a = self.projection.clone().float().requires_grad_()
+        a = self.projection.clone().requires_grad_()
         opt = torch.optim.Adam([a], lr=self.lr)
         with torch.enable_grad():
             for _ in range(self.steps):

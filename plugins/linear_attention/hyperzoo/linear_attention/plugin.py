@@ -7,7 +7,7 @@ from hyperzoo import core
 _OPS = "hyperzoo.linear_attention.ops."
 _M = "hyperzoo.linear_attention.models:"
 _T = "hyperzoo.linear_attention.tasks:"
-SEQ, IMG = "sequence-classification", "image-classification"
+SEQ, IMG, TOK = "sequence-classification", "image-classification", "token-classification"
 _TRITON = dict(is_available="hyperzoo.core.dispatch:triton_available",
                tolerances={"float32": (1e-4, 1e-5), "float16": (1e-2, 1e-2), "bfloat16": (2e-2, 2e-2)})
 
@@ -28,3 +28,9 @@ def hyperzoo_register(registrar) -> None:
                       supports=_OPS + "linear_triton:supports_linear", **_TRITON)
     registrar.backend("linear_attention.nala", "triton", _OPS + "linear_triton:nala", priority=10,
                       supports=_OPS + "linear_triton:supports_nala", **_TRITON)
+
+    registrar.model("linear-transformer", _M + "linear_transformer", fits=[SEQ, TOK])
+    registrar.model("nala-vit", _M + "nala_vit", fits=[IMG])
+
+    registrar.task("mqar", _T + "MQAR", kind=TOK)
+    registrar.task("selective-copy", _T + "SelectiveCopy", kind=TOK)

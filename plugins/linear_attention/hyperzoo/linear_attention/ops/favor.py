@@ -12,9 +12,9 @@ matrix, rows rescaled to χ_D-distributed norms), which lowers the variance at e
     o_i = Σ_j φ(q̃_i)·φ(k̃_j) v_j / (Σ_j φ(q̃_i)·φ(k̃_j) + eps)        (causal: j ≤ i),   O(N·m·Dv)
 
 an unbiased estimate of softmax attention's numerator and denominator. Each query row is stabilised by
-subtracting its largest exponent (a per-query factor that cancels in the row normalisation); keys are shifted by
-one constant per (batch, head) unless a state goes in or out (states stay in absolute units so that they compose
-across calls). The error of φ(x)·φ(y) shrinks as m^-½.
+subtracting its largest exponent (a per-query factor that cancels in the row normalisation); non-causal keys
+without states are shifted by one constant per (batch, head) (causal outputs must not depend on later keys, and
+states stay in absolute units so that they compose across calls). The error of φ(x)·φ(y) shrinks as m^-½.
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ def favor(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, projection: torch.T
     s = math.sqrt(q.shape[-1] ** -0.5 if scale is None else scale)
     fq = positive_features(q * s, projection, stabilize="row")
     # keys: one shift per (batch, head) keeps large-norm keys from underflowing; it cancels in the ratio, but a
-    # state must stay in absolute units to compose across calls, so no shift when states go in or out
-    stateful = initial_state is not None or output_final_state
-    fk = positive_features(k * s, projection, stabilize=None if stateful else "all")
+    # state must stay in absolute units to compose across calls, and a causal output must not depend on later
+    # keys (through eps), so no shift when causal or when states go in or out
+    plain = causal or initial_state is not None or output_final_state
+    fk = positive_features(k * s, projection, stabilize=None if plain else "all")
     return attend(fq, fk, v, causal=causal, mode=mode, chunk_size=chunk_size, initial_state=initial_state,
                   output_final_state=output_final_state, eps=eps)
