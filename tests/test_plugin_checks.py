@@ -93,3 +93,10 @@ def test_ops_pattern_that_matches_nothing_is_an_error(capsys):
     assert out == "" and err.startswith("hyperzoo: error: no operator matches 'nomatch*'; the ")
     assert "core.rms_norm" in err and len(err.strip().splitlines()) == 1
     assert main(["ops", "core.*"]) == 0 and "core.rms_norm" in capsys.readouterr().out
+
+
+def test_core_run_without_out_dir_writes_nothing(tmp_path, monkeypatch):
+    """docs/plugin-authors.md: without out_dir there is no run directory (and no checkpoint in the cwd)."""
+    monkeypatch.chdir(tmp_path)
+    result = core.run("digits-2d", "mlp", epochs=1, width=8, progress=False)
+    assert result.run_dir is None and list(tmp_path.iterdir()) == []
