@@ -4,6 +4,9 @@ RMSNorm (Zhang & Sennrich, 2019) over the last dimension D:
 
     y = x / sqrt(mean_j x_j^2 + eps) * w
 
+computed as (x/c) / sqrt(mean_j (x_j/c)^2 + eps/c^2) with c = max(max_j |x_j|, 1), the same value, so that
+x^2 cannot overflow (float32 inputs beyond 1.8e19 would otherwise give 0).
+
 It is core's demonstration operator: a pure-PyTorch reference (this file, CPU and GPU, autograd) and a fused
 Triton backend beside it (``rms_norm_triton.py``) with the same signature, proven equal by
 ``hyperzoo.core.testing.check_parity``.
@@ -32,7 +35,11 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor | None = None, eps: float = 1
     """y = x / sqrt(mean(x², dim=-1) + eps) · weight (half precisions computed in float32, returned in x's dtype)."""
     check_inputs(x, weight, eps)
     xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-    y = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)
+    # the same function computed without overflow: with c = max(max_j |x_j|, 1) per row (no gradient through c),
+    # y = (x/c) · (mean (x/c)² + eps/c²)^-½, so x² never overflows for |x| up to the dtype's largest value
+    c = xf.detach().abs().amax(dim=-1, keepdim=True).clamp_min(1.0)
+    xs = xf / c
+    y = xs * torch.rsqrt(xs.pow(2).mean(dim=-1, keepdim=True) + eps / (c * c))
     if weight is not None:
         y = y * weight.to(xf.dtype)
     return y.to(x.dtype)

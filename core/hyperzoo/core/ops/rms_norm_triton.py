@@ -3,7 +3,9 @@
 Same signature and semantics as :func:`hyperzoo.core.ops.rms_norm.rms_norm`. Backward, with r = (mean x² + eps)^-½
 and g = dy·w:
 
-    dx = r·g − x·r³·mean_j(g_j x_j),     dw = Σ_rows dy·x·r
+    dx = r·g − x·r³·mean_j(g_j x_j) = r·(g − x̂·mean_j(g_j x̂_j)),  x̂ = x·r,     dw = Σ_rows dy·x̂
+
+r is computed from x/c, c = max(max_j |x_j|, 1), like the reference, so large inputs neither overflow nor underflow.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ def _fwd_kernel(X, W, Y, RSTD, D, eps, HAS_W: tl.constexpr, BLOCK: tl.constexpr)
     cols = tl.arange(0, BLOCK)
     mask = cols < D
     x = tl.load(X + row * D + cols, mask=mask, other=0.0).to(tl.float32)
-    rstd = 1.0 / tl.sqrt(tl.sum(x * x, axis=0) / D + eps)
+    c = tl.maximum(tl.max(tl.abs(x), axis=0), 1.0)  # scale so that x² cannot overflow (see the reference)
+    xs = x / c
+    rstd = (1.0 / c) / tl.sqrt(tl.sum(xs * xs, axis=0) / D + eps / (c * c))
     y = x * rstd
     if HAS_W:
         y = y * tl.load(W + cols, mask=mask, other=0.0).to(tl.float32)
@@ -44,8 +48,9 @@ def _bwd_kernel(X, W, DY, DX, DW_ROWS, RSTD, D, HAS_W: tl.constexpr, BLOCK: tl.c
     if HAS_W:
         g = dy * tl.load(W + cols, mask=mask, other=0.0).to(tl.float32)
         tl.store(DW_ROWS + row * D + cols, dy * x * r, mask=mask)
-    c = tl.sum(g * x, axis=0) / D
-    dx = r * g - x * (r * r * r) * c
+    xhat = x * r
+    c = tl.sum(g * xhat, axis=0) / D
+    dx = r * (g - xhat * c)  # = r·g − x·r³·mean(g·x), without r³ (it underflows for large x)
     tl.store(DX + row * D + cols, dx.to(DX.dtype.element_ty), mask=mask)
 
 
