@@ -127,6 +127,16 @@ def test_hypernet_regulariser_is_the_closed_form_and_batches_earlier_tasks():
     want = 0.3 * sum(float((m.generator(m.task_embeddings[s]) - m.stored[s]).square().sum()) for s in (0, 1)) / 2
     m.train()
     assert float(m.auxiliary_losses()["hnet_reg"]) == pytest.approx(want, rel=1e-10)
+    # the training forward computes it in the same generator call as the current task's weights: same value, same
+    # gradients as the two separate calls
+    x = torch.randn(5, 12, dtype=torch.float64)
+    loss = m(x, 2).square().sum() + m.auxiliary_losses()["hnet_reg"]
+    fused = torch.autograd.grad(loss, list(m.generator.parameters()))
+    assert m._reg is None
+    loss = m.target(m.weights(2), x).square().sum() + m.regularizer()
+    separate = torch.autograd.grad(loss, list(m.generator.parameters()))
+    for a, b in zip(fused, separate):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     m.begin_task(0)
     assert m.auxiliary_losses() == {}              # nothing to keep while learning the first task
 

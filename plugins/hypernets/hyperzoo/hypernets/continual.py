@@ -99,6 +99,7 @@ class HypernetCL(nn.Module):
         self.register_buffer("stored", torch.zeros(0, self.target.num_weights))
         self.register_buffer("learned", torch.zeros((), dtype=torch.long))   # sub-tasks finished (end_task)
         self.current = 0
+        self._reg: torch.Tensor | None = None      # the regulariser computed with the last training forward
 
     # -- task ids ----------------------------------------------------------------------------------------------
     def _task(self, task_id: int | torch.Tensor) -> int:
@@ -136,6 +137,17 @@ class HypernetCL(nn.Module):
     def forward(self, x: torch.Tensor, task_id: int | torch.Tensor | None = None) -> torch.Tensor:
         if task_id is None:
             return self.infer_task_forward(x)
+        n = min(len(self.stored), self.current)
+        if self.training and n and self.regularizer_weight and type(self) is HypernetCL:
+            ids = task_id.unique() if isinstance(task_id, torch.Tensor) and task_id.dim() else None
+            if ids is None or len(ids) == 1:
+                t = self._task(task_id if ids is None else int(ids[0]))
+                # one generator call for the current task and every earlier one: the output layer's weights are
+                # read once and its gradient written once (the regulariser then costs a few extra rows)
+                z = torch.cat([self.task_embeddings[t:t + 1], self.task_embeddings[:n].detach()])
+                out = self.generator(z)
+                self._reg = self.regularizer_weight * (out[1:] - self.stored[:n]).square().sum(-1).mean()
+                return self.target(out[0], x)
         return self._per_task(x, task_id, lambda xs, t: self.target(self.weights(t), xs))
 
     @torch.no_grad()
@@ -165,7 +177,8 @@ class HypernetCL(nn.Module):
     def auxiliary_losses(self) -> dict[str, torch.Tensor]:
         if not self.training or self.current == 0 or self.regularizer_weight == 0:
             return {}
-        return {"hnet_reg": self.regularizer()}
+        reg, self._reg = self._reg, None
+        return {"hnet_reg": self.regularizer() if reg is None else reg}
 
     @torch.no_grad()
     def end_task(self, t: int, train_inputs: Any = None, train_targets: Any = None) -> None:
