@@ -1,15 +1,14 @@
 """Dispatch overhead of core's operators: ``core.rms_norm`` called through the dispatcher vs the implementation
 the dispatcher picks, called directly. Writes docs/results/core.md (+ core.json).
 
-    python benchmarks/core.py                      # 1 and 2 threads, label "current"
-    python benchmarks/core.py --label before       # keep a row under another label (e.g. before a change)
-    python benchmarks/core.py --repeats 41 --number 2000
+    python benchmarks/core.py                      # today's core, 1 and 2 threads (about a minute)
+    python benchmarks/core.py --baseline e54c8a3   # and core as of that commit, side by side (before/after)
 
 Each case is a small input (8 x 64 float32, the size at which Python overhead dominates), so the figure is the
 cost of the dispatch decision itself: the two callables take turns (``core.testing.interleaved``, rotating
 order), each sample times ``number`` calls in a row, and the overhead is the median over repeats of the
-paired difference (dispatch − direct) per call. Rows are kept per label in core.json, so a run before a change
-and one after it sit side by side in the table (each row names its commit).
+paired difference (dispatch − direct) per call. ``--baseline REV`` extracts core as of REV (``git archive``) and
+runs it in the same benchmark, in fresh processes alternating with today's (PYTHONPATH puts the old core first).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,41 +29,71 @@ RESULTS = ROOT / "docs" / "results"
 GOAL_US = 2.0
 
 
+def _identity(x, weight=None, eps=1e-6):
+    """A no-op operator's reference: what is left of a call through dispatch is the dispatch itself."""
+    return x
+
+
 def cases():
-    """(label, args, kwargs) of the dispatched calls measured."""
+    """(label, operator, args, kwargs) of the dispatched calls measured."""
     import torch
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(8, 64, generator=g)
     w = torch.randn(64, generator=g)
     return [
-        ("rms_norm(x, w) float32", (x, w), {}),
-        ("rms_norm(x, w) float32, requires_grad", (x.clone().requires_grad_(), w.clone().requires_grad_()), {}),
-        ("rms_norm(x, eps=1e-5) float64", (x.double(),), {"eps": 1e-5}),
+        ("rms_norm(x, w) float32", "core.rms_norm", (x, w), {}),
+        ("rms_norm(x, w) float32, requires_grad", "core.rms_norm",
+         (x.clone().requires_grad_(), w.clone().requires_grad_()), {}),
+        ("rms_norm(x, eps=1e-5) float64", "core.rms_norm", (x.double(),), {"eps": 1e-5}),
+        ("no-op operator (x, w): dispatch alone", "bench.identity", (x, w), {}),
     ]
 
 
 def measure(threads: int, repeats: int, number: int) -> list[dict]:
+    """In this process: every case, dispatch and direct taking turns; raw per-repeat times kept."""
+    import types
+
     import torch
 
     from hyperzoo import core
     from hyperzoo.core import testing
 
     torch.set_num_threads(threads)
-    op = core.get_operator("core.rms_norm")
+    plugin = types.ModuleType("hyperzoo_bench_plugin")
+    plugin.hyperzoo_register = core.hookimpl(lambda registrar: registrar.operator("bench.identity", _identity))
+    core.register_plugin(plugin, "bench")
     rows = []
-    for label, args, kwargs in cases():
+    for label, name, args, kwargs in cases():
+        op = core.get_operator(name)
         chosen, _ = op.select(*args, **kwargs)
         impl = op.reference if chosen == "reference" else op.backends[chosen].impl
-        times = testing.interleaved({"dispatch": lambda: op(*args, **kwargs), "direct": lambda: impl(*args, **kwargs)},
-                                    repeats=repeats, warmup=2, number=number)
-        med = testing.medians(times)
-        paired = [d - i for d, i in zip(times["dispatch"], times["direct"])]
-        rows.append({"case": label, "threads": threads, "chosen": chosen, "dispatch_us": 1e6 * med["dispatch"],
-                     "direct_us": 1e6 * med["direct"], "overhead_us": 1e6 * statistics.median(paired),
-                     "overhead_iqr_us": [1e6 * q for q in _quartiles(paired)], "repeats": repeats, "number": number})
-        print(json.dumps(rows[-1]), flush=True)
+        pair = {"dispatch": lambda op=op, a=args, k=kwargs: op(*a, **k),
+                "direct": lambda f=impl, a=args, k=kwargs: f(*a, **k)}  # the same call shape for both
+        times = testing.interleaved(pair, repeats=repeats, warmup=2, number=number)
+        rows.append({"case": label, "threads": threads, "chosen": chosen, "dispatch_s": times["dispatch"],
+                     "direct_s": times["direct"]})
+    core.unregister_plugin("bench")
     return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Pool the raw times of every process per (case, threads): medians and the paired overhead."""
+    pooled: dict[tuple, dict] = {}
+    for r in rows:
+        p = pooled.setdefault((r["case"], r["threads"]), {"case": r["case"], "threads": r["threads"],
+                                                          "chosen": r["chosen"], "dispatch_s": [], "direct_s": []})
+        p["dispatch_s"] += r["dispatch_s"]
+        p["direct_s"] += r["direct_s"]
+    out = []
+    for p in pooled.values():
+        paired = [d - i for d, i in zip(p["dispatch_s"], p["direct_s"])]
+        out.append({"case": p["case"], "threads": p["threads"], "chosen": p["chosen"],
+                    "dispatch_us": 1e6 * statistics.median(p["dispatch_s"]),
+                    "direct_us": 1e6 * statistics.median(p["direct_s"]),
+                    "overhead_us": 1e6 * statistics.median(paired),
+                    "overhead_iqr_us": [1e6 * q for q in _quartiles(paired)], "samples": len(paired)})
+    return out
 
 
 def _quartiles(values: list[float]) -> tuple[float, float]:
@@ -85,7 +115,7 @@ def _commit() -> str:
 def _machine() -> str:
     import torch
 
-    load = ", load average %.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    load = ", load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible{load}, torch "
             f"{torch.__version__}, Python {platform.python_version()}")
 
@@ -96,44 +126,97 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write(label: str, rows: list[dict], command: str) -> None:
+def write(summary: dict[str, list[dict]], commits: dict[str, str], args: argparse.Namespace, command: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "core.json"
     data = json.loads(path.read_text()) if path.exists() else {}
-    runs = data.setdefault("dispatch", {})
-    runs[label] = {"rows": rows, "command": command, "commit": _commit(), "machine": _machine(),
-                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    data["dispatch"] = {"command": command, "commits": commits, "machine": _machine(), "threads": args.threads,
+                        "rounds": args.rounds, "repeats": args.repeats, "number": args.number,
+                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": summary}
     _atomic_write(path, json.dumps(data, indent=1))
+    codes = list(summary)
     lines = ["# core: benchmark results", "",
              "## Dispatch overhead (`core.rms_norm` through the dispatcher vs the chosen implementation called "
              "directly)", "",
-             f"Goal: at most {GOAL_US:g} µs median overhead per call. Input 8 × 64 (CPU), where Python overhead "
-             "dominates. Overhead: median over repeats of the paired difference (dispatch − direct) per call, the "
-             "two taking turns in every round (`core.testing.interleaved`); brackets: its interquartile range. "
-             "`chosen` is the implementation the dispatcher runs here (on a CPU, the reference).", ""]
-    for name, run in runs.items():
-        lines += [f"### {name}", "", f"Command: `{run['command']}` at commit {run['commit']}, {run['date']}; "
-                  f"{run['machine']}.", "",
-                  "| case | threads | chosen | through dispatch (µs) | direct (µs) | overhead (µs) |",
-                  "|---|---|---|---|---|---|"]
-        for r in run["rows"]:
-            lo, hi = r["overhead_iqr_us"]
-            lines.append(f"| {r['case']} | {r['threads']} | {r['chosen']} | {r['dispatch_us']:.2f} | "
-                         f"{r['direct_us']:.2f} | **{r['overhead_us']:.2f}** [{lo:.2f}, {hi:.2f}] |")
-        lines.append("")
-    _atomic_write(RESULTS / "core.md", "\n".join(lines))
+             f"Command: `{command}` ({data['dispatch']['date']}; {data['dispatch']['machine']}).", "",
+             "Code measured: " + "; ".join(f"**{c}** = {commits[c]}" for c in codes) + ". " +
+             (f"Each code runs in {args.rounds} fresh processes, alternating between the codes; in each process "
+              f"the dispatched call and the direct call take turns (`core.testing.interleaved`, {args.repeats} "
+              f"repeats of {args.number} calls after 2 warm-up rounds). Overhead: median over all repeats of the "
+              "paired difference (dispatch − direct) per call, brackets its interquartile range. Input 8 × 64 on "
+              "the CPU, where Python overhead dominates; `chosen` is what the dispatcher runs here. The no-op "
+              "operator (its reference returns its input) isolates the cost of dispatch from the noise of the "
+              f"kernel. Goal: at most {GOAL_US:g} µs median overhead per call."), ""]
+    head = "| case | threads | chosen | " + " | ".join(f"{c}: dispatch / direct (µs) | {c}: overhead (µs)"
+                                                       for c in codes) + " |"
+    lines += [head, "|" + "---|" * (3 + 2 * len(codes))]
+    by = {c: {(r["case"], r["threads"]): r for r in summary[c]} for c in codes}
+    for r in summary[codes[-1]]:
+        cells = []
+        for c in codes:
+            q = by[c].get((r["case"], r["threads"]))
+            if q is None:
+                cells += ["-", "-"]
+                continue
+            lo, hi = q["overhead_iqr_us"]
+            cells += [f"{q['dispatch_us']:.2f} / {q['direct_us']:.2f}", f"**{q['overhead_us']:.2f}** "
+                      f"[{lo:.2f}, {hi:.2f}]"]
+        lines.append(f"| {r['case']} | {r['threads']} | {r['chosen']} | " + " | ".join(cells) + " |")
+    _atomic_write(RESULTS / "core.md", "\n".join(lines) + "\n")
+
+
+def _child(args: argparse.Namespace) -> None:
+    rows = [r for t in args.threads for r in measure(t, args.repeats, args.number)]
+    print(json.dumps(rows))
+
+
+def _run_child(args: argparse.Namespace, pythonpath: str | None) -> list[dict]:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, __file__, "--child", "--threads", *map(str, args.threads), "--repeats", str(args.repeats),
+           "--number", str(args.number)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark process failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--label", default="current", help="row label in core.json/core.md (default: current)")
+    parser.add_argument("--baseline", metavar="REV", help="also measure core as of this git revision (before/after)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=3, help="fresh processes per code, alternating")
     parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--number", type=int, default=1000, help="calls per timed sample")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    command = "python benchmarks/core.py " + " ".join(sys.argv[1:])
-    rows = [r for t in args.threads for r in measure(t, args.repeats, args.number)]
-    write(args.label, rows, command.strip())
+    if args.child:
+        _child(args)
+        return
+    command = "python benchmarks/core.py " + " ".join(a for a in sys.argv[1:])
+    codes: dict[str, str | None] = {}
+    commits: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.baseline:
+            rev = subprocess.run(["git", "rev-parse", "--short", args.baseline], capture_output=True, text=True,
+                                 cwd=ROOT, check=True).stdout.strip()
+            archive = subprocess.run(["git", "archive", rev, "core"], capture_output=True, cwd=ROOT, check=True)
+            subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+            codes["before"], commits["before"] = str(Path(tmp) / "core"), f"core at {rev}"
+        codes["after" if args.baseline else "current"] = None
+        commits["after" if args.baseline else "current"] = f"core at {_commit()}"
+        raw: dict[str, list[dict]] = {c: [] for c in codes}
+        for i in range(args.rounds):
+            order = list(codes) if i % 2 == 0 else list(reversed(codes))
+            for c in order:
+                raw[c] += _run_child(args, codes[c])
+                print(f"round {i + 1}/{args.rounds}: {c} done", flush=True)
+    summary = {c: summarise(rows) for c, rows in raw.items()}
+    for c, rows in summary.items():
+        for r in rows:
+            print(c, json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}))
+    write(summary, commits, args, command.strip())
 
 
 if __name__ == "__main__":

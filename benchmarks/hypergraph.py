@@ -15,13 +15,14 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from hyperzoo.core import testing
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_MD, OUT_JSON = ROOT / "docs/results/hypergraph.md", ROOT / "docs/results/hypergraph.json"
@@ -70,17 +71,10 @@ def step_fns(hg, sides=("ours", "dhg")):
 
 
 def timeit(fns: dict, reps: int) -> dict[str, float]:
-    """Median seconds per call of each function. The functions take turns within every repetition, so that load
-    from other jobs on the shared CPU hits all of them alike; two warm-up rounds first (DHG builds and caches
-    its N×N Laplacian on its first call)."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for rep in range(reps + 2):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            if rep >= 2:
-                times[k].append(time.perf_counter() - t)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    """Median seconds per call of each function. The functions take turns within every repetition
+    (``core.testing.interleaved``), so that load from other jobs on the shared CPU hits all of them alike; two
+    warm-up rounds first (DHG builds and caches its N×N Laplacian on its first call)."""
+    return testing.medians(testing.interleaved(fns, reps, warmup=2))
 
 
 def save_case(hg, path: Path) -> None:
@@ -89,28 +83,10 @@ def save_case(hg, path: Path) -> None:
              x=hg.x.numpy())
 
 
-def _status_kib(field: str) -> int:
-    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, from /proc/self/status."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise SystemExit(f"/proc/self/status has no {field}; the memory part needs Linux")
-
-
-def _reset_peak_rss() -> None:
-    """Linux: writing 5 to /proc/self/clear_refs resets this process's peak RSS (VmHWM) to its current RSS.
-    (``ru_maxrss`` cannot be used here: it also keeps the peak of the parent image the subprocess forked from.)"""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError as exc:
-        raise SystemExit(f"cannot reset the peak RSS through /proc/self/clear_refs ({exc}); the memory part "
-                         "needs Linux") from exc
-
-
 def memory_case(path: str, side: str) -> None:
-    """Fresh subprocess: load the arrays, run one step on a 3-node hypergraph (code loading), build one side's
-    hypergraph object, reset the peak RSS, run 4 steps (the first builds that side's cached
-    matrices). Prints KiB: resident before the steps, peak during them."""
+    """Run by ``core.testing.peak_memory`` in a fresh (spawned) process: load the arrays, run one step on a 3-node
+    hypergraph (code loading), build one side's hypergraph object, reset the peak RSS, run 4 steps (the first
+    builds that side's cached matrices)."""
     from hyperzoo.hypergraph import Hypergraph
 
     z = np.load(path)
@@ -118,20 +94,20 @@ def memory_case(path: str, side: str) -> None:
     tiny = Hypergraph.from_edges([[0, 1], [1, 2]], 3, x=torch.randn(3, hg.x.shape[1]))
     step_fns(tiny, (side,))[side]()  # loads the code paths (plugin registry, lazy imports) outside the measurement
     fn = step_fns(hg, (side,))[side]
-    resident = _status_kib("VmRSS")
-    _reset_peak_rss()
+    testing.reset_peak_memory()
     for _ in range(4):
         fn()
-    print(resident, _status_kib("VmHWM"))
 
 
 def peak_rss(path: Path, side: str) -> dict[str, float]:
-    """MiB from a fresh subprocess: ``resident`` (Python, torch, the side's library and hypergraph object) and
-    ``step_peak``, the peak RSS of the steps (first-call caches included) above that resident set."""
-    out = subprocess.run([sys.executable, __file__, "--memory-case", str(path), side], capture_output=True,
-                         text=True, check=True, cwd=ROOT)
-    resident, peak = (float(v) / 1024.0 for v in out.stdout.strip().splitlines()[-1].split())
-    return {"resident": resident, "step_peak": peak - resident}
+    """MiB from a fresh process (``core.testing.peak_memory``): ``resident`` (Python, torch, the side's library
+    and hypergraph object, when the peak was reset) and ``step_peak``, the peak RSS of the steps (first-call caches
+    included) above that resident set. ``ru_maxrss`` of a forked child would also hold the parent's peak."""
+    peak = testing.peak_memory(memory_case, str(path), side)
+    if not peak.reset:
+        raise SystemExit(f"cannot reset the peak RSS through /proc/self/clear_refs here ({peak!r}); the memory "
+                         "part needs Linux")
+    return {"resident": peak.baseline / 2**20, "step_peak": peak.above_baseline / 2**20}
 
 
 def part_speed() -> list[dict]:
@@ -438,11 +414,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--parts", default="speed,paths,inference,accuracy,enc,recon")
     p.add_argument("--epochs", type=int, default=200, help="full-batch epochs of the accuracy part")
-    p.add_argument("--memory-case", nargs=2, metavar=("NPZ", "SIDE"), help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.memory_case:
-        memory_case(*args.memory_case)
-        return
     torch.manual_seed(0)
     command = "python benchmarks/hypergraph.py " + " ".join(sys.argv[1:])
     parts = {"speed": part_speed, "paths": part_paths, "inference": part_inference,

@@ -8,7 +8,8 @@ models against core's baselines at matched parameter counts. Writes docs/results
 
 Speed: forward + backward of a causal depthwise convolution with a kernel as long as the sequence (C = 64,
 batch 1), ``hyperkernels.fftconv`` as the dispatcher runs it vs ``F.conv1d`` (direct, what PyTorch offers), in the
-same run; each case's peak memory is the ``ru_maxrss`` of a fresh subprocess running that case alone.
+same run, taking turns (``core.testing.interleaved``); each case's peak memory is ``VmHWM`` of a fresh spawned
+process running that case alone (``core.testing.peak_memory``).
 Accuracy: every model gets the task's default trainer settings (same epochs, lr, early stopping) and its
 parameter count is printed; baselines are widened or narrowed to within ±10 % of ``terminator``'s count.
 """
@@ -19,8 +20,6 @@ import argparse
 import json
 import os
 import platform
-import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -36,17 +35,23 @@ MODELS = ("terminator", "longconv", "cnn", "lstm", "transformer")
 
 
 # ------------------------------------------------------------------------------------------------------ speed
-def _case(impl: str, length: int, repeats: int) -> dict:
-    """Run in a fresh process: time fwd+bwd of one implementation; report its peak RSS."""
+def _inputs(length: int):
     import torch
-    import torch.nn.functional as F
-
-    from hyperzoo import core
 
     torch.manual_seed(0)
     x = torch.randn(1, CHANNELS, length, requires_grad=True)
     k = (torch.randn(CHANNELS, length) / length**0.5).requires_grad_()
+    return x, k
+
+
+def _step(impl: str, x, k):
+    """One forward + backward of ``impl``: the operator as the dispatcher runs it, or the direct convolution."""
+    import torch.nn.functional as F
+
+    from hyperzoo import core
+
     op = core.get_operator("hyperkernels.fftconv")
+    length = x.shape[-1]
 
     def step():
         if impl == "fftconv":
@@ -55,26 +60,43 @@ def _case(impl: str, length: int, repeats: int) -> dict:
             y = F.conv1d(F.pad(x, (length - 1, 0)), k.flip(-1)[:, None], groups=CHANNELS)
         y.square().mean().backward()
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # torch, inputs: the process baseline
-    step()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return {"impl": impl, "length": length, "seconds": statistics.median(times), "repeats": repeats,
-            "backend": op.select(x, k, causal=True)[0] if impl == "fftconv" else "F.conv1d",
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "baseline_rss_mb": before}
+    return step
+
+
+def _memory_case(impl: str, length: int) -> None:
+    """Run by ``core.testing.peak_memory`` in a fresh (spawned) process: torch and the inputs are loaded, the
+    peak is reset (that resident set is the baseline), then two steps (the first loads code and plans)."""
+    from hyperzoo.core import testing
+
+    x, k = _inputs(length)
+    step = _step(impl, x, k)
+    testing.reset_peak_memory()
+    step()
+    step()
 
 
 def speed() -> list[dict]:
+    """Per length: the two implementations take turns (``core.testing.interleaved``: one warm-up round, then
+    ``rounds`` rounds; fftconv times ``20 // rounds`` calls per sample, the direct convolution one, being up to
+    300x slower), medians; then each one's peak memory from a fresh spawned process."""
+    from hyperzoo import core
+    from hyperzoo.core import testing
+
     rows = []
     for length in LENGTHS:
+        x, k = _inputs(length)
+        rounds = max(1, 4096 // length)
+        number = {"fftconv": max(1, 20 // rounds), "direct": 1}
+        times = testing.interleaved({impl: _step(impl, x, k) for impl in ("fftconv", "direct")}, rounds, warmup=1,
+                                    number=number)
+        med = testing.medians(times)
+        backend = core.get_operator("hyperkernels.fftconv").select(x, k, causal=True)[0]
         for impl in ("fftconv", "direct"):
-            repeats = 20 if impl == "fftconv" else max(1, 4096 // length)
-            cmd = [sys.executable, __file__, "--case", impl, str(length), str(repeats)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            peak = testing.peak_memory(_memory_case, impl, length)
+            rows.append({"impl": impl, "length": length, "seconds": med[impl], "repeats": rounds * number[impl],
+                         "backend": backend if impl == "fftconv" else "F.conv1d",
+                         "peak_rss_mb": peak / 2**20, "baseline_rss_mb": peak.baseline / 2**20,
+                         "peak_reset": peak.reset})
             print(rows[-1], flush=True)
     return rows
 
@@ -184,9 +206,11 @@ def write(results: dict, command: str) -> None:
         lines += ["## `hyperkernels.fftconv` vs direct `F.conv1d` (forward + backward)", "",
                   f"Command: `{old['speed_command']}`.", "",
                   f"Causal depthwise convolution, C = {CHANNELS}, batch 1, kernel as long as the sequence. Median "
-                  "time per forward+backward; peak memory = `ru_maxrss` of a fresh process running only that case, "
-                  "and in brackets the peak above that process's baseline (Python, torch and the inputs, measured "
-                  "before the first call).",
+                  "time per forward+backward, the two taking turns in every round after a warm-up round "
+                  "(`core.testing.interleaved`; fftconv 20 calls per length in all, the direct convolution "
+                  "max(1, 4096 / L)); peak memory = `VmHWM` of a fresh spawned process running only that case "
+                  "(`core.testing.peak_memory`: two steps), and in brackets the peak above that process's "
+                  "baseline (Python, torch and the inputs, where the peak was reset before the first call).",
                   "", "| L | fftconv (s) | direct (s) | speed-up | fftconv peak MB | direct peak MB "
                   "| memory ratio (direct / fftconv) |",
                   "|---|---|---|---|---|---|---|"]
@@ -243,9 +267,6 @@ def write(results: dict, command: str) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--case":
-        print(json.dumps(_case(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
-        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["speed", "accuracy", "main", "all"], default="all")
     parser.add_argument("--tasks", nargs="+", default=list(TASK_SEEDS), choices=list(TASK_SEEDS))

@@ -74,6 +74,14 @@ def test_interleaved_times_per_call_and_medians():
     med = testing.medians(times)
     assert 0.004 <= med["slow"] < 0.05 and med["fast"] < 0.001
     assert testing.medians({"x": [3.0, 1.0, 2.0]}) == {"x": 2.0}
+    calls = {"a": 0, "b": 0}
+    cases = {k: (lambda k=k: calls.__setitem__(k, calls[k] + 1)) for k in calls}
+    times = testing.interleaved(cases, repeats=2, warmup=1, number={"a": 5})  # b: the default, 1
+    assert calls == {"a": 15, "b": 3} and all(len(v) == 2 for v in times.values())
+    with pytest.raises(ValueError, match="number names cases that do not exist: \\['c'\\]"):
+        testing.interleaved(cases, repeats=1, number={"c": 2})
+    with pytest.raises(ValueError, match="number for 'a' must be an int >= 1"):
+        testing.interleaved({"a": lambda: None}, repeats=1, number=0)
     with pytest.raises(ValueError, match="repeats must be an int >= 1"):
         testing.interleaved({"a": lambda: None}, repeats=0)
     with pytest.raises(TypeError, match="case 'a' is int"):

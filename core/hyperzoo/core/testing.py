@@ -258,13 +258,14 @@ def require_data(*relative: str) -> Path:
 
 # -- measurement helpers for benchmarks ----------------------------------------------------------------------------
 def interleaved(cases: Mapping[str, Callable[[], Any]], repeats: int, warmup: int = 1, *,
-                number: int = 1) -> dict[str, list[float]]:
+                number: int | Mapping[str, int] = 1) -> dict[str, list[float]]:
     """Round-robin timing: ``{name: [seconds per call, one per repeat]}``.
 
     Each round calls every case once (``number`` times in a row, timed together and divided by ``number``,
-    for cases too short to time one by one), so that load from other processes on a shared machine hits
-    every case alike; the round's starting case rotates, so no case always runs first. ``warmup`` rounds
-    run first and are not recorded (first-call caches, lazy imports). Summarise with :func:`medians`.
+    for cases too short to time one by one; a dict gives each case its own count, e.g. a fast kernel next to a
+    slow peer), so that load from other processes on a shared machine hits every case alike; the round's
+    starting case rotates, so no case always runs first. ``warmup`` rounds run first and are not recorded
+    (first-call caches, lazy imports). Summarise with :func:`medians`.
     """
     cases = dict(cases)
     if not cases:
@@ -276,19 +277,23 @@ def interleaved(cases: Mapping[str, Callable[[], Any]], repeats: int, warmup: in
         raise ValueError(f"interleaved: repeats must be an int >= 1, got {repeats!r}")
     if not (isinstance(warmup, int) and warmup >= 0):
         raise ValueError(f"interleaved: warmup must be an int >= 0, got {warmup!r}")
-    if not (isinstance(number, int) and number >= 1):
-        raise ValueError(f"interleaved: number must be an int >= 1, got {number!r}")
+    counts = {n: number.get(n, 1) for n in cases} if isinstance(number, Mapping) else dict.fromkeys(cases, number)
+    for name, count in counts.items():
+        if not (isinstance(count, int) and count >= 1):
+            raise ValueError(f"interleaved: number for {name!r} must be an int >= 1, got {count!r}")
+    if isinstance(number, Mapping) and set(number) - set(cases):
+        raise ValueError(f"interleaved: number names cases that do not exist: {sorted(set(number) - set(cases))}")
     names = list(cases)
     times: dict[str, list[float]] = {n: [] for n in names}
     clock = time.perf_counter
     for r in range(warmup + repeats):
         for i in range(len(names)):
             name = names[(r + i) % len(names)]
-            fn = cases[name]
+            fn, count = cases[name], counts[name]
             start = clock()
-            for _ in range(number):
+            for _ in range(count):
                 fn()
-            elapsed = (clock() - start) / number
+            elapsed = (clock() - start) / count
             if r >= warmup:
                 times[name].append(elapsed)
     return times
@@ -381,7 +386,10 @@ def _case_spec(fn: Any) -> Any:
     can fall back to the file when the module name means something else there (pytest's importlib mode
     imports ``tests/test_x.py`` as ``tests.test_x`` while an installed ``tests`` package may shadow it)."""
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
-    file = getattr(sys.modules.get(module or ""), "__file__", None)
+    file = getattr(sys.modules.get(module or ""), "__file__", None) or getattr(getattr(fn, "__code__", None),
+                                                                              "co_filename", None)
+    if file and not os.path.isfile(file):
+        file = None
     if isinstance(fn, str) or module in (None, "__main__", "__mp_main__") or not file or "." in qualname \
             or "<" in qualname:
         return fn
