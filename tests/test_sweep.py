@@ -121,6 +121,53 @@ def test_two_worker_processes_share_one_sqlite_study(tmp_path):
     assert len(finished) == 4 and sorted(t.number for t in finished) == [0, 1, 2, 3]
 
 
+def _slow_worker(out_dir):
+    """A sweep worker whose run pauses in epoch 2, after epoch 1's checkpoint (the test kills it there)."""
+    import time
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sweeps.HEARTBEAT_INTERVAL = 1
+    real = runner.run
+
+    @functools.wraps(real)
+    def slow(*args, callbacks=(), **kwargs):
+        pause = [lambda row: time.sleep(60) if row["epoch"] == 2 else None]
+        return real(*args, callbacks=[*callbacks, *pause], **kwargs)
+
+    runner.run = slow
+    core.sweep("digits-seq", "mlp", {"width": [16]}, n_trials=1, out_dir=out_dir, epochs=3, progress=False,
+               pruner=optuna.pruners.NopPruner())
+
+
+def test_a_killed_worker_trial_is_retried_and_resumes_its_run_directory(tmp_path, monkeypatch):
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    worker = multiprocessing.get_context("fork").Process(target=_slow_worker, args=(tmp_path,))
+    worker.start()
+    checkpoint = tmp_path / "trial-0" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert checkpoint.exists(), "the worker never finished its first epoch"
+    os.kill(worker.pid, signal.SIGKILL)  # the worker dies mid-trial: its trial stays RUNNING in the study
+    worker.join()
+    monkeypatch.setattr(sweeps, "GRACE_PERIOD", 1)
+    time.sleep(2)  # no heartbeat for longer than the grace period: the next worker sees the trial is stale
+    result = core.sweep("digits-seq", "mlp", {"width": [16]}, n_trials=1, out_dir=tmp_path, epochs=3,
+                        progress=False, pruner=optuna.pruners.NopPruner())
+    dead, retry = result.trials
+    assert dead["state"] == "FAIL" and retry["state"] == "COMPLETE"
+    assert retry["run_dir"] == str(tmp_path / "trial-0")  # the retry continued the dead trial's run
+    history = json.loads((tmp_path / "trial-0" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    uninterrupted = core.run("digits-seq", "mlp", width=16, epochs=3, progress=False)
+    assert retry["value"] == uninterrupted.metrics["val_accuracy"]
+    assert retry["metrics"]["test_accuracy"] == uninterrupted.metrics["test_accuracy"]
+
+
 def test_pruning_stops_a_trial_after_the_epoch_the_pruner_rejects(tmp_path):
     # val_accuracy can never reach 1.5: the threshold pruner prunes at the first report (epoch 1 of 3).
     result = core.sweep("digits-seq", "mlp", {"width": [8]}, n_trials=1, out_dir=tmp_path,
