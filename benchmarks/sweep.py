@@ -108,20 +108,11 @@ def part_hash(repeats: int, epochs: int) -> dict:
 
 
 def _suggestion(task: str, model: str, config: dict, epochs: int) -> dict:
-    import torch
-
     from hyperzoo.core import sweeps
-    from hyperzoo.core.steplaw import non_embedding_parameters, suggest_hyperparameters, tokens_per_run
 
     cand = sweeps._resolve(task, model, {**config, "epochs": epochs})
-    train = cand.task_obj.splits()["train"]
-    seq_len = int(train[0][0].shape[-1])
-    with torch.random.fork_rng():
-        n_params = non_embedding_parameters(cand.model_factory(**cand.model_kwargs))
-    n_tokens = tokens_per_run(n_train=len(train), seq_len=seq_len, epochs=epochs)
-    default_bs = cand.trainer_kwargs.get("batch_size", 64)
-    return {"n_params": n_params, "n_tokens": n_tokens, "seq_len": seq_len, "default_batch_size": default_bs,
-            **suggest_hyperparameters(n_params, n_tokens, seq_len=seq_len)}
+    return {**sweeps.step_law_suggestion(task, model, {**config, "epochs": epochs}),
+            "default_batch_size": cand.trainer_kwargs.get("batch_size", 64)}
 
 
 def part_steplaw() -> list[dict]:

@@ -325,6 +325,8 @@ def test_step_law_prior_centres_the_learning_rate_on_each_candidates_suggestion(
         assert law["lr"] == suggest_hyperparameters(law["n_params"], law["n_tokens"])["lr"]
         assert 1 / 4 <= law["factor"] <= 4 and trial["config"]["lr"] == pytest.approx(law["factor"] * law["lr"])
         assert trial["metrics"] is not None
+    with pytest.raises(ConfigError, match="supplies no seq_len"):
+        core.sweep("digits-2d", "cnn", {"width": [8]}, n_trials=1, prior="step-law", **FAST)
 
 
 # -- the command line ------------------------------------------------------------------------------------------

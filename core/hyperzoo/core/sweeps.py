@@ -48,7 +48,7 @@ from typing import Any
 
 from .config import ConfigError, jsonable
 
-__all__ = ["sweep", "SweepResult", "functional_hash", "FunctionalHash", "parse_space"]
+__all__ = ["sweep", "SweepResult", "functional_hash", "FunctionalHash", "parse_space", "step_law_suggestion"]
 
 # Keys a sweep owns: every trial's run directory, resumption and pruning hooks.
 _OWNED_KEYS = ("out_dir", "resume", "callbacks")
@@ -562,7 +562,9 @@ def sweep(task: Any, model: str, space: Mapping[str, Any], *, n_trials: int, out
     example = {**config, **{d.key: d.example() for d in dims}}
     if prior is not None:
         example["lr"] = 1e-3
-    _resolve(task, model, example)
+        step_law_suggestion(task, model, example)  # a sequence task, a countable model
+    else:
+        _resolve(task, model, example)
     if metric is None or direction is None:
         default_metric, mode = _task_defaults(task, config)
         metric = metric or default_metric
@@ -641,29 +643,43 @@ def sweep(task: Any, model: str, space: Mapping[str, Any], *, n_trials: int, out
     return _result(study, storage_label, direction, metric, out, prior_info, time.perf_counter() - started)
 
 
-def _step_law_lr(trial: Any, task: Any, model: str, run_config: dict[str, Any], cache: dict[str, Any],
-                 span: float) -> float:
-    """Step Law's learning rate for this candidate (its non-embedding parameters, its training tokens), times a
-    log-uniform factor in [1/span, span] that the sampler searches."""
+def step_law_suggestion(task: Any, model: str, config: Mapping[str, Any] | None = None,
+                        cache: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Step Law's suggestion for the candidate ``core.run(task, model, **config)`` would train: ``N`` its
+    trainable non-embedding parameters, ``D = epochs x training sequences x seq_len`` (every position of every
+    training sequence once per epoch), the batch converted to sequences of the task's ``seq_len``."""
     import torch
 
     from .steplaw import non_embedding_parameters, suggest_hyperparameters, tokens_per_run
-
-    cand = _resolve(task, model, {**run_config, "lr": 1e-3}, cache)
-    train = cand.task_obj.splits()["train"]
-    x = train[0][0]
-    seq_len = int(x.shape[-1]) if x.dim() >= 2 else 1
-    with torch.random.fork_rng(devices=[]):
-        n_params = non_embedding_parameters(cand.model_factory(**cand.model_kwargs))
     from .trainer import Trainer
 
+    cand = _resolve(task, model, {**dict(config or {}), "lr": 1e-3}, cache)
+    seq_len = dict(cand.task_obj.model_defaults()).get("seq_len")
+    if not isinstance(seq_len, int):
+        raise ConfigError(f"the Step Law prior counts training tokens, but task {cand.task_name!r} supplies no "
+                          "seq_len (it is not a sequence task); search lr directly instead")
+    splits = cand.task_obj.splits()
+    with torch.random.fork_rng(devices=[]):
+        n_params = non_embedding_parameters(_build_model(cand))
     epochs = Trainer(**cand.trainer_kwargs).epochs
-    n_tokens = tokens_per_run(n_train=len(train), seq_len=seq_len, epochs=max(int(epochs), 1))
-    suggestion = suggest_hyperparameters(n_params, n_tokens, seq_len=seq_len)
+    n_tokens = tokens_per_run(n_train=len(splits["train"]), seq_len=seq_len, epochs=max(int(epochs), 1))
+    return {"n_params": n_params, "n_tokens": n_tokens, "seq_len": seq_len,
+            **suggest_hyperparameters(n_params, n_tokens, seq_len=seq_len)}
+
+
+def _build_model(cand: _Candidate) -> Any:
+    from . import runner
+
+    return runner._call_factory(cand.model_factory, cand.model_kwargs, "model")
+
+
+def _step_law_lr(trial: Any, task: Any, model: str, run_config: dict[str, Any], cache: dict[str, Any],
+                 span: float) -> float:
+    """Step Law's learning rate for this candidate, times a log-uniform factor in [1/span, span] that the sampler
+    searches."""
+    suggestion = step_law_suggestion(task, model, run_config, cache)
     factor = trial.suggest_float(PRIOR_PARAM, 1.0 / span, float(span), log=True)
-    trial.set_user_attr("step_law", {"n_params": n_params, "n_tokens": n_tokens, "seq_len": seq_len,
-                                     "lr": suggestion["lr"], "batch_size": suggestion["batch_size"],
-                                     "in_fit_domain": suggestion["in_fit_domain"], "factor": factor})
+    trial.set_user_attr("step_law", {**suggestion, "factor": factor})
     return factor * suggestion["lr"]
 
 
