@@ -7,8 +7,14 @@ import torch
 from torch import nn
 
 from hyperzoo import core
-from hyperzoo.core.continual import (PermutedDigits, PermutedMNIST, SplitDigits, SplitMNIST, continual_metrics,
-                                     permutations)
+from hyperzoo.core.continual import (
+    PermutedDigits,
+    PermutedMNIST,
+    SplitDigits,
+    SplitMNIST,
+    continual_metrics,
+    permutations,
+)
 from hyperzoo.core.testing import require_data
 
 FAST = {"epochs": 1, "progress": False}
@@ -135,7 +141,8 @@ class TaskIdModel(nn.Module):
         self.calls = []
 
     def forward(self, x, task_id=None):
-        self.calls.append(("train" if self.training else "eval", None if task_id is None else task_id.unique().tolist()))
+        ids = None if task_id is None else task_id.unique().tolist()
+        self.calls.append(("train" if self.training else "eval", ids))
         logits = torch.zeros(len(x), 10) + 0.0 * self.dummy
         if task_id is None:
             logits[:, 0] = 1.0

@@ -137,7 +137,7 @@ class SubTask(SupervisedTask):
 
         self.name, self.fetch = name, fetch
         self.num_classes = num_classes
-        self.allowed = allowed
+        self.allowed, self._allowed_on = allowed, {}
         self.takes_task_id, self.task_identity = takes_task_id, task_identity
         self._splits = {split: TensorDataset(idx, tid, y) for split, (idx, tid, y) in data.items()}
 
@@ -163,8 +163,10 @@ class SubTask(SupervisedTask):
             raise ValueError(f"continual-learning tasks need logits of shape (N, {self.num_classes}) over every "
                              f"sub-task's classes; the model returned {tuple(out.shape)}")
         if self.allowed is not None:
-            allowed = self.allowed.to(out.device)[task_id]
-            out = out.masked_fill(~allowed, float("-inf"))
+            key = str(out.device)
+            if key not in self._allowed_on:  # one copy per device, not one per batch
+                self._allowed_on[key] = self.allowed.to(out.device)
+            out = out.masked_fill(~self._allowed_on[key][task_id], float("-inf"))
         return out, target
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
