@@ -212,6 +212,35 @@ def test_tree_prunes_when_it_can(rng):
     assert np.mean(seen) < 0.35 * len(x)
 
 
+def test_tree_selects_leaf_rows_without_per_leaf_host_reads(rng, monkeypatch):
+    """Leaf statistics and the rows of kept leaves are computed in bulk: building the tree and answering a block
+    read no leaf bound with int() (before: one int() pair per kept leaf per block, and per-leaf stacks), and the
+    selected rows are exactly those of the kept leaves."""
+    from hyperzoo.kde.tree import Tree
+
+    x = torch.tensor(rng.normal(size=(3000, 2)))
+    reads = []
+    original = torch.Tensor.__int__
+    monkeypatch.setattr(torch.Tensor, "__int__", lambda self: reads.append(1) or original(self))
+    t = Tree(x, None, leaf_size=16)
+    rows_seen = []
+    def exact(y, data, h, kernel, weights):
+        rows_seen.append(data)
+        return torch.zeros(len(y), dtype=y.dtype)
+    t.log_kernel_sum(torch.tensor(rng.normal(size=(100, 2)) * 0.05 + 0.5), 0.05, "gaussian", 1e-6, exact)
+    assert len(reads) <= 2 * len(rows_seen) + 2          # at most the pruning cut per block
+    monkeypatch.setattr(torch.Tensor, "__int__", original)
+    for i, (a, b) in enumerate(t.bounds.tolist()):
+        np.testing.assert_allclose(t.centres[i].numpy(), t.data[a:b].mean(0).numpy(), rtol=1e-12, atol=1e-12)
+        assert float(t.radii[i]) == pytest.approx(float((t.data[a:b] - t.centres[i]).norm(dim=1).max()), rel=1e-12)
+    assert any(len(r) < len(x) for r in rows_seen)
+    for r in rows_seen:         # each selection is a union of whole leaves, in the tree's order
+        idx = (t.data[None, :, :] == r[:, None, :]).all(-1).float().argmax(1)        # row of t.data for each
+        assert torch.equal(t.data[idx], r) and bool((idx[1:] > idx[:-1]).all())
+        leaves = torch.unique(t.leaf_of[idx])
+        assert int(torch.isin(t.leaf_of, leaves).sum()) == len(r)
+
+
 def test_state_dict_round_trip_without_pickle(tmp_path, rng):
     x = rng.normal(size=(300, 3))
     kde = KernelDensity(bandwidth="silverman", kernel="epanechnikov", algorithm="tree")

@@ -49,9 +49,17 @@ class Tree:
         self.weights = None if weights is None else weights[perm]
         w = torch.ones(len(x), dtype=data.dtype, device=data.device) if weights is None else self.weights
         self.bounds = torch.tensor(leaves, device=data.device)
-        self.centres = torch.stack([self.data[a:b].mean(0) for a, b in leaves])
-        self.radii = torch.stack([(self.data[a:b] - c).norm(dim=1).max() for (a, b), c in zip(leaves, self.centres)])
-        self.log_w = torch.log(torch.stack([w[a:b].sum() for a, b in leaves]))
+        # leaf of every (permuted) row; leaves are contiguous and sorted, so rows of kept leaves come in order
+        sizes = self.bounds[:, 1] - self.bounds[:, 0]
+        self.leaf_of = torch.repeat_interleave(torch.arange(len(leaves), device=data.device), sizes)
+        k, d = len(leaves), data.shape[1]
+        counts = sizes.to(data.dtype)[:, None]
+        self.centres = torch.zeros(k, d, dtype=data.dtype, device=data.device).index_add_(0, self.leaf_of,
+                                                                                           self.data) / counts
+        spread = (self.data - self.centres[self.leaf_of]).norm(dim=1)
+        self.radii = torch.zeros(k, dtype=data.dtype, device=data.device).scatter_reduce_(
+            0, self.leaf_of, spread, reduce="amax", include_self=False)
+        self.log_w = torch.log(torch.zeros(k, dtype=data.dtype, device=data.device).index_add_(0, self.leaf_of, w))
 
     def log_kernel_sum(self, queries: torch.Tensor, h: float, kernel: str, rtol: float, exact) -> torch.Tensor:
         """log Σ_i w_i K(‖y − x_i‖/h) within relative error rtol (``exact`` is the kernel-sum operator)."""
@@ -72,7 +80,7 @@ class Tree:
             elif bool(keep.all()):
                 unpruned.append(idx)
             else:
-                rows = torch.cat([torch.arange(int(a), int(b), device=self.data.device) for a, b in self.bounds[keep]])
+                rows = torch.nonzero(keep[self.leaf_of]).flatten()     # every row of a kept leaf, in order
                 w = None if self.weights is None else self.weights[rows]
                 out[idx] = exact(y, self.data[rows], h, kernel=kernel, weights=w)
         if unpruned:
