@@ -186,3 +186,13 @@ def test_listing_does_not_import_torch():
     assert out.stdout.strip() == "False"
     from hyperzoo import core
     assert "hypernets.interval_linear" in core.operators()
+
+
+def test_the_docs_hypernetize_snippet_runs():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "hypernets.md"
+    block = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)[0]
+    assert "hypernetize(model" in block
+    exec(compile(block, f"{page.name}[block 0]", "exec"), {"__name__": "docs_hypernets"})

@@ -1,0 +1,368 @@
+"""Side-by-side benchmark of the hypernets plugin against hypnettorch and hyperlight; writes
+docs/results/hypernets.md (+ .json).
+
+    python benchmarks/hypernets.py                          # every part
+    python benchmarks/hypernets.py --parts speed            # speed / memory table only (a few minutes)
+    python benchmarks/hypernets.py --parts mip --seeds 3    # MIP convergence study
+    python benchmarks/hypernets.py --parts cl --seeds 2     # continual-learning tables
+
+Parts: ``speed`` (one Adam step, target MLP 784-100-10, batch 128, 1 and 2 threads, interleaved repeats, medians,
+peak memory per case from a fresh process), ``mip`` (steps to reach given training losses, default vs MIP and the
+ablations, Adam and SGD, several learning rates and seeds), ``cl`` (split/permuted digits, split MNIST: average
+accuracy, backward transfer, HyperInterval's certified and universal accuracy; per-task curves as a plot).
+Each part replaces its own section of the JSON, so parts can be rerun one by one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_MD, OUT_JSON = ROOT / "docs/results/hypernets.md", ROOT / "docs/results/hypernets.json"
+IN, HID, OUT, BATCH, EMB, HW = 784, 100, 10, 128, 8, 100
+
+
+# -- speed ---------------------------------------------------------------------------------------------------------
+def _data(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(BATCH, IN, generator=g), torch.randint(0, OUT, (BATCH,), generator=g)
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(IN, HID), nn.ReLU(), nn.Linear(HID, OUT))
+
+
+def make_cases(names=None, fused=False):
+    """``{name: step()}``: one optimisation step each (forward, backward, Adam; ``fused=True``: torch's fused
+    CPU/GPU Adam kernel for every case alike)."""
+    from hypnettorch.hnets import HMLP
+    from hypnettorch.mnets import MLP
+    import hyperlight as hl
+    import hypnettorch.utils.hnet_regularizer as hreg
+
+    from hyperzoo.hypernets import FunctionalTarget, HypernetCL, MLPHypernet
+
+    x, y = _data()
+    ce = nn.functional.cross_entropy
+    cases = {}
+
+    def adam_step(params, loss_fn):
+        opt = torch.optim.Adam(params, lr=1e-3, fused=fused)
+
+        def step():
+            loss = loss_fn()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    plain = _mlp()
+    cases["plain module"] = adam_step(plain.parameters(), lambda: ce(plain(x), y))
+
+    target = FunctionalTarget(_mlp())
+    given = target.original_flat().clone().requires_grad_()
+    cases["ours: target on given weights"] = adam_step([given], lambda: ce(target(given, x), y))
+
+    mnet = MLP(n_in=IN, n_out=OUT, hidden_layers=(HID,), activation_fn=nn.ReLU(), verbose=False)
+    cases["hypnettorch: MLP on its own weights"] = adam_step(mnet.parameters(), lambda: ce(mnet(x), y))
+
+    t2 = FunctionalTarget(_mlp())
+    gen = MLPHypernet(EMB, t2.num_weights, width=HW, depth=2)
+    emb = nn.Parameter(torch.randn(EMB))
+    cases["ours: hypernetwork step"] = adam_step([*gen.parameters(), emb], lambda: ce(t2(gen(emb), x), y))
+
+    mnet2 = MLP(n_in=IN, n_out=OUT, hidden_layers=(HID,), activation_fn=nn.ReLU(), no_weights=True, verbose=False)
+    hnet = HMLP(mnet2.param_shapes, cond_in_size=EMB, layers=(HW, HW), num_cond_embs=5, verbose=False)
+    cases["hypnettorch: HMLP step"] = adam_step(hnet.parameters(),
+                                                lambda: ce(mnet2(x, weights=hnet(cond_id=4)), y))
+
+    base = _mlp()
+    hmain = hl.hypernetize(base, modules=[base[0], base[2]])
+    hyper = hl.HyperNet(input_shapes={"h": (EMB,)}, output_shapes=hmain.external_shapes(), hidden_sizes=[HW, HW],
+                        encoding=None)
+    hin = nn.Parameter(torch.rand(EMB))
+
+    def hl_loss():
+        params = hyper(h=hin)
+        with hmain.using_externals(params):
+            return ce(hmain(x), y)
+    cases["hyperlight: HyperNet step"] = adam_step([*hyper.parameters(), hin], hl_loss)
+
+    # continual-learning step on task 4 with the output regulariser over tasks 0..3
+    def cl_model(beta):
+        m = HypernetCL(in_features=IN, num_classes=OUT, num_tasks=5, width=HID, depth=1, embedding_width=EMB,
+                       hyper_width=HW, hyper_depth=2, regularizer_weight=beta)
+        for t in range(4):
+            m.end_task(t)
+        m.begin_task(4)
+        return m.train()
+    cl0, cl = cl_model(0.0), cl_model(0.01)
+    cases["ours: CL step, unregularised"] = adam_step(cl0.parameters(), lambda: ce(cl0(x, 4), y))
+    cases["ours: CL step, regulariser over 4 tasks"] = adam_step(
+        cl.parameters(), lambda: ce(cl(x, 4), y) + cl.auxiliary_losses()["hnet_reg"])
+    targets = hreg.get_current_targets(4, hnet)
+    cases["hypnettorch: HMLP step + regulariser over 4 tasks"] = adam_step(
+        hnet.parameters(), lambda: ce(mnet2(x, weights=hnet(cond_id=4)), y)
+        + 0.01 * hreg.calc_fix_target_reg(hnet, 4, targets=targets, mnet=mnet2))
+
+    # arithmetic floor of a hypernetwork step: the output layer's three GEMMs (forward, two backward)
+    w = torch.randn(t2.num_weights, HW, requires_grad=True)
+    h = torch.randn(1, HW, requires_grad=True)
+    cases["floor: output-layer GEMMs"] = lambda: (h @ w.T).sum().backward()
+    if names is not None:
+        cases = {k: v for k, v in cases.items() if k in names}
+    return cases
+
+
+def memory_case(name: str, threads: int, fused: bool = False) -> None:
+    torch.set_num_threads(threads)
+    step = make_cases([name], fused=fused)[name]
+    from hyperzoo.core.testing import reset_peak_memory
+
+    step()                      # first step allocates the optimiser state
+    reset_peak_memory()
+    for _ in range(3):
+        step()
+
+
+def run_speed(args) -> dict:
+    from hyperzoo.core.testing import interleaved, medians, peak_memory
+
+    out = {}
+    for fused in (False, True):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            cases = make_cases(fused=fused)
+            times = medians(interleaved(cases, repeats=args.repeats, warmup=2, number=3))
+            mem = {}
+            if not args.no_memory and threads == 1:
+                for name in cases:
+                    p = peak_memory(memory_case, name, threads, fused)
+                    mem[name] = {"peak_mib": int(p) / 2**20, "above_baseline_mib": p.above_baseline / 2**20,
+                                 "reset": p.reset}
+            key = f"{'fused' if fused else 'adam'}-{threads}"
+            out[key] = {"ms": {k: v * 1e3 for k, v in times.items()}, "memory": mem}
+            print(key, {k: round(v * 1e3, 2) for k, v in times.items()}, flush=True)
+    return out
+
+
+# -- MIP convergence ---------------------------------------------------------------------------------------------
+MIP_VARIANTS = {
+    "default": dict(encoding=None, additive=False),
+    "MIP": dict(encoding="mip", additive=True),
+    "encoding only": dict(encoding="mip", additive=False),
+    "additive only": dict(encoding=None, additive=True),
+    "MIP, θ0 = 0": dict(encoding="mip", additive=True, zero_theta0=True),
+    "MIP, default head init": dict(encoding="mip", additive=True, default_head=True),
+}
+OPTIMISERS = {"adam": (3e-4, 1e-3, 3e-3), "sgd": (0.01, 0.03, 0.1)}
+THRESHOLDS = (1.0, 0.5, 0.3)
+
+
+def _mip_model(variant: dict, seed: int):
+    from hyperzoo.hypernets import FunctionalTarget
+    from hyperzoo.hypernets.continual import target_mlp
+    from hyperzoo.hypernets.layers import HyperNetwork
+
+    torch.manual_seed(seed)
+    target = FunctionalTarget(target_mlp(64, 10, 100, 1))
+    hnet = HyperNetwork(target, cond_dim=1, width=64, depth=2, encoding=variant["encoding"],
+                        additive=variant["additive"])
+    if variant.get("zero_theta0"):
+        with torch.no_grad():
+            hnet.theta0.zero_()
+    if variant.get("default_head"):
+        hnet.generator.head.reset_parameters()
+    mask = torch.cat([torch.full((n,), not name.endswith("bias")) for name, n in
+                      zip(target.names, target.spec.numels)])
+    return hnet, mask
+
+
+def mip_run(variant_name: str, opt_name: str, lr: float, seed: int, steps: int) -> dict:
+    from hyperzoo import core
+    from hyperzoo.hypernets.tasks import l2_weight
+
+    torch.set_num_threads(1)
+    task = core.get_task("digits-l2-conditioned")
+    x, y = task.splits()["train"].tensors
+    hnet, mask = _mip_model(MIP_VARIANTS[variant_name], seed)
+    params = [p for p in hnet.parameters() if p.requires_grad]
+    opt = (torch.optim.Adam(params, lr=lr) if opt_name == "adam"
+           else torch.optim.SGD(params, lr=lr, momentum=0.9))
+    g = torch.Generator().manual_seed(1000 + seed)
+    grid = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
+
+    def objective(gamma, xb, yb):
+        flat = hnet.generate_flat(z=gamma.reshape(1))
+        ce = nn.functional.cross_entropy(hnet.target(flat, xb), yb)
+        return ce + l2_weight(gamma, task.min_l2_weight, task.max_l2_weight) * flat[mask].square().sum()
+
+    curve = []
+    for step in range(steps + 1):
+        if step % 10 == 0:
+            with torch.no_grad():
+                curve.append(float(sum(objective(gm, x, y) for gm in grid) / len(grid)))
+            if not np.isfinite(curve[-1]):
+                break
+        if step == steps:
+            break
+        idx = torch.randint(0, len(x), (64,), generator=g)
+        gamma = torch.rand((), generator=g)
+        loss = objective(gamma, x[idx], y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    reach = {}
+    for thr in THRESHOLDS:
+        hit = next((i * 10 for i, v in enumerate(curve) if v <= thr), None)
+        reach[str(thr)] = hit
+    return {"curve": curve, "reach": reach, "final": curve[-1]}
+
+
+def run_mip(args) -> dict:
+    rows = []
+    for opt_name, lrs in OPTIMISERS.items():
+        for lr in lrs:
+            for variant in MIP_VARIANTS:
+                runs = [mip_run(variant, opt_name, lr, seed, args.steps) for seed in range(args.seeds)]
+                rows.append({"optimizer": opt_name, "lr": lr, "variant": variant, "runs": runs})
+                finals = [r["final"] for r in runs]
+                print(opt_name, lr, variant, np.round(finals, 3), [r["reach"] for r in runs], flush=True)
+    return {"rows": rows}
+
+
+def _fmt_steps(values, steps):
+    hit = [v for v in values if v is not None]
+    if not hit:
+        return f"> {steps} (0/{len(values)})"
+    txt = f"{np.mean(hit):.0f} ± {np.std(hit):.0f}"
+    return txt if len(hit) == len(values) else txt + f" ({len(hit)}/{len(values)} reached)"
+
+
+def mip_markdown(res: dict, command: str, seeds: int, steps: int) -> list[str]:
+    lines = ["## MIP convergence: steps to reach a training objective", "",
+             f"`{command}` — digits-l2-conditioned (target MLP 64-100-10, hypernetwork 2×64, γ ~ U(0,1) per batch "
+             f"of 64, objective CE + λ(γ)‖W‖² averaged over γ ∈ {{0, .25, .5, .75, 1}} on the whole training split, "
+             f"evaluated every 10 steps), {steps} steps, {seeds} seeds (mean ± std of the steps; runs that never "
+             "reach a level are counted apart). SGD has momentum 0.9.", "",
+             "| optimiser | lr | variant | steps to ≤ " + " | steps to ≤ ".join(map(str, THRESHOLDS))
+             + " | final objective |", "|---|---|---|" + "---|" * (len(THRESHOLDS) + 1)]
+    for row in res["rows"]:
+        finals = [r["final"] for r in row["runs"]]
+        cells = [_fmt_steps([r["reach"][str(t)] for r in row["runs"]], steps) for t in THRESHOLDS]
+        lines.append(f"| {row['optimizer']} | {row['lr']:g} | {row['variant']} | " + " | ".join(cells)
+                     + f" | {np.mean(finals):.3f} ± {np.std(finals):.3f} |")
+    return lines + [""]
+
+
+# -- results -------------------------------------------------------------------------------------------------------
+def _load() -> dict:
+    return json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
+
+
+def _save(results: dict) -> None:
+    from hyperzoo.core.io import write_json
+
+    write_json(OUT_JSON, results)
+    OUT_MD.write_text(render(results))
+
+
+def render(r: dict) -> str:
+    lines = ["# hypernets: measured results", "",
+             f"Machine: {r.get('machine', '?')}. Every table was written by `benchmarks/hypernets.py`; its command "
+             "stands beside it.", ""]
+    if "speed" in r:
+        s = r["speed"]
+        lines += ["## One optimisation step (target MLP 784-100-10, batch 128)", "",
+                  f"`{s['command']}` — medians of {s['repeats']} interleaved repeats (3 steps each), ms per step; "
+                  "ratios against the plain module's step and against our hypernetwork step, all with the same "
+                  "optimiser (torch.optim.Adam, default foreach kernel; then its fused kernel); peak memory: VmHWM "
+                  "of a fresh process running 3 steps after a reset (above its baseline, 1 thread). The machine "
+                  "has 2 cores shared with other jobs: the 2-thread column is the noisier one.", ""]
+        for opt in ("adam", "fused"):
+            a, b = s[f"{opt}-1"], s[f"{opt}-2"]
+            lines += [f"### {'torch.optim.Adam (default)' if opt == 'adam' else 'torch.optim.Adam(fused=True)'}", "",
+                      "| case | 1 thread ms | 2 threads ms | × plain (1 thr) | × ours-hnet (1 thr) | peak MiB |",
+                      "|---|---|---|---|---|---|"]
+            plain1, ours1 = a["ms"]["plain module"], a["ms"]["ours: hypernetwork step"]
+            for n in a["ms"]:
+                m1, m2 = a["ms"][n], b["ms"].get(n, float("nan"))
+                mem = a["memory"].get(n, {}).get("above_baseline_mib")
+                lines.append(f"| {n} | {m1:.2f} | {m2:.2f} | {m1 / plain1:.2f} | {m1 / ours1:.2f} | "
+                             f"{'' if mem is None else f'{mem:.1f}'} |")
+            lines.append("")
+        for opt in ("adam", "fused"):
+            g = s["goals"][opt]
+            lines += [f"Goals with {opt} Adam (1 thread / 2 threads):", "",
+                  f"- target run through given weights ≤ 1.2× the plain step: {g['given_vs_plain'][0]:.2f}× / "
+                  f"{g['given_vs_plain'][1]:.2f}×",
+                  f"- hypernetwork step ≥ 1.5× faster than hyperlight: {g['hyperlight_over_ours'][0]:.2f}× / "
+                  f"{g['hyperlight_over_ours'][1]:.2f}×",
+                  f"- ≥ 3× faster than hypnettorch's HMLP: {g['hypnettorch_over_ours'][0]:.2f}× / "
+                  f"{g['hypnettorch_over_ours'][1]:.2f}×",
+                  f"- regularised CL step ≤ 1.5× the unregularised one: {g['reg_over_unreg'][0]:.2f}× / "
+                  f"{g['reg_over_unreg'][1]:.2f}× (hypnettorch's regularised step: "
+                  f"{g['hypnettorch_reg_over_ours_reg'][0]:.2f}× ours)",
+                  f"- our hypernetwork step over the arithmetic floor (output-layer GEMMs): "
+                  f"{g['ours_over_floor'][0]:.2f}× / {g['ours_over_floor'][1]:.2f}×", ""]
+    for key in ("mip", "cl"):
+        if key in r:
+            lines += r[key].get("markdown", [])
+    return "\n".join(lines) + "\n"
+
+
+def speed_goals(s: dict, opt: str) -> dict:
+    def ratio(a, b):
+        return [s[f"{opt}-{t}"]["ms"][a] / s[f"{opt}-{t}"]["ms"][b] for t in ("1", "2")]
+    return {"given_vs_plain": ratio("ours: target on given weights", "plain module"),
+            "hyperlight_over_ours": ratio("hyperlight: HyperNet step", "ours: hypernetwork step"),
+            "hypnettorch_over_ours": ratio("hypnettorch: HMLP step", "ours: hypernetwork step"),
+            "reg_over_unreg": ratio("ours: CL step, regulariser over 4 tasks", "ours: CL step, unregularised"),
+            "hypnettorch_reg_over_ours_reg": ratio("hypnettorch: HMLP step + regulariser over 4 tasks",
+                                                   "ours: CL step, regulariser over 4 tasks"),
+            "ours_over_floor": ratio("ours: hypernetwork step", "floor: output-layer GEMMs")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--parts", default="speed,mip,cl")
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--epochs", type=int, default=None)
+    args = ap.parse_args()
+    results = _load()
+    results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+    cmd = "python benchmarks/hypernets.py " + " ".join(sys.argv[1:])
+    for part in args.parts.split(","):
+        t0 = time.time()
+        if part == "speed":
+            s = run_speed(args)
+            s.update(command=cmd, repeats=args.repeats)
+            s["goals"] = {opt: speed_goals(s, opt) for opt in ("adam", "fused")}
+            results["speed"] = s
+        elif part == "mip":
+            res = run_mip(args)
+            res["markdown"] = mip_markdown(res, cmd, args.seeds, args.steps)
+            results["mip"] = res
+        elif part == "cl":
+            pass
+        else:
+            raise SystemExit(f"unknown part {part!r}: choose from speed, mip, cl")
+        print(f"{part}: {time.time() - t0:.0f} s", flush=True)
+        _save(results)
+
+
+if __name__ == "__main__":
+    main()
