@@ -133,3 +133,24 @@ def test_describe_reads_the_factory_without_importing_it(capsys):
     assert "split_seed" in text and "default 0" in text and "kind sequence-classification" in text
     assert main(["datasets", "--json"]) == 0
     assert "digits" in [d["name"] for d in json.loads(capsys.readouterr().out)["datasets"]]
+
+
+def test_plot_draws_the_curves_of_several_runs(tmp_path, capsys):
+    for seed in (0, 1):
+        core.run("digits-seq", "mlp", epochs=2, seed=seed, device="cpu", progress=False, out_dir=tmp_path / f"r{seed}")
+    assert main(["plot", str(tmp_path / "r0"), str(tmp_path / "r1"), "--out", str(tmp_path / "c.png")]) == 0
+    png = (tmp_path / "c.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert "val_nonsense" in one_line_error(capsys, "plot", str(tmp_path / "r0"), "--metrics", "val_nonsense")
+
+
+def test_tensorboard_logger_writes_the_history_as_events(tmp_path):
+    pytest.importorskip("tensorboard", reason="needs the tensorboard extra (a test dependency)")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    r = core.run("digits-seq", "mlp", epochs=2, device="cpu", progress=False, logger="tensorboard",
+                 out_dir=tmp_path / "run")
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    values = [e.value for e in events.Scalars("val_accuracy")]
+    assert values == pytest.approx([row["val_accuracy"] for row in r.history], abs=1e-6)

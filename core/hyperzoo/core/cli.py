@@ -258,6 +258,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_runs
+
+    metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+    path = plot_runs(args.run_dirs, args.out, metrics)
+    print(f"hyperzoo plot: {path}")
+    return 0
+
+
 def _default_out(task: str, model: str) -> str:
     safe = model.replace(":", "_").replace("/", "_")
     return f"runs/{task}-{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -307,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="the array of an .npz to use")
     p.add_argument("--out", metavar="FILE", help="where to write the outputs (.npy; default predictions.npy)")
     p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("plot", help="training and validation curves of runs (overlaid) to a PNG")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="curves.png", metavar="FILE", help="the PNG to write (default curves.png)")
+    p.add_argument("--metrics", help="comma-separated history keys (default: every train_*/val_* metric)")
+    p.set_defaults(func=cmd_plot)
     p = sub.add_parser("evaluate", help="a trained run's metrics on a split of its task (or another task)")
     p.add_argument("run_dir")
     p.add_argument("--task", help="evaluate on this task instead of the run's")
