@@ -321,6 +321,15 @@ def test_masked_loss_with_label_smoothing_spreads_over_the_allowed_classes():
                                                                                           targets - 2))
 
 
+def test_every_trainer_setting_applies_per_subtask():
+    # Masked logits are -inf: a plain label-smoothed cross-entropy would be infinite and the trainer would stop.
+    r = core.run("split-digits", "mlp", num_tasks=2, epochs=2, label_smoothing=0.1, grad_clip=1.0, patience=1,
+                 scheduler=None, optimizer="sgd", lr=0.05, threads=1, progress=False)
+    epochs = [h for h in r.history if "epoch" in h]
+    assert all(np.isfinite(h["train_loss"]) for h in epochs) and {h["lr"] for h in epochs} == {0.05}
+    assert r.metrics["test_average_accuracy"] > 0.9
+
+
 def test_mnist_tasks():
     require_data("mnist/train-5k-images-idx3-ubyte.gz", "mnist/t10k-images-idx3-ubyte.gz")
     split = SplitMNIST(num_tasks=2)
