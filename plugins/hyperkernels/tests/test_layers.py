@@ -266,9 +266,13 @@ def test_group_ibs_equals_batch_norm_and_instance_norm_on_gathered_channels(grou
         torch.testing.assert_close(norm.batch.running_mean, bn.running_mean)
         torch.testing.assert_close(norm.batch.running_var, bn.running_var)
         assert norm.batch.num_batches_tracked == bn.num_batches_tracked
-    norm.eval(), bn.eval()
-    x = torch.randn(*shape, dtype=torch.float64) * 3
-    torch.testing.assert_close(norm(x), _gathered_group_ibs(bn, x, groups))
+    norm.eval(), bn.eval()  # eval: running statistics for the batch groups (constants), instance for the others
+    x = (torch.randn(*shape, dtype=torch.float64) * 3).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    y, want = norm(x), _gathered_group_ibs(bn, x2, groups)
+    torch.testing.assert_close(y, want)
+    cot = torch.randn_like(y)
+    torch.testing.assert_close(torch.autograd.grad(y, x, cot)[0], torch.autograd.grad(want, x2, cot)[0])
 
 
 def test_group_ibs_reads_channels_through_views_not_index_gathers():

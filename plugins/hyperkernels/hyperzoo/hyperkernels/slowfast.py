@@ -120,7 +120,8 @@ class GroupIBS(nn.Module):
                              f"input of shape {tuple(x.shape)}")
         var, mean = torch.var_mean(x, dim=spatial, correction=0)  # (N, C): instance moments of every channel
         bn = self.batch
-        if self.training or not bn.track_running_stats:
+        batch_stats = self.training or not bn.track_running_stats
+        if batch_stats:
             mean_b = mean.mean(0)
             var_b = var.mean(0) + mean.var(0, correction=0)  # law of total variance (equal counts per sample)
             if self.training and bn.track_running_stats:
@@ -128,14 +129,13 @@ class GroupIBS(nn.Module):
                 if count < 2:
                     raise ValueError(f"GroupIBS: batch standardisation in training needs more than one value per "
                                      f"channel, got input of shape {tuple(x.shape)}")
-                self._update_running(mean_b, var_b, count)
+                self._update_running(mean_b.detach(), var_b.detach(), count)
         else:
             mean_b = bn.running_mean.to(x.dtype)[self.pos]
             var_b = bn.running_var.to(x.dtype)[self.pos]
-        mean = torch.where(self.is_batch, mean_b, mean)
-        var = torch.where(self.is_batch, var_b, var)
-        shape = (*mean.shape, *([1] * len(spatial)))
-        return (x - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
+        mean = torch.where(self.is_batch, mean_b, mean).detach()
+        rstd = torch.rsqrt(torch.where(self.is_batch, var_b, var) + self.eps).detach()
+        return _Standardise.apply(x, mean, rstd, self.is_batch, batch_stats)
 
     @torch.no_grad()
     def _update_running(self, mean_b: torch.Tensor, var_b: torch.Tensor, count: int) -> None:
@@ -148,6 +148,47 @@ class GroupIBS(nn.Module):
         unbiased = var_b[idx] * (count / (count - 1))
         bn.running_mean.mul_(1 - momentum).add_(mean_b[idx].to(bn.running_mean.dtype) * momentum)
         bn.running_var.mul_(1 - momentum).add_(unbiased.to(bn.running_var.dtype) * momentum)
+
+
+class _Standardise(torch.autograd.Function):
+    """y = (x − μ) · r per (sample, channel), r = (σ² + eps)^-½, with the standardisation's own backward.
+
+    With x̂ = y and means over the P terms each statistic was taken over (the positions for instance channels;
+    samples and positions for batch channels in training):
+
+        dx = r · (dy − mean_P(dy) − x̂ · mean_P(dy · x̂))
+
+    and dx = r · dy for batch channels standardised by running statistics (constants in eval). Two passes
+    forward (moments, then one fused multiply-add) and two backward; no gather by channel index.
+    """
+
+    @staticmethod
+    def forward(ctx, x, mean, rstd, is_batch, batch_from_data):
+        shape = (*mean.shape, *([1] * (x.dim() - 2)))
+        y = torch.addcmul((-mean * rstd).view(shape), x, rstd.view(shape))
+        ctx.save_for_backward(y, rstd, is_batch)
+        ctx.batch_from_data = batch_from_data
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dy):
+        y, rstd, is_batch = ctx.saved_tensors
+        n, c = y.shape[:2]
+        positions = max(math.prod(y.shape[2:]), 1)
+        dy = dy.contiguous()
+        s1 = dy.flatten(2).sum(-1)                                       # Σ_positions dy        (N, C)
+        s2 = torch.einsum("ncl,ncl->nc", dy.flatten(2), y.flatten(2))     # Σ_positions dy · x̂    (N, C)
+        if ctx.batch_from_data:
+            total = max(n * positions, 1)
+            a_b, b_b = s1.sum(0) / total, s2.sum(0) / total
+        else:
+            a_b = b_b = s1.new_zeros(())
+        a = torch.where(is_batch, a_b, s1 / positions)
+        b = torch.where(is_batch, b_b, s2 / positions)
+        shape = (n, c, *([1] * (y.dim() - 2)))
+        dx = torch.addcmul((-(a * rstd)).view(shape), dy, rstd.view(shape))
+        return torch.addcmul(dx, y, (-(b * rstd)).view(shape)), None, None, None, None
 
 
 class TerminatorBlock(nn.Module):
