@@ -138,3 +138,35 @@ def test_smoothing_matrix_symmetric_spectrum_in_unit_interval(small_hg, dense_h,
 def test_incidence_matrix(small_hg, dense_h):
     assert torch.equal(small_hg.incidence().to_dense().double(), dense_h(small_hg))
     assert np.allclose(small_hg.to("cpu").edge_weight.numpy(), small_hg.edge_weight.numpy())
+
+
+def test_error_messages_name_what_to_fix():
+    import pytest
+    import torch
+
+    from hyperzoo.hypergraph import Hypergraph, HypergraphError
+
+    with pytest.raises(HypergraphError, match=r"node id -1 in hyperedge 1 .*ids start at 0"):
+        Hypergraph.from_edges([[0, 1], [-1, 2]], 3)
+    with pytest.raises(HypergraphError, match=r"node id 5 in hyperedge 0 .*pass num_nodes=6"):
+        Hypergraph.from_edges([[0, 5]], 3)
+    x = torch.zeros(4, 2)
+    x[2, 1] = float("nan")
+    with pytest.raises(HypergraphError, match=r"NaN or inf \(first at node 2, 1 node"):
+        Hypergraph.from_edges([[0, 1], [2, 3]], 4, x=x)
+
+
+def test_load_npz_num_nodes_must_match(tmp_path):
+    import numpy as np
+    import pytest
+
+    from hyperzoo.hypergraph import HypergraphError
+    from hyperzoo.hypergraph.data import load_npz
+
+    path = tmp_path / "g.npz"
+    np.savez(path, x_data=np.ones(2, np.float32), x_indices=np.array([0, 1]), x_indptr=np.array([0, 1, 2, 2]),
+             x_shape=np.array([3, 2]), edge_ptr=np.array([0, 2, 3]), edge_nodes=np.array([0, 1, 2]),
+             labels=np.array([0, 1, 0]), train_splits=np.array([[0, 1]]))
+    assert load_npz(path, num_nodes=3)["hg"].num_nodes == 3
+    with pytest.raises(HypergraphError, match="num_nodes=5 but the features"):
+        load_npz(path, num_nodes=5)

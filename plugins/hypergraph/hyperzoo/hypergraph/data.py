@@ -25,10 +25,22 @@ NPZ_KEYS = ("x_data", "x_indices", "x_indptr", "x_shape", "edge_ptr", "edge_node
 
 
 def load_npz(path: str | os.PathLike | None = None, *, name: str = "cocitation-cora",
-             root: str | os.PathLike | None = None, duplicates: str = "keep") -> dict[str, Any]:
+             root: str | os.PathLike | None = None, duplicates: str = "keep",
+             num_nodes: int | None = None) -> dict[str, Any]:
     """A HyperGCN-format ``.npz``: ``{"hg" (features in hg.x), "labels", "train_splits"}``.
 
-    ``path`` is any file in that format; without it, ``<data root>/hypergraph/<name>.npz``.
+    Args:
+        path: any file in that format (keys ``x_data``, ``x_indices``, ``x_indptr``, ``x_shape`` -- the node
+            features as CSR --, ``edge_ptr``/``edge_nodes`` -- hyperedge e holds ``edge_nodes[edge_ptr[e]:
+            edge_ptr[e+1]]`` --, ``labels`` (N,) and ``train_splits`` (splits, n_train) node ids); without it,
+            ``<data root>/hypergraph/<name>.npz``.
+        name, root: the file under the data root when ``path`` is not given.
+        duplicates: repeated hyperedges: ``"keep"``, ``"merge"`` (one copy, mean weight), ``"sum"`` (one copy,
+            summed weight) or ``"error"`` (see ``Hypergraph.from_edges``).
+        num_nodes: the number of nodes, when it must differ from ``x_shape[0]`` (it must match the features and
+            labels; give it to get a clear error naming both).
+
+    Node features stay as given in the file: a (N, F) float32 tensor, dense.
     """
     path = Path(path) if path is not None else data_file(f"hypergraph/{name}.npz", root)
     try:
@@ -41,6 +53,8 @@ def load_npz(path: str | os.PathLike | None = None, *, name: str = "cocitation-c
             raise HypergraphError(f"{path}: missing keys {missing}; a hypergraph .npz needs {list(NPZ_KEYS)}")
         d = {k: raw[k] for k in NPZ_KEYS}
     n, f = (int(v) for v in d["x_shape"])
+    if num_nodes is not None and num_nodes != n:
+        raise HypergraphError(f"{path}: num_nodes={num_nodes} but the features (x_shape) describe {n} nodes")
     if len(d["x_indptr"]) != n + 1 or len(d["labels"]) != n:
         raise HypergraphError(f"{path}: x_shape says {n} nodes but x_indptr has {len(d['x_indptr'])} entries and "
                               f"labels {len(d['labels'])}")

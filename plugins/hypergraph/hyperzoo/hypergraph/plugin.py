@@ -37,6 +37,7 @@ def hyperzoo_register(registrar) -> None:
     registrar.model("dht", _M + "dht", fits=[GRAPH])
     registrar.model("hyperedge-reconstructor", _M + "reconstructor", fits=[RECON])
 
+    registrar.task("hypergraph-npz", _T + "HypergraphNPZ", kind=NODE)
     registrar.task("cocitation-cora", _T + "CocitationCora", kind=NODE)
     registrar.task("coauthorship-cora", _T + "CoauthorshipCora", kind=NODE)
     registrar.task("davis-southern-women", _T + "DavisSouthernWomen", kind=NODE)

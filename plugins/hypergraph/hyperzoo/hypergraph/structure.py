@@ -78,8 +78,10 @@ class Hypergraph:
             bad = ((ids < 0) | (ids >= self.num_nodes)).nonzero().flatten()
             if bad.numel():
                 e = int(torch.searchsorted(ptr, bad[:1], right=True)[0]) - 1
-                raise HypergraphError(f"node id {int(ids[bad[0]])} in hyperedge {e} is out of range "
-                                      f"[0, {self.num_nodes}); pass num_nodes > {int(ids.max())} or fix the ids")
+                node = int(ids[bad[0]])
+                fix = ("node ids start at 0: fix the ids (a 1-based file? subtract 1)" if node < 0 else
+                       f"pass num_nodes={int(ids.max()) + 1} (or more) or fix the ids")
+                raise HypergraphError(f"node id {node} in hyperedge {e} is out of range [0, {self.num_nodes}); {fix}")
             key = self.incidence_edge * max(self.num_nodes, 1) + ids
             if not self.allow_repeated_nodes and torch.unique(key).numel() != key.numel():
                 order = torch.sort(key).values
@@ -98,8 +100,12 @@ class Hypergraph:
             if not isinstance(self.x, torch.Tensor) or self.x.dim() != 2 or self.x.shape[0] != self.num_nodes:
                 raise HypergraphError(f"node features x must be a tensor of shape ({self.num_nodes}, F), got "
                                       f"{tuple(getattr(self.x, 'shape', ()))}")
-            if self.x.is_floating_point() and not torch.isfinite(self.x).all():
-                raise HypergraphError("node features x contain NaN or inf; impute or drop them first")
+            values = self.x.values() if self.x.layout != torch.strided else self.x
+            if values.is_floating_point() and not torch.isfinite(values).all():
+                rows = (~torch.isfinite(self.x.to_dense() if self.x.layout != torch.strided else self.x)).any(1)
+                first = int(rows.nonzero()[0, 0])
+                raise HypergraphError(f"node features x contain NaN or inf (first at node {first}, "
+                                      f"{int(rows.sum())} node(s) in all); impute or drop them first")
         return self
 
     # -- constructors -------------------------------------------------------------------------------------

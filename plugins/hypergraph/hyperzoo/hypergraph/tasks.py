@@ -16,7 +16,7 @@ from hyperzoo.core.task import SupervisedTask
 
 from .structure import Hypergraph
 
-__all__ = ["NodeClassification", "CocitationCora", "CoauthorshipCora", "DavisSouthernWomen", "KarateCliques",
+__all__ = ["NodeClassification", "HypergraphNPZ", "CocitationCora", "CoauthorshipCora", "DavisSouthernWomen", "KarateCliques",
            "EdgeDependentNodeClassification", "ENCStackOverflowBiology", "ENCCoraOutsider",
            "HyperedgeReconstruction", "GraphFamilies", "f1_scores"]
 
@@ -119,6 +119,19 @@ class _NPZTask(NodeClassification):
         from .data import load_npz
 
         return load_npz(self.path, name=self.name, root=self.data_root, duplicates=self.duplicates)
+
+
+class HypergraphNPZ(_NPZTask):
+    """Node classification on any hypergraph ``.npz`` in the documented format (``path=``, see
+    ``hyperzoo.hypergraph.data.load_npz``): the file's own train splits, HyperGCN protocol. The run's config
+    records the file."""
+
+    name = "hypergraph-npz"
+
+    def __init__(self, *, path: str | os.PathLike, duplicates: str = "keep", num_splits: int | None = None):
+        if path is None or not str(path):
+            raise ValueError("hypergraph-npz needs path=<your .npz>; the format is in docs/plugins/hypergraph.md")
+        super().__init__(path=path, duplicates=duplicates, num_splits=num_splits)
 
 
 class CocitationCora(_NPZTask):
