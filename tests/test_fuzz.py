@@ -154,3 +154,63 @@ def test_an_operator_without_fuzz_strategies_fails_the_coverage_checks(monkeypat
     assert "core.new_op (plugin core: add a fuzz.Spec to tests/test_fuzz.py)" in unfuzzed_operators()
     with pytest.raises(AssertionError, match="core.new_op"):
         test_every_registered_operator_is_fuzzed()
+
+
+# ------------------------------------------------------------------------------------------- the fuzz checks can fail
+
+
+@pytest.mark.parametrize("layout", fuzz.LAYOUTS)
+def test_layouts_keep_values_and_change_strides(layout):
+    from hyperzoo.core.fuzz import _arrange
+
+    t = torch.randn(3, 4, 5)
+    a = _arrange(t, layout, dim=1)
+    want = t.narrow(1, 0, 1).expand(t.shape) if layout == "broadcast" else t
+    assert torch.equal(a, want) and a.shape == t.shape
+    assert a.is_contiguous() == (layout == "contiguous")
+    if layout == "broadcast":
+        assert a.stride(1) == 0
+
+
+def _demo_operator(monkeypatch, reference):
+    class Demo:
+        @core.hookimpl
+        def hyperzoo_register(self, registrar):
+            registrar.operator("fuzzdemo.op", reference, doc="a deliberately broken operator")
+
+    core.register_plugin(Demo(), "fuzzdemo")
+    return "fuzzdemo.op"
+
+
+@st.composite
+def _vectors(draw):
+    return (fuzz.randn(draw, (draw(fuzz.lengths(40)),), draw(fuzz.dtypes()), scale_exp=0),), {}
+
+
+@pytest.mark.parametrize("broken,message", [
+    (lambda x: x / x.abs().min().clamp_max(0), "not finite"),                    # inf from finite inputs
+    (lambda x: x * 1.0 if x.is_contiguous() else x * 1.5, "memory layout"),      # layout-dependent result
+    (lambda x: x.flip(0) if x.shape[0] > 16 else x, "no longer the identity"),  # the spec's own check
+])
+def test_check_valid_fails_on_broken_operators(monkeypatch, broken, message):
+    def identity(args, kwargs, outs):
+        assert torch.equal(outs[0], args[0].detach()), "no longer the identity"
+
+    name = _demo_operator(monkeypatch, broken)
+    try:
+        with pytest.raises(AssertionError, match=message):
+            fuzz.check_valid(name, fuzz.Spec(valid=_vectors(), check=identity, max_examples=40))
+    finally:
+        core.unregister_plugin("fuzzdemo")
+
+
+def test_check_invalid_fails_when_bad_input_returns_a_value(monkeypatch):
+    name = _demo_operator(monkeypatch, lambda x: x * 2)
+    bad = st.just(((torch.ones(3, dtype=torch.float64),), {})).map(lambda c: (c, ValueError, "must be float32"))
+    try:
+        with pytest.raises(AssertionError, match="returned .* for out-of-contract inputs instead of raising"):
+            fuzz.check_invalid(name, fuzz.Spec(valid=_vectors(), invalid=bad))
+        with pytest.raises(AssertionError, match="has no invalid-input strategy"):
+            fuzz.check_invalid(name, fuzz.Spec(valid=_vectors()))
+    finally:
+        core.unregister_plugin("fuzzdemo")

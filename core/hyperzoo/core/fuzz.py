@@ -43,7 +43,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -54,7 +54,7 @@ from .dispatch import Operator, get_operator
 from .testing import DEFAULT_TOLERANCES, _clone, _leaves, _tensors, check_parity
 
 __all__ = ["Spec", "check_valid", "check_invalid", "check_coverage", "check_interpreted", "missing_specs",
-           "randn", "dtypes", "lengths", "exponent", "magnitudes", "LAYOUTS", "device"]
+           "randn", "dtypes", "lengths", "exponent", "LAYOUTS", "device"]
 
 Case = tuple[tuple, dict]
 
@@ -79,7 +79,6 @@ class Spec:
     max_examples: int = 25
     max_invalid_examples: int = 15
     layout_args: tuple[int, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------- strategy helpers
@@ -103,9 +102,6 @@ def exponent(dtype: torch.dtype, *, share: float = 1.0) -> Any:
     return st.one_of(st.just(0), st.just(0), st.integers(-limit, limit), st.sampled_from([-limit, limit]))
 
 
-magnitudes = exponent
-
-
 def randn(draw: Callable[[Any], Any], shape: Iterable[int], dtype: torch.dtype, *, scale_exp: int | None = None,
           positive: bool = False, requires_grad: bool = False) -> torch.Tensor:
     """A tensor of ``shape`` with standard-normal values (from a drawn seed) times 10^e (``scale_exp`` or drawn)."""
@@ -120,8 +116,9 @@ def randn(draw: Callable[[Any], Any], shape: Iterable[int], dtype: torch.dtype, 
 
 
 def device() -> str:
-    """Where fuzzed cases run: ``"cuda"`` when a CUDA GPU is present (so its backends are fuzzed), else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """Where fuzzed cases run: ``HYPERZOO_FUZZ_DEVICE`` if set, else ``"cuda"`` when a CUDA GPU is present (so
+    its backends are fuzzed), else ``"cpu"``. Interpreted Triton runs use the CPU."""
+    return os.environ.get("HYPERZOO_FUZZ_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _settings(max_examples: int) -> settings:
@@ -297,7 +294,7 @@ def check_invalid(name: str, spec: Spec, *, max_examples: int | None = None) -> 
         for label, fn in (("dispatch", op), ("reference", op.reference)):
             try:
                 out = fn(*_clone(args), **_clone(kwargs))
-            except exc as e:  # noqa: PERF203
+            except exc as e:
                 if not re.search(pattern, str(e)):
                     raise AssertionError(f"{name} ({label}) raised {type(e).__name__} but its message does not "
                                          f"match {pattern!r}: {e}") from e
@@ -338,7 +335,7 @@ def check_interpreted(names: str | Iterable[str], specs: str, *, backends: Itera
     ``"path/to/test_fuzz.py::FUZZ"``. Returns, per operator, how often each implementation ran."""
     names = [names] if isinstance(names, str) else list(names)
     request = {"operators": names, "specs": specs, "backends": list(backends), "max_examples": max_examples}
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    env = {**os.environ, "TRITON_INTERPRET": "1", "HYPERZOO_FUZZ_DEVICE": "cpu"}
     proc = subprocess.run([sys.executable, "-c", "from hyperzoo.core.fuzz import _main; _main()",
                            json.dumps(request)], capture_output=True, text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
