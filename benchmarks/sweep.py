@@ -2,7 +2,7 @@
 suggestion lands from a sweep's best. Writes docs/results/sweep.md (+ sweep.json).
 
     python benchmarks/sweep.py                       # both parts (about 15 minutes on 2 shared cores)
-    python benchmarks/sweep.py --part hash --repeats 2 --epochs 5
+    python benchmarks/sweep.py --part hash --repeats 2 --epochs 3 --threads 1 2
     python benchmarks/sweep.py --part steplaw
 
 **hash**: the full grid of ``SPACE`` (48 configs of core's MLP on digits-seq) swept twice per round, with and
@@ -71,12 +71,18 @@ def _peak_case(functional_hash: bool, threads: int, epochs: int) -> float:
     return hash_sweep(functional_hash, threads, epochs)["seconds"]
 
 
-def part_hash(repeats: int, epochs: int) -> dict:
+def part_hash(repeats: int, epochs: int, thread_counts: list[int], save) -> dict:
+    """Every thread count in turn; ``save(partial)`` after each (a long run stopped early keeps its rows)."""
     from hyperzoo.core import testing
 
     hash_sweep(False, 1, 1)  # warm-up: imports, the digits data set
-    rows = []
-    for threads in (1, 2):
+    rows: list[dict] = []
+    peaks: dict[str, dict] = {}
+    for name in ("plain", "hashed"):
+        peak = testing.peak_memory(_peak_case, name == "hashed", 1, epochs)
+        peaks[name] = {"peak_bytes": int(peak), "reset": peak.reset, "method": peak.method}
+        print(f"peak memory {name}: {int(peak) / 2**20:.0f} MiB", flush=True)
+    for threads in thread_counts:
         runs: dict[str, list[dict]] = {"plain": [], "hashed": []}
         cases = {name: (lambda name=name, runs=runs, threads=threads:
                         runs[name].append(hash_sweep(name == "hashed", threads, epochs))) for name in runs}
@@ -99,11 +105,7 @@ def part_hash(repeats: int, epochs: int) -> dict:
                      "times": times})
         print(f"hash, {threads} thread(s): {stats['hits']}/{n} hits, plain {plain_s:.1f} s, hashed "
               f"{hashed_s:.1f} s ({plain_s / hashed_s:.2f}x), {mismatched} reused values differ", flush=True)
-    peaks = {}
-    for name in ("plain", "hashed"):
-        peak = testing.peak_memory(_peak_case, name == "hashed", 1, epochs)
-        peaks[name] = {"peak_bytes": int(peak), "reset": peak.reset, "method": peak.method}
-        print(f"peak memory {name}: {int(peak) / 2**20:.0f} MiB", flush=True)
+        save({"space": SPACE, "epochs": epochs, "repeats": repeats, "rows": rows, "peak_memory": peaks})
     return {"space": SPACE, "epochs": epochs, "repeats": repeats, "rows": rows, "peak_memory": peaks}
 
 
@@ -227,13 +229,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["hash", "steplaw", "all"], default="all")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds of the hash part")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per trial in the hash part")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial in the hash part")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads of the hash part")
     args = parser.parse_args()
     os.chdir(ROOT)  # the data root default is ../shared/data from the checkout
     command = "python benchmarks/sweep.py " + " ".join(sys.argv[1:])
     data = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
     if args.part in ("hash", "all"):
-        data["hash"] = {**part_hash(args.repeats, args.epochs), "command": command.strip()}
+        def save(partial: dict) -> None:
+            write({**data, "hash": {**partial, "command": command.strip()}}, command)
+
+        data["hash"] = {**part_hash(args.repeats, args.epochs, args.threads, save), "command": command.strip()}
     if args.part in ("steplaw", "all"):
         data["steplaw"] = {"rows": part_steplaw(), "command": command.strip()}
     write(data, command)

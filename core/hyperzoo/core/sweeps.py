@@ -52,6 +52,8 @@ __all__ = ["sweep", "SweepResult", "functional_hash", "FunctionalHash", "parse_s
 
 # Keys a sweep owns: every trial's run directory, resumption and pruning hooks.
 _OWNED_KEYS = ("out_dir", "resume", "callbacks")
+# Run keys that change where or how visibly a trial runs, not its result: a rerun may change them.
+_PRESENTATION_KEYS = ("progress", "device", "threads")
 PRIOR_PARAM = "step_law.lr_factor"
 HEARTBEAT_INTERVAL, GRACE_PERIOD = 30, 90  # seconds (RDB storages: a dead worker's trial is retried after this)
 _OBSERVED_TRAINER_KEYS = ("lr", "batch_size", "weight_decay", "optimizer", "label_smoothing", "scheduler",
@@ -577,7 +579,8 @@ def sweep(task: Any, model: str, space: Mapping[str, Any], *, n_trials: int, out
     store, storage_label = _storage(storage, out)
     definition = jsonable({"task": task_name, "model": model, "metric": metric, "direction": direction,
                            "space": {d.key: optuna.distributions.distribution_to_json(d.distribution) for d in dims},
-                           "config": config, "prior": prior, "prior_span": prior_span if prior else None,
+                           "config": {k: v for k, v in config.items() if k not in _PRESENTATION_KEYS},
+                           "prior": prior, "prior_span": prior_span if prior else None,
                            "functional_hash": {"steps": hash_steps, "probe_size": hash_probe_size,
                                                "digits": hash_digits} if functional_hash else None})
     study = optuna.create_study(storage=store, study_name=study_name, direction=direction, sampler=sampler,
