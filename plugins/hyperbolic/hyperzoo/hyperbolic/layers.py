@@ -36,6 +36,20 @@ def _check_c(c: float) -> float:
     return float(c)
 
 
+def channels_last(fn, x: torch.Tensor, dim: int, *others: torch.Tensor) -> torch.Tensor:
+    """Apply a last-dimension op ``fn`` to points along ``dim`` (a view with that dimension last, no copy for
+    channels-last memory), returning the layout of ``x``."""
+    if dim in (-1, x.dim() - 1):
+        return fn(x, *others)
+
+    def last(t: torch.Tensor) -> torch.Tensor:
+        if t.dim() == 4 and dim == 1:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t.movedim(dim, -1)
+
+    return fn(last(x), *[last(o) for o in others]).movedim(-1, dim)
+
+
 def ball_parameter(data: torch.Tensor, c: float = 1.0) -> geoopt.ManifoldParameter:
     """A ``geoopt.ManifoldParameter`` on ``geoopt.PoincareBall(c)`` (checked to lie inside the ball)."""
     F.check_point(data, c)
@@ -132,11 +146,45 @@ class PoincareConv2d(nn.Module):
                                       stride=self.stride, padding=self.padding)
 
 
+def gyration_matrix(a: torch.Tensor, b: torch.Tensor, c) -> torch.Tensor:
+    """The d×d orthogonal matrix G of the linear map u ↦ gyr[a, b] u (a, b single points): G = gyr[a, b](I)ᵀ."""
+    eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+    return F.gyration(a.expand_as(eye), b.expand_as(eye), eye, c=c).t()
+
+
+def normalise(x: torch.Tensor, mu: torch.Tensor, beta: torch.Tensor, scale: torch.Tensor, c) -> torch.Tensor:
+    """exp_β(P_{μ→β}(s · log_μ(x))) in closed form: β ⊕ gyr[β, −μ](s ⊗ ((−μ) ⊕ x)).
+
+    (The tangent norms are equal across the transport and λ_β‖P v‖/2 = ‖v‖/δ(μ), so the exponential at β of
+    the transported scaled logarithm is the Möbius scalar multiple s ⊗ w rotated by the gyration, added to β.)
+    One gyration matrix for the batch; per-row coefficients, so about three (N, d) passes in all.
+    """
+    m = mu.reshape(1, -1)
+    sx, sm, xm = F._sqnorm(x, -1), F._sqnorm(m, -1), F._dot(x, m, -1)
+    dx = F.conformal_denominator(x, c, -1, op="batch norm (x)", sq=sx)
+    dm = F.conformal_denominator(m, c, -1, op="batch norm (mean)", sq=sm)
+    q = F._pair_sq(x, m, sx, sm, xm, -1.0, -1)                  # ‖x − μ‖²
+    a, b, big_d = F._add_coef(c, dm, dx, q)                     # w = (−μ) ⊕ x = −a μ + b x
+    sc = c.sqrt()
+    r = sc * (q / big_d).clamp_min(F._tiny(q)).sqrt()           # √c‖w‖
+    art = F.artanh_from(r, dm * dx / big_d)
+    t = torch.tanh(scale * art) / r                             # s ⊗ w = t w / √c ... (scaled below)
+    t = t / sc
+    z = torch.addcmul((-(t * a)) * m, t * b, x)
+    bvec = beta.reshape(1, -1)
+    if bool((bvec.detach() != 0).any()):                       # gyr[0, ·] is the identity
+        z = z @ gyration_matrix(bvec, -m, c).t()
+    z = F._keep_inside(z, c, -1)
+    if not bool((bvec.detach() != 0).any()):
+        return z
+    return F.mobius_add(bvec, z, c=c)
+
+
 class MidpointBatchNorm(nn.Module):
     r"""Poincaré midpoint batch normalisation (Poincaré ResNet) of points (N, d):
 
         μ = gyromidpoint(x),  σ² = mean_i d(μ, xᵢ)²,
-        y_i = exp_β( P_{μ→β}( γ / √(σ² + ε) · log_μ(x_i) ) )
+        y_i = exp_β( P_{μ→β}( γ / √(σ² + ε) · log_μ(x_i) ) ) = β ⊕ gyr[β, −μ]( s ⊗ ((−μ) ⊕ xᵢ) ),  s = γ/√(σ² + ε)
 
     with a learnable ball point β (a ``geoopt.ManifoldParameter``) and scale γ. Training updates running
     statistics: μ_run ← exp_{μ_run}(m · log_{μ_run}(μ)) (a geodesic step), σ²_run ← (1 − m) σ²_run + m σ²; eval
@@ -157,19 +205,17 @@ class MidpointBatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(()))
 
-    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _mean(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean == "midpoint":
-            mu = _op("midpoint")(x, c=self.c, reducedim=0)
-        else:
-            mu = F.frechet_mean(x, c=self.c, iters=20, tol=1e-5)
-        var = (F.dist(mu.unsqueeze(0), x, c=self.c) ** 2).mean()
-        return mu, var
+            return _op("midpoint")(x, c=self.c, reducedim=0)
+        return F.frechet_mean(x, c=self.c, iters=20, tol=1e-5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}: expected (N, {self.num_features}) points, got {tuple(x.shape)}")
         if self.training:
-            mu, var = self._stats(x)
+            mu = self._mean(x)
+            var = (F.dist(x, mu.reshape(1, -1), c=self.c) ** 2).mean()
             with torch.no_grad():
                 rm = self.running_mean.to(x.dtype)
                 step = F.logmap(rm, mu.detach(), c=self.c) * self.momentum
@@ -177,10 +223,8 @@ class MidpointBatchNorm(nn.Module):
                 self.running_var.mul_(1 - self.momentum).add_(self.momentum * var.detach())
         else:
             mu, var = self.running_mean.to(x.dtype), self.running_var.to(x.dtype)
-        beta = self.bias.to(x.dtype)
-        v = F.logmap(mu.unsqueeze(0), x, c=self.c) * (self.weight / torch.sqrt(var + self.eps))
-        v = F.parallel_transport(mu.unsqueeze(0), beta.unsqueeze(0), v, c=self.c)
-        return F.expmap(beta.unsqueeze(0), v, c=self.c)
+        scale = self.weight / torch.sqrt(var + self.eps)
+        return normalise(x, mu, torch.as_tensor(self.bias).to(x.dtype), scale, F.curvature(self.c, x))
 
 
 class MidpointBatchNorm2d(MidpointBatchNorm):
@@ -209,7 +253,7 @@ class PoincareReLU(nn.Module):
         self.c, self.dim = _check_c(c), dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.expmap0(torch.relu(F.logmap0(x, c=self.c, dim=self.dim)), c=self.c, dim=self.dim)
+        return channels_last(lambda v: F.expmap0(torch.relu(F.logmap0(v, c=self.c)), c=self.c), x, self.dim)
 
 
 class PoincareResidual(nn.Module):
@@ -220,7 +264,7 @@ class PoincareResidual(nn.Module):
         self.c, self.dim = _check_c(c), dim
 
     def forward(self, x: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
-        return F.mobius_add(x, fx, c=self.c, dim=self.dim)
+        return channels_last(lambda a, b: F.mobius_add(a, b, c=self.c), x, self.dim, fx)
 
 
 class ToBall(nn.Module):

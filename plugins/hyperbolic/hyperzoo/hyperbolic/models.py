@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from . import functional as F
-from .layers import (MidpointBatchNorm2d, PoincareConv2d, PoincareEmbedding, PoincareMLR, PoincareReLU, ToBall,
-                     _op)
+from .layers import (MidpointBatchNorm2d, PoincareConv2d, PoincareEmbedding, PoincareMLR, PoincareReLU,
+                     PoincareResidual, ToBall, _op)
 
 __all__ = ["PoincareResNet", "EuclideanResNet", "poincare_resnet", "resnet", "poincare_embedding",
            "euclidean_embedding"]
@@ -32,6 +32,7 @@ class _PBlock(nn.Module):
         self.conv2 = PoincareConv2d(cout, cout, 3, padding=1, c=c)
         self.bn2 = MidpointBatchNorm2d(cout, c=c)
         self.act = PoincareReLU(c=c)
+        self.res = PoincareResidual(c=c, dim=1)
         self.short = None
         if stride != 1 or cin != cout:
             self.short = nn.Sequential(PoincareConv2d(cin, cout, 1, stride=stride, c=c), MidpointBatchNorm2d(cout, c=c))
@@ -39,7 +40,7 @@ class _PBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
         s = x if self.short is None else self.short(x)
-        return self.act(F.mobius_add(s, f, c=self.c, dim=1))
+        return self.act(self.res(s, f))
 
 
 class PoincareResNet(nn.Module):

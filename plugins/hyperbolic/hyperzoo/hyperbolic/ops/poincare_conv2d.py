@@ -49,20 +49,19 @@ def check_inputs(x, z, r, kernel_size) -> tuple[int, int]:
 def patch_tangent(x, c, kh, kw, stride, padding):
     """t = β log₀(x) (per pixel) and ‖v‖² per output location (the box sum)."""
     beta = F.beta_ratio(x.shape[1] * kh * kw, x.shape[1])
-    t = F.logmap0(x, c=c, dim=1) * beta
-    sq = (t * t).sum(1, keepdim=True)
+    xl = x.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)   # points last, contiguous
+    tl_ = F.logmap0(xl, c=c) * beta
+    sq = F._sqnorm(tl_, -1).permute(0, 3, 1, 2)
+    t = tl_.permute(0, 3, 1, 2)
     ones = torch.ones(1, 1, kh, kw, dtype=x.dtype, device=x.device)
     v2 = tnf.conv2d(sq, ones, stride=stride, padding=padding)
     return t, v2
 
 
 def conv_factors(v2: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """alpha = √c sinh(2ρ)/ρ and beta = cosh(2ρ), ρ = √c‖v‖ ≤ RHO_MAX (series below ρ = 1e-3)."""
-    rho = (c * v2).clamp_min(0).sqrt().clamp_max(RHO_MAX)
-    small = rho < 1e-3
-    rs = torch.where(small, torch.ones_like(rho), rho)
-    ratio = torch.where(small, 2 + (4.0 / 3.0) * rho * rho, torch.sinh(2 * rs) / rs)
-    return c.sqrt() * ratio, torch.cosh(2 * rho)
+    """alpha = √c sinh(2ρ)/ρ and beta = cosh(2ρ), ρ = √c‖v‖ ≤ RHO_MAX (ρ ≥ tiny: sinh(2ρ)/ρ → 2 exactly)."""
+    rho = (c * v2).clamp_min(F._tiny(v2)).sqrt().clamp_max(RHO_MAX)
+    return (2 * c.sqrt()) * (torch.sinh(2 * rho) / (2 * rho)), torch.cosh(2 * rho)
 
 
 def poincare_conv2d(x: torch.Tensor, z: torch.Tensor, r: torch.Tensor | None = None, *,

@@ -1,0 +1,277 @@
+"""hyperbolic benchmarks: ours side by side with HypLL, geoopt and the Euclidean equivalent; writes
+docs/results/hyperbolic.md (+ .json).
+
+Parts (``--parts``, default all; each part's rows are replaced in the JSON, the others kept):
+
+- ``conv``: Poincaré conv 3x3 (16→16) + midpoint batch norm + ReLU, forward+backward, batch 32 of 16x32x32:
+  ours vs HypLL 0.1.1's ``HConvolution2d`` + ``HBatchNorm2d`` (midpoint and Fréchet mean) vs Euclidean
+  Conv2d+BatchNorm2d+ReLU; 1 and 2 threads, interleaved repeats, medians; peak memory per case from a fresh
+  subprocess (``VmHWM`` after a reset, ``core.testing.peak_memory``).
+- ``primitives``: geoopt parity and speed of the primitive ops on 1M x 16 float32 points.
+- ``numerics``: NaN/Inf counts and errors against mpmath at the boundary (ours, geoopt, HypLL).
+- ``bn``: midpoint vs Fréchet-mean batch norm (ours): time per step, and accuracy on digits-2d.
+- ``train``: float32 ``poincare-resnet`` vs ``resnet`` on digits-2d (seeds) and mnist-2d; NaN/Inf counts.
+- ``wordnet``: WordNet mammals reconstruction (mean rank, MAP), Poincaré vs Euclidean at dim 2/5/10; the plot.
+
+    python benchmarks/hyperbolic.py --parts conv primitives numerics
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_MD = ROOT / "docs" / "results" / "hyperbolic.md"
+OUT_JSON = ROOT / "docs" / "results" / "hyperbolic.json"
+PLOT = ROOT / "docs" / "results" / "hyperbolic_wordnet_mammals.png"
+
+
+# -- the conv case ------------------------------------------------------------------------------------------------
+def conv_case(side: str, threads: int = 1):
+    """(step function, description) for one side of the conv benchmark, built deterministically."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    b, ch, h, w = 32, 16, 32, 32
+    u = torch.randn(b, h, w, ch) * 0.3
+    import hyperzoo.hyperbolic as H
+
+    x0 = H.expmap0(u).permute(0, 3, 1, 2).contiguous()
+    if side == "euclidean":
+        net = torch.nn.Sequential(torch.nn.Conv2d(ch, ch, 3, padding=1), torch.nn.BatchNorm2d(ch), torch.nn.ReLU())
+        xin = u.permute(0, 3, 1, 2).contiguous()
+
+        def step():
+            x = xin.clone().requires_grad_()
+            net(x).sum().backward()
+        return step
+    if side == "ours":
+        net = torch.nn.Sequential(H.PoincareConv2d(ch, ch, 3, padding=1), H.MidpointBatchNorm2d(ch), H.PoincareReLU())
+
+        def step():
+            x = x0.clone().requires_grad_()
+            net(x).sum().backward()
+        return step
+    from hypll.manifolds.poincare_ball import Curvature, PoincareBall
+    from hypll.nn import HBatchNorm2d, HConvolution2d, HReLU
+    from hypll.tensors import ManifoldTensor
+
+    ball = PoincareBall(c=Curvature(value=0.5413248538970947))   # softplus(v) = 1.0
+    conv = HConvolution2d(ch, ch, 3, manifold=ball, padding=1)
+    bn = HBatchNorm2d(ch, manifold=ball, use_midpoint=(side == "hypll-midpoint"))
+    relu = HReLU(manifold=ball)
+
+    def step():
+        x = ManifoldTensor(x0.clone().requires_grad_(), manifold=ball, man_dim=1)
+        relu(bn(conv(x))).tensor.sum().backward()
+    return step
+
+
+def conv_memory(side: str, threads: int = 1) -> None:
+    """One step of ``side`` after a warm-up step (run in a fresh process by ``peak_memory``)."""
+    from hyperzoo.core.testing import reset_peak_memory
+
+    step = conv_case(side, threads)
+    step()
+    reset_peak_memory()
+    step()
+
+
+CONV_SIDES = ["ours", "hypll-midpoint", "hypll-frechet", "euclidean"]
+
+
+def part_conv(repeats: int) -> list[dict]:
+    from hyperzoo.core.testing import interleaved, medians, peak_memory
+
+    rows = []
+    for threads in (1, 2):
+        cases = {s: conv_case(s, threads) for s in CONV_SIDES}
+        number = {"hypll-frechet": 1}
+        t = medians(interleaved(cases, repeats=repeats if threads == 1 else max(3, repeats // 2), warmup=1,
+                                number=number))
+        for s in CONV_SIDES:
+            rows.append({"part": "conv", "side": s, "threads": threads, "seconds": t[s],
+                         "vs_euclidean": t[s] / t["euclidean"], "hypll_midpoint_over_this": t["hypll-midpoint"] / t[s]})
+    for s in CONV_SIDES:
+        peak = peak_memory(conv_memory, s, 1)
+        for r in rows:
+            if r["side"] == s and r["threads"] == 1:
+                r["peak_mib"] = peak / 2**20
+                r["step_mib"] = (peak - peak.baseline) / 2**20
+    return rows
+
+
+# -- primitives ---------------------------------------------------------------------------------------------------
+def part_primitives(repeats: int, n: int = 1_000_000, d: int = 16) -> list[dict]:
+    import geoopt.manifolds.stereographic.math as gm
+    import torch
+
+    import hyperzoo.hyperbolic as H
+    from hyperzoo.core.testing import interleaved, medians
+
+    rows = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        g = torch.Generator().manual_seed(0)
+        u = torch.randn(n, d, generator=g) * 0.25
+        x, y = H.expmap0(u), H.expmap0(torch.randn(n, d, generator=g) * 0.25)
+        m = torch.randn(d, d, generator=g) / d ** 0.5
+        k = torch.tensor(-1.0)
+        ops = {
+            "mobius_add": (lambda: H.mobius_add(x, y), lambda: gm.mobius_add(x, y, k=k)),
+            "dist": (lambda: H.dist(x, y), lambda: gm.dist(x, y, k=k)),
+            "dist0": (lambda: H.dist0(x), lambda: gm.dist0(x, k=k)),
+            "expmap0": (lambda: H.expmap0(u), lambda: gm.project(gm.expmap0(u, k=k), k=k)),
+            "logmap0": (lambda: H.logmap0(x), lambda: gm.logmap0(x, k=k)),
+            "expmap": (lambda: H.expmap(x, u), lambda: gm.project(gm.expmap(x, u, k=k), k=k)),
+            "logmap": (lambda: H.logmap(x, y), lambda: gm.logmap(x, y, k=k)),
+            "mobius_matvec": (lambda: H.mobius_matvec(m, x), lambda: gm.project(gm.mobius_matvec(m, x, k=k), k=k)),
+            "project": (lambda: H.project(x), lambda: gm.project(x, k=k)),
+        }
+        for name, (ours, theirs) in ops.items():
+            t = medians(interleaved({"ours": ours, "geoopt": theirs}, repeats=repeats, warmup=1))
+            a, b = ours().double(), theirs().double()
+            err = float(((a - b).abs() / (b.abs() + 1e-6)).max())
+            rows.append({"part": "primitives", "op": name, "threads": threads, "ours_ms": 1e3 * t["ours"],
+                         "geoopt_ms": 1e3 * t["geoopt"], "speedup": t["geoopt"] / t["ours"], "max_rel_diff": err})
+    return rows
+
+
+# -- numerics -----------------------------------------------------------------------------------------------------
+def part_numerics() -> list[dict]:
+    import geoopt.manifolds.stereographic.math as gm
+    import mpmath
+    import torch
+    from hypll.manifolds.poincare_ball.math import diffgeom as hd
+
+    import hyperzoo.hyperbolic as H
+
+    mpmath.mp.dps = 50
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    k, c = torch.tensor(-1.0), torch.tensor(1.0)
+    for radius in (1 - 1e-5, 1 - 1e-7, float(1 - 2.0 ** -24)):
+        v = torch.randn(1000, 16, generator=g, dtype=torch.float64)
+        x = (v / v.norm(dim=-1, keepdim=True) * radius).float()
+        inside = (x.double() ** 2).sum(-1) < 1
+        x = x[inside]
+        y = (torch.randn(len(x), 16, generator=g) * 0.1)
+        exact = torch.tensor([float(2 * mpmath.atanh(mpmath.sqrt(mpmath.fsum(mpmath.mpf(float(t)) ** 2 for t in row))))
+                              for row in x])
+        for name, fn in (("ours", lambda: (H.dist(x, y), H.logmap0(x), H.dist0(x))),
+                         ("geoopt", lambda: (gm.dist(x, y, k=k), gm.logmap0(x, k=k), gm.dist0(x, k=k))),
+                         ("hypll", lambda: (hd.dist(x, y, c), hd.logmap0(x, c), hd.dist(torch.zeros_like(x), x, c)))):
+            d, lg, d0 = fn()
+            rel = ((d0.double() - exact).abs() / exact)
+            rows.append({"part": "numerics", "radius": radius, "side": name, "points": int(len(x)),
+                         "dist_nonfinite": int((~torch.isfinite(d)).sum()),
+                         "logmap0_nonfinite": int((~torch.isfinite(lg).all(-1)).sum()),
+                         "dist0_max_rel_err": float(rel[torch.isfinite(rel)].max()) if torch.isfinite(rel).any()
+                         else float("nan"),
+                         "dist0_nonfinite": int((~torch.isfinite(d0)).sum())})
+    # the issue's single numbers: float32 at the largest float32 below 1 (d = 1) and logmap0 at norm exactly 1
+    top = torch.tensor([[float(1 - 2.0 ** -24)]])
+    exact = float(2 * mpmath.atanh(mpmath.mpf(float(top))))
+    rows.append({"part": "numerics", "radius": float(top), "side": "dist0 d=1", "exact": exact,
+                 "ours": float(H.dist0(top)), "geoopt": float(gm.dist0(top, k=k)),
+                 "hypll": float(hd.dist(torch.zeros_like(top), top, c))})
+    one = torch.tensor([[0.6, 0.8]])
+    rows.append({"part": "numerics", "radius": 1.0, "side": "logmap0 at norm 1",
+                 "hypll_nonfinite": int((~torch.isfinite(hd.logmap0(one, c))).sum()),
+                 "geoopt_nonfinite": int((~torch.isfinite(gm.logmap0(one, k=k))).sum()),
+                 "ours": "BallError (the point is not in the open ball; project(x) maps it in explicitly)"})
+    return rows
+
+
+# -- markdown -----------------------------------------------------------------------------------------------------
+def _machine() -> str:
+    import torch
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def fmt(v, d=2):
+    if isinstance(v, float):
+        return f"{v:.{d}f}" if abs(v) >= 10 ** -d or v == 0 else f"{v:.1e}"
+    return str(v)
+
+
+def write(results: dict) -> None:
+    lines = ["# hyperbolic: measured results", "",
+             f"Machine: {_machine()} (shared with other jobs while measuring; medians of interleaved repeats).",
+             "Each table gives the command that produced it.", ""]
+    conv = [r for r in results.get("rows", []) if r["part"] == "conv"]
+    if conv:
+        lines += ["## Poincaré conv 3x3 (16→16) + midpoint BN + ReLU, forward+backward, batch 32 of 16x32x32", "",
+                  "`python benchmarks/hyperbolic.py --parts conv`", "",
+                  "| side | threads | time (ms) | × Euclidean | HypLL-midpoint ÷ this | peak RSS (MiB) | step peak above "
+                  "resident (MiB) |", "|---|---|---|---|---|---|---|"]
+        for r in conv:
+            lines.append(f"| {r['side']} | {r['threads']} | {1e3 * r['seconds']:.1f} | {r['vs_euclidean']:.2f} | "
+                         f"{r['hypll_midpoint_over_this']:.2f} | {fmt(r.get('peak_mib', '')) if 'peak_mib' in r else ''}"
+                         f" | {fmt(r.get('step_mib', '')) if 'step_mib' in r else ''} |")
+        lines.append("")
+    prim = [r for r in results.get("rows", []) if r["part"] == "primitives"]
+    if prim:
+        lines += ["## Primitive ops on 1M x 16 float32 points: ours vs geoopt 0.5.1", "",
+                  "`python benchmarks/hyperbolic.py --parts primitives`", "",
+                  "geoopt is called as its users do for a result on the ball (with its `project` where the op can "
+                  "leave the ball; ours keeps outputs inside itself).", "",
+                  "| op | threads | ours (ms) | geoopt (ms) | geoopt ÷ ours | max rel. diff |", "|---|---|---|---|---|---|"]
+        for r in prim:
+            lines.append(f"| {r['op']} | {r['threads']} | {r['ours_ms']:.1f} | {r['geoopt_ms']:.1f} | "
+                         f"{r['speedup']:.2f} | {fmt(r['max_rel_diff'])} |")
+        lines.append("")
+    num = [r for r in results.get("rows", []) if r["part"] == "numerics"]
+    if num:
+        lines += ["## Numerics at the boundary (float32)", "", "`python benchmarks/hyperbolic.py --parts numerics`",
+                  "", "1000 random directions in R^16 at the given radius, rounded to float32 (points whose stored "
+                  "value is not inside the ball dropped); `y` small random points; exact = mpmath (50 digits) on the "
+                  "same stored input.", "",
+                  "| radius | side | points | dist non-finite | logmap0 non-finite | dist0 non-finite | dist0 max rel. "
+                  "error |", "|---|---|---|---|---|---|---|"]
+        for r in num:
+            if "points" in r:
+                lines.append(f"| {r['radius']!r} | {r['side']} | {r['points']} | {r['dist_nonfinite']} | "
+                             f"{r['logmap0_nonfinite']} | {r['dist0_nonfinite']} | {fmt(r['dist0_max_rel_err'], 3)} |")
+        for r in num:
+            if r.get("side") == "dist0 d=1":
+                lines += ["", f"dist0 of the 1-D point at the largest float32 below 1 ({r['radius']!r}): exact "
+                          f"{r['exact']:.4f}, ours {r['ours']:.4f}, geoopt {r['geoopt']:.4f}, HypLL {r['hypll']:.4f}."]
+            if r.get("side") == "logmap0 at norm 1":
+                lines += ["", f"logmap0 of a float32 point of norm exactly 1: HypLL {r['hypll_nonfinite']} non-finite "
+                          f"coordinates, geoopt {r['geoopt_nonfinite']}; ours: {r['ours']}."]
+        lines.append("")
+    for extra in results.get("sections", []):
+        lines += extra
+    OUT_MD.parent.mkdir(parents=True, exist_ok=True)
+    from hyperzoo.core.io import atomic_write, write_json
+
+    write_json(OUT_JSON, results)
+    text = ("\n".join(lines) + "\n").encode()
+    atomic_write(OUT_MD, lambda fh: fh.write(text))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parts", nargs="+", default=["conv", "primitives", "numerics"])
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {"rows": []}
+    for part in args.parts:
+        fn = {"conv": lambda: part_conv(args.repeats), "primitives": lambda: part_primitives(args.repeats),
+              "numerics": part_numerics}[part]
+        rows = fn()
+        results["rows"] = [r for r in results["rows"] if r["part"] != part] + rows
+        write(results)
+        print(f"{part}: {len(rows)} rows", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
