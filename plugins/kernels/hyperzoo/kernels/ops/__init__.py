@@ -1,0 +1,1 @@
+"""The kernels plugin's operators: one module per operator (the reference; fast backends beside it)."""

@@ -1,0 +1,101 @@
+"""``kernels.nngp_ntk``: analytic NNGP and NTK Gram blocks of a fully connected network (reference).
+
+The network (NTK parameterisation, arXiv 1806.07572; Lee et al. 2019): ``depth`` hidden layers of width n → ∞,
+
+    h¹ = σ_w/√d W¹ x + σ_b b¹,   h^{l+1} = σ_w/√n W^{l+1} φ(h^l) + σ_b b^{l+1},   f = h^{depth+1},
+
+with W, b ~ N(0, 1). Its kernels follow the dual recursion, starting at Σ⁰(x, x') = σ_w² x·x'/d + σ_b², Θ⁰ = Σ⁰:
+
+    Λ^l = [[Σ^{l-1}(x, x), Σ^{l-1}(x, x')], [Σ^{l-1}(x', x), Σ^{l-1}(x', x')]],  (u, v) ~ N(0, Λ^l)
+    Σ^l(x, x')  = σ_w² E[φ(u) φ(v)] + σ_b²
+    Σ̇^l(x, x')  = σ_w² E[φ'(u) φ'(v)]
+    Θ^l(x, x')  = Θ^{l-1}(x, x') Σ̇^l(x, x') + Σ^l(x, x')
+
+and NNGP = Σ^{depth}, NTK = Θ^{depth}. The Gaussian expectations have closed forms (the dual activations):
+
+    ReLU (arc-cosine, Cho & Saul 2009), ρ = Σ₁₂/√(Σ₁₁Σ₂₂), θ = arccos ρ:
+        E[φ(u)φ(v)] = √(Σ₁₁Σ₂₂) (sin θ + (π − θ) cos θ) / (2π),   E[φ'(u)φ'(v)] = (π − θ) / (2π)
+    erf (arcsine, Williams 1997):
+        E[φ(u)φ(v)] = (2/π) arcsin(2Σ₁₂ / √((1 + 2Σ₁₁)(1 + 2Σ₂₂))),
+        E[φ'(u)φ'(v)] = (4/π) / √((1 + 2Σ₁₁)(1 + 2Σ₂₂) − 4Σ₁₂²)
+
+Cost O(n₁ n₂ (d + depth)) time, O(n₁ n₂) memory per block. ``depth = 0`` is the linear model (Σ⁰, Θ⁰).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+ACTIVATIONS = ("relu", "erf")
+
+
+def check_inputs(x1: torch.Tensor, x2: torch.Tensor | None, depth: int, activation: str,
+                 weight_variance: float, bias_variance: float) -> torch.Tensor:
+    """Validate the arguments (shared by every backend); returns ``x2`` (``x1`` when None)."""
+    if not isinstance(x1, torch.Tensor) or x1.dim() != 2:
+        raise ValueError(f"x1 must be a 2-D tensor (n1, d); got {getattr(x1, 'shape', type(x1))}")
+    x2 = x1 if x2 is None else x2
+    if not isinstance(x2, torch.Tensor) or x2.dim() != 2:
+        raise ValueError(f"x2 must be a 2-D tensor (n2, d); got {getattr(x2, 'shape', type(x2))}")
+    if x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"x1 and x2 must have the same number of features; got {x1.shape[1]} and {x2.shape[1]}")
+    if not x1.is_floating_point() or x1.dtype != x2.dtype:
+        raise ValueError(f"x1 and x2 must be floating point of one dtype; got {x1.dtype} and {x2.dtype}")
+    for name, x in (("x1", x1), ("x2", x2)):
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or infinite values; clean or impute the inputs first")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"depth must be an int >= 0 (hidden layers); got {depth!r}")
+    if not (weight_variance > 0 and math.isfinite(weight_variance)):
+        raise ValueError(f"weight_variance must be a finite number > 0; got {weight_variance!r}")
+    if not (bias_variance >= 0 and math.isfinite(bias_variance)):
+        raise ValueError(f"bias_variance must be a finite number >= 0; got {bias_variance!r}")
+    return x2
+
+
+def dual(activation: str, s11: torch.Tensor, s12: torch.Tensor, s22: torch.Tensor) -> tuple[torch.Tensor,
+                                                                                            torch.Tensor]:
+    """(E[φ(u)φ(v)], E[φ'(u)φ'(v)]) for (u, v) ~ N(0, [[s11, s12], [s12, s22]]) (broadcasting)."""
+    if activation == "relu":
+        norm = torch.sqrt(s11 * s22)
+        eps = torch.finfo(s12.dtype).eps   # keeps arccos' finite at coincident points (value error O(eps^1.5))
+        rho = (s12 / norm).clamp(-1.0 + eps, 1.0 - eps)
+        theta = torch.arccos(rho)
+        k = norm * (torch.sqrt((1.0 - rho * rho).clamp_min(0.0)) + (math.pi - theta) * rho) / (2 * math.pi)
+        kdot = (math.pi - theta) / (2 * math.pi)
+        return k, kdot
+    a = (1.0 + 2.0 * s11) * (1.0 + 2.0 * s22)
+    k = (2.0 / math.pi) * torch.arcsin((2.0 * s12 / torch.sqrt(a)).clamp(-1.0, 1.0))
+    kdot = (4.0 / math.pi) / torch.sqrt((a - 4.0 * s12 * s12).clamp_min(torch.finfo(s12.dtype).tiny))
+    return k, kdot
+
+
+def diag_recursion(x: torch.Tensor, depth: int, activation: str, weight_variance: float,
+                   bias_variance: float) -> list[torch.Tensor]:
+    """Σ^l(x, x) for l = 0 .. depth (a list of (n,) tensors)."""
+    s = weight_variance * (x * x).sum(1) / x.shape[1] + bias_variance
+    out = [s]
+    for _ in range(depth):   # ρ = 1: E[relu(u)²] = s/2, E[erf(u)²] = (2/π) arcsin(2s/(1 + 2s))
+        k = s / 2 if activation == "relu" else (2.0 / math.pi) * torch.arcsin(2.0 * s / (1.0 + 2.0 * s))
+        s = weight_variance * k + bias_variance
+        out.append(s)
+    return out
+
+
+def nngp_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, *, depth: int = 1, activation: str = "relu",
+             weight_variance: float = 2.0, bias_variance: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(NNGP, NTK) Gram blocks, each (n1, n2), of the infinitely wide ``depth``-hidden-layer network above."""
+    x2 = check_inputs(x1, x2, depth, activation, weight_variance, bias_variance)
+    d1 = diag_recursion(x1, depth, activation, weight_variance, bias_variance)
+    d2 = diag_recursion(x2, depth, activation, weight_variance, bias_variance)
+    s = weight_variance * (x1 @ x2.T) / x1.shape[1] + bias_variance
+    theta = s
+    for layer in range(depth):
+        k, kdot = dual(activation, d1[layer][:, None], s, d2[layer][None, :])
+        s = weight_variance * k + bias_variance
+        theta = theta * (weight_variance * kdot) + s
+    return s, theta

@@ -1,0 +1,32 @@
+"""The kernels plugin's registrations (no math, no torch import): see docs/plugins/kernels.md."""
+
+from __future__ import annotations
+
+from hyperzoo import core
+
+_OPS = "hyperzoo.kernels.ops."
+_M = "hyperzoo.kernels.models:"
+_T = "hyperzoo.kernels.tasks:"
+CLS, REG = "kernel-classification", "kernel-regression"
+
+
+@core.hookimpl
+def hyperzoo_register(registrar) -> None:
+    registrar.operator("kernels.nngp_ntk", _OPS + "nngp_ntk:nngp_ntk",
+                       doc="analytic (NNGP, NTK) Gram blocks of a deep ReLU/erf network: the dual recursion")
+    registrar.operator("kernels.empirical_ntk", _OPS + "empirical_ntk:empirical_ntk",
+                       doc="empirical NTK J(x)J(x')ᵀ of any nn.Module (vmap(jacrev) or the implicit vjp/jvp product)")
+    registrar.operator("kernels.quantum_zz_kernel", _OPS + "quantum_zz_kernel:quantum_zz_kernel",
+                       doc="|⟨Φ(x)|Φ(x')⟩|² of the ZZ feature map on simulated statevectors (n ≤ 12 qubits)")
+    registrar.operator("kernels.gsmp", _OPS + "gsmp:gsmp",
+                       doc="grid spectral mixture product kernel Σ_q θ_q Π_p exp(−2π²τ_p²σ_qp²) cos(2πτ_pμ_qp)")
+
+    registrar.model("ntk-regressor", _M + "ntk_regressor", fits=[REG])
+    registrar.model("gsmp-regressor", _M + "gsmp_regressor", fits=[REG])
+    registrar.model("ntk-classifier", _M + "ntk_classifier", fits=[CLS])
+    registrar.model("quantum-svc", _M + "quantum_svc", fits=[CLS])
+    registrar.model("rbf-svc", _M + "rbf_svc", fits=[CLS])
+
+    registrar.task("digits-kernel", _T + "DigitsKernel", kind=CLS)
+    registrar.task("quantum-adhoc", _T + "QuantumAdhoc", kind=CLS)
+    registrar.task("spectral-mixture-1d", _T + "SpectralMixture1D", kind=REG)
