@@ -178,3 +178,27 @@ def test_other_operators_reject_their_bad_inputs():
     with pytest.raises(ValueError, match=r"S of shape \(1, 2, 8, 4\)"):
         core.get_operator("linear_attention.nala")(x, x, x, initial_state=(torch.zeros(1, 2, 4, 4),
                                                                            torch.zeros(1, 2, 4)))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_state_gradients_match_finite_differences(causal, oracle):
+    """Gradients of the initial state and through the final state (chunked, N not a multiple of the chunk)."""
+    q, k, v = (t[:1, :1] for t in oracle.qkv(n=7, d=3, dv=2))
+    s0 = torch.rand(1, 1, 3, 2, dtype=torch.float64, requires_grad=True)
+    z0 = (torch.rand(1, 1, 3, dtype=torch.float64) + 0.5).requires_grad_()
+    op = core.get_operator("linear_attention.linear")
+
+    def f(q_, k_, v_, s_, z_):
+        o, (s, z) = op(q_, k_, v_, causal=causal, chunk_size=3, initial_state=(s_, z_), output_final_state=True)
+        return o, s, z
+
+    assert torch.autograd.gradcheck(f, tuple(t.clone().requires_grad_() for t in (q, k, v)) + (s0, z0))
+
+
+def test_nala_hand_written_feature_backward_equals_autograd(oracle):
+    q = oracle.qkv(n=9, d=6)[0].requires_grad_()
+    g = torch.randn(2, 3, 9, 12, dtype=torch.float64)
+    (a,) = torch.autograd.grad(nl.query_features(q), q, g)
+    (b,) = torch.autograd.grad(nl.query_features_autograd(q), q, g)
+    torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(nl.query_features(q), nl.query_features_autograd(q), rtol=1e-13, atol=1e-14)

@@ -16,12 +16,11 @@ before: it adds ``fq_i S0`` to the numerator and ``fq_i·z0`` to the denominator
 - ``recurrent``: one token at a time, S ← S + fk_tᵀ v_t (decoding). O(N·F·Dv), sequential.
 
 ``normalize=False`` drops the denominator (o_i = numerator), as linear attention with an identity map usually does.
-``fq_den`` (used by EcoFormer's released self-term variant) replaces ``fq`` in the denominator only.
+The chunked and non-causal forms run with hand-derived backward passes (``_fast.py``); the quadratic and recurrent
+forms are plain autograd.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -51,7 +50,8 @@ def check_qkv(op: str, q, k, v, *, same_dim: bool = True) -> None:
     if same_dim and q.shape[3] != k.shape[3]:
         raise ValueError(f"{op}: q and k must have the same head dim D: q {tuple(q.shape)} vs k {tuple(k.shape)}")
     for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.numel() and not bool(torch.isfinite(t).all()):
+        # one reduction pass: a NaN or inf anywhere makes the sum non-finite (a finite overflow re-checks exactly)
+        if t.numel() and not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
             raise ValueError(f"{op}: {name} contains NaN or infinite values; check the layer producing it "
                              f"(e.g. a diverged training step or an uninitialised buffer)")
 
@@ -85,30 +85,25 @@ def check_state(op: str, state, b: int, h: int, f: int, dv: int, like: torch.Ten
 def _finish(num, den, normalize: bool, eps: float):
     if not normalize:
         return num
-    return num / (den + eps).unsqueeze(-1)
+    d = den + eps
+    return num / d.masked_fill(d == 0, 1.0).unsqueeze(-1)   # a row with no weight at all outputs 0, not NaN
 
 
 def attend(fq: torch.Tensor, fk: torch.Tensor, v: torch.Tensor, *, causal: bool = False, mode: str = "chunk",
            chunk_size: int = 64, initial_state=None, output_final_state: bool = False, normalize: bool = True,
-           eps: float = 1e-6, fq_den: torch.Tensor | None = None):
+           eps: float = 1e-6):
     """Kernelized attention on given features (see the module docstring). Returns ``o`` or ``(o, (S, z))``."""
-    b, h, n, f = fq.shape
-    dv = v.shape[-1]
     s0, z0 = (None, None) if initial_state is None else initial_state
-    fd = fq if fq_den is None else fq_den
+    if mode == "chunk":
+        from ._fast import attend_fast
+
+        o, s, z = attend_fast(fq, fk, v, causal=causal, chunk_size=chunk_size, initial_state=initial_state,
+                              normalize=normalize, eps=eps)
+        return (o, (s, z)) if output_final_state else o
     if mode == "quadratic":
-        num, den = _quadratic(fq, fk, v, fd, causal, s0, z0)
-    elif mode == "recurrent":
-        num, den = _recurrent(fq, fk, v, fd, causal, s0, z0)
-    elif causal:
-        num, den = _chunked(fq, fk, v, fd, chunk_size, s0, z0)
+        num, den = _quadratic(fq, fk, v, fq, causal, s0, z0)
     else:
-        num = fq @ (fk.transpose(-1, -2) @ v)
-        den = fd @ fk.sum(-2).unsqueeze(-1)
-        den = den.squeeze(-1)
-        if s0 is not None:
-            num = num + fq @ s0
-            den = den + (fd @ z0.unsqueeze(-1)).squeeze(-1)
+        num, den = _recurrent(fq, fk, v, fq, causal, s0, z0)
     o = _finish(num, den, normalize, eps)
     if not output_final_state:
         return o
@@ -149,34 +144,3 @@ def _recurrent(fq, fk, v, fd, causal, s0, z0):
         nums.append((fq[:, :, t, None, :] @ s).squeeze(-2))
         dens.append((fd[:, :, t] * z).sum(-1))
     return torch.stack(nums, 2), torch.stack(dens, 2)
-
-
-def _chunked(fq, fk, v, fd, c, s0, z0):
-    b, h, n, f = fq.shape
-    dv = v.shape[-1]
-    nc = math.ceil(n / c)
-    pad = nc * c - n
-    same = fd is fq
-    if pad:  # pad the features (not the inputs) with zeros: padded keys add nothing to any state
-        fq, fk, v = (torch.nn.functional.pad(t, (0, 0, 0, pad)) for t in (fq, fk, v))
-        fd = fq if same else torch.nn.functional.pad(fd, (0, 0, 0, pad))
-    qc, kc, vc = fq.view(b, h, nc, c, f), fk.view(b, h, nc, c, f), v.view(b, h, nc, c, dv)
-    mask = torch.ones(c, c, dtype=torch.bool, device=fq.device).tril()
-    a = (qc @ kc.transpose(-1, -2)).masked_fill(~mask, 0.0)
-    num = a @ vc
-    ad = a if same else (fd.view(b, h, nc, c, f) @ kc.transpose(-1, -2)).masked_fill(~mask, 0.0)
-    den = ad.sum(-1)
-    dc = qc if same else fd.view(b, h, nc, c, f)  # noqa: E501
-    if nc > 1 or s0 is not None:
-        sc = kc.transpose(-1, -2) @ vc                       # (b, h, nc, f, dv) per-chunk states
-        zc = kc.sum(-2)                                      # (b, h, nc, f)
-        s_prev = sc.cumsum(2) - sc                           # exclusive prefix sums: state before each chunk
-        z_prev = zc.cumsum(2) - zc
-        if s0 is not None:
-            s_prev = s_prev + s0.unsqueeze(2)
-            z_prev = z_prev + z0.unsqueeze(2)
-        num = num + qc @ s_prev
-        den = den + (dc @ z_prev.unsqueeze(-1)).squeeze(-1)
-    num = num.reshape(b, h, nc * c, dv)[:, :, :n]
-    den = den.reshape(b, h, nc * c)[:, :, :n]
-    return num, den

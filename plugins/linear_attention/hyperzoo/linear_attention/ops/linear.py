@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ._core import attend, check_options, check_qkv, check_state
+from ._fast import EluPlusOne
 
 FEATURE_MAPS = ("elu", "relu", "identity")
 
@@ -26,7 +27,7 @@ FEATURE_MAPS = ("elu", "relu", "identity")
 def apply_feature_map(x: torch.Tensor, name: str) -> torch.Tensor:
     """φ(x) for one of :data:`FEATURE_MAPS`."""
     if name == "elu":
-        return F.elu(x) + 1.0
+        return EluPlusOne.apply(x)
     if name == "relu":
         return F.relu(x)
     if name == "identity":

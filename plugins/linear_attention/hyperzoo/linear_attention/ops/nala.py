@@ -30,6 +30,7 @@ import math
 import torch
 
 from ._core import attend, check_options, check_qkv, check_state
+from ._fast import NaLaQuery, SignSplit
 
 
 def _pos_pow(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -47,7 +48,13 @@ def query_power(q: torch.Tensor, max_power: float = 3.0, norm_scale: float | Non
 
 
 def query_features(q: torch.Tensor, max_power: float = 3.0, norm_scale: float | None = None) -> torch.Tensor:
-    """φ_q(q) = ‖q‖ · u / ‖u‖ with u = [(q̂⁺)^p ; (q̂⁻)^p], shape ``(..., 2D)``."""
+    """φ_q(q) = ‖q‖ · u / ‖u‖ with u = [(q̂⁺)^p ; (q̂⁻)^p], shape ``(..., 2D)`` (hand-written backward)."""
+    s = math.sqrt(q.shape[-1]) if norm_scale is None else norm_scale
+    return NaLaQuery.apply(q, float(max_power), float(s))
+
+
+def query_features_autograd(q: torch.Tensor, max_power: float = 3.0, norm_scale: float | None = None) -> torch.Tensor:
+    """:func:`query_features` by plain autograd (the check for the hand-written backward)."""
     tiny = torch.finfo(q.dtype).tiny
     r = torch.linalg.vector_norm(q, dim=-1, keepdim=True)
     d = q / (r + tiny)
@@ -58,7 +65,7 @@ def query_features(q: torch.Tensor, max_power: float = 3.0, norm_scale: float | 
 
 def key_features(k: torch.Tensor) -> torch.Tensor:
     """φ_k(k) = [k⁺ ; k⁻], shape ``(..., 2D)``."""
-    return torch.cat([k.clamp_min(0), (-k).clamp_min(0)], dim=-1)
+    return SignSplit.apply(k)
 
 
 def attention_weights(q: torch.Tensor, k: torch.Tensor, *, causal: bool = False, max_power: float = 3.0,

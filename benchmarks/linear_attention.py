@@ -1,0 +1,280 @@
+"""Benchmark of the linear_attention plugin; writes docs/results/linear_attention.md (+ .json).
+
+    python benchmarks/linear_attention.py                          # speed + memory + accuracy (tens of minutes)
+    python benchmarks/linear_attention.py --parts speed,memory --sizes 1024,4096,16384,65536
+    python benchmarks/linear_attention.py --parts accuracy --epochs 20 --seeds 0
+
+Parts: ``speed`` (forward+backward, B=1, H=4, head dim 64, float32, what the dispatcher runs on this CPU, against
+``F.scaled_dot_product_attention`` and the arithmetic floor: the bare matmuls φ(K)ᵀV and φ(Q)·S of the same shapes
+with nothing else, at the operator's feature dimension; interleaved repeats, medians, 1 and 2 threads), ``memory``
+(peak resident memory of one forward+backward from a fresh subprocess per case, VmHWM after a reset, minus the
+child's resident set just before the case), ``accuracy`` (softmax vs each linear attention on mqar at two
+difficulty levels through core.run, parameter counts within ±10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hyperzoo.core import testing
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_MD, OUT_JSON = ROOT / "docs/results/linear_attention.md", ROOT / "docs/results/linear_attention.json"
+B, H, D = 1, 4, 64
+SDPA_MAX = {False: 16384, True: 16384}
+
+
+def make_case(kind: str, n: int, causal: bool, seed: int = 0):
+    """A callable doing one forward+backward of ``kind`` at length ``n`` (inputs built once, outside the timing)."""
+    from hyperzoo.linear_attention import linear, nala
+
+    g = torch.Generator().manual_seed(seed)
+    f = 2 * D if kind in ("nala", "floor-2d") else D
+
+    def leaf(dim):
+        return torch.randn(B, H, n, dim, generator=g).requires_grad_()
+
+    do = torch.randn(B, H, n, D, generator=g)
+    if kind.startswith("floor"):
+        fq, fk, v = leaf(f), leaf(f), leaf(D)
+
+        def run():
+            s = fk.transpose(-1, -2) @ v
+            (fq @ s).backward(do)
+    else:
+        q, k, v = leaf(D), leaf(D), leaf(D)
+        if kind == "sdpa":
+            def run():
+                torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal).backward(do)
+        elif kind == "linear":
+            def run():
+                linear(q, k, v, causal=causal).backward(do)
+        elif kind == "nala":
+            def run():
+                nala(q, k, v, causal=causal).backward(do)
+        else:
+            raise ValueError(kind)
+    return run
+
+
+def memory_case(kind: str, n: int, causal: bool, threads: int = 1) -> None:
+    """Module-level so that core.testing.peak_memory can run it in a fresh process."""
+    torch.set_num_threads(threads)
+    make_case(kind, 64, causal)()          # imports, library buffers, first-call caches: before the reset
+    testing.reset_peak_memory()
+    make_case(kind, n, causal)()
+
+
+def kinds_for(n: int, causal: bool) -> list[str]:
+    out = ["floor", "floor-2d", "linear", "nala"]
+    if n <= SDPA_MAX[causal]:
+        out.append("sdpa")
+    return out
+
+
+def speed(sizes: list[int], threads: list[int], repeats: dict[int, int]) -> list[dict]:
+    rows = []
+    for t in threads:
+        torch.set_num_threads(t)
+        for causal in (False, True):
+            for n in sizes:
+                cases = {k: make_case(k, n, causal) for k in kinds_for(n, causal)}
+                big_sdpa = "sdpa" in cases and n > 4096
+                sdpa = cases.pop("sdpa") if big_sdpa else None
+                reps = repeats.get(n, 3)
+                times = testing.medians(testing.interleaved(cases, reps, warmup=1))
+                if sdpa is not None:   # too slow to interleave: one timed call after the others
+                    start = time.perf_counter()
+                    sdpa()
+                    times["sdpa"] = time.perf_counter() - start
+                row = {"threads": t, "causal": causal, "n": n, "repeats": reps, **{f"t_{k}": v for k, v in
+                                                                                  times.items()}}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def memory(sizes: list[int]) -> list[dict]:
+    rows = []
+    for causal in (False, True):
+        for n in sizes:
+            row = {"causal": causal, "n": n}
+            for kind in kinds_for(n, causal):
+                if kind == "sdpa" and n > 4096:
+                    continue
+                peak = testing.peak_memory(memory_case, kind, n, causal)
+                row[f"m_{kind}"] = int(peak.above_baseline)
+                row["method"] = peak.method + ("" if peak.reset else " (no reset)")
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def slope(xs, ys) -> float:
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+ACC_LEVELS = {"mqar-easy": dict(seq_len=32, num_pairs=4, num_symbols=16),
+              "mqar-hard": dict(seq_len=64, num_pairs=8, num_symbols=32)}
+ACC_MODELS = {"softmax": {}, "elu": {}, "nala": {"mlp_ratio": 1.75}, "favor": {}, "ecoformer": {}, "angular": {}}
+
+
+def accuracy(epochs: int, seeds: list[int], attentions: list[str], levels: list[str]) -> list[dict]:
+    from hyperzoo import core
+
+    rows = []
+    for level in levels:
+        for att in attentions:
+            for seed in seeds:
+                start = time.perf_counter()
+                level_args = {f"task.{k}": v for k, v in ACC_LEVELS[level].items()}   # seq_len: task and model
+                r = core.run("mqar", "linear-transformer", attention=att, width=32, depth=2, heads=2, epochs=epochs,
+                             seed=seed, progress=False, **level_args, **ACC_MODELS[att])
+                row = {"level": level, "attention": att, "seed": seed, "epochs": epochs,
+                       "test_accuracy": r.metrics["test_accuracy"], "params": int(r.metrics["params"]),
+                       "seconds": time.perf_counter() - start}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def _fmt_t(x):
+    return "–" if x is None else (f"{x * 1000:.1f} ms" if x < 1 else f"{x:.2f} s")
+
+
+def _fmt_m(x):
+    return "–" if x is None else f"{x / 2**20:.0f} MiB"
+
+
+def write(results: dict, command: str) -> None:
+    OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
+    tmp = OUT_JSON.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, OUT_JSON)
+    lines = ["# linear_attention: measured results", "",
+             f"Machine: {results['machine']}. Everything below was measured on this 2-core CPU (shared with other "
+             "jobs while measuring); no GPU was lent to this session, so the Triton kernels are proven equal to the "
+             "reference under the interpreter (tests) but not timed.", ""]
+    sp = results.get("speed")
+    if sp:
+        lines += ["## Speed: forward+backward, B=1, H=4, head dim 64, float32", "",
+                  f"`{results['commands']['speed']}`", "",
+                  "Medians of interleaved repeats (round-robin, one warm-up round; SDPA above N=4k timed once after "
+                  "the others). *floor*: the bare matmuls φ(K)ᵀV and φ(Q)·S (forward and their backward) at feature "
+                  "dimension 64 (*floor*) or 128 (*floor-2d*, NaLa's doubled feature map); *linear* is elu+1 linear "
+                  "attention, *nala* NaLa; causal rows run the chunked form (chunk 64). Ratios from the same run.", ""]
+        lines += ["| threads | causal | N | SDPA | floor | linear | linear/floor | SDPA/linear | floor-2d | nala | "
+                  "nala/floor-2d | SDPA/nala |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sp:
+            s = r.get("t_sdpa")
+            vs_lin = "–" if s is None else f"{s / r['t_linear']:.0f}"
+            vs_nala = "–" if s is None else f"{s / r['t_nala']:.0f}"
+            lines.append(
+                f"| {r['threads']} | {'yes' if r['causal'] else 'no'} | {r['n']} | {_fmt_t(s)} | "
+                f"{_fmt_t(r['t_floor'])} | {_fmt_t(r['t_linear'])} | {r['t_linear'] / r['t_floor']:.2f} | {vs_lin} | "
+                f"{_fmt_t(r['t_floor-2d'])} | {_fmt_t(r['t_nala'])} | {r['t_nala'] / r['t_floor-2d']:.2f} | "
+                f"{vs_nala} |")
+        lines += ["", "Log-log slope of time vs N from 4k to 64k (least squares over the measured sizes ≥ 4k):", "",
+                  "| threads | causal | linear | nala | floor |", "|---|---|---|---|---|"]
+        for row in results["slopes_time"]:
+            lines.append(f"| {row['threads']} | {'yes' if row['causal'] else 'no'} | {row['linear']:.2f} | "
+                         f"{row['nala']:.2f} | {row['floor']:.2f} |")
+        lines.append("")
+    mem = results.get("memory")
+    if mem:
+        lines += ["## Peak memory of one forward+backward (fresh subprocess per case)", "",
+                  f"`{results['commands']['memory']}`", "",
+                  "VmHWM after a reset (`/proc/self/clear_refs`), minus the child's resident set just before the case "
+                  "(inputs are built inside the case, so they count). SDPA only up to N=4k (its time above).", "",
+                  "| causal | N | floor | linear | linear/floor | floor-2d | nala | nala/floor-2d | SDPA |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in mem:
+            lines.append(f"| {'yes' if r['causal'] else 'no'} | {r['n']} | {_fmt_m(r['m_floor'])} | "
+                         f"{_fmt_m(r['m_linear'])} | {r['m_linear'] / r['m_floor']:.2f} | {_fmt_m(r['m_floor-2d'])} | "
+                         f"{_fmt_m(r['m_nala'])} | {r['m_nala'] / r['m_floor-2d']:.2f} | {_fmt_m(r.get('m_sdpa'))} |")
+        lines += ["", "Log-log slope of peak memory vs N (sizes ≥ 4k):", "", "| causal | linear | nala | floor |",
+                  "|---|---|---|---|"]
+        for row in results["slopes_memory"]:
+            lines.append(f"| {'yes' if row['causal'] else 'no'} | {row['linear']:.2f} | {row['nala']:.2f} | "
+                         f"{row['floor']:.2f} |")
+        lines.append("")
+    acc = results.get("accuracy")
+    if acc:
+        lines += ["## Accuracy: mqar through core.run (linear-transformer, width 32, depth 2, 2 heads, causal)", "",
+                  f"`{results['commands']['accuracy']}`", "",
+                  "Test accuracy on the asked positions (chance 1/K). Levels: " +
+                  "; ".join(f"*{k}* = {v}" for k, v in ACC_LEVELS.items()) +
+                  ". NaLa runs with mlp_ratio 1.75 so that its gate and positional conv keep the parameter count "
+                  "within ±10% of the others.", "",
+                  "| level | attention | params | seeds | test accuracy | seconds per run |", "|---|---|---|---|---|---|"]
+        groups: dict = {}
+        for r in acc:
+            groups.setdefault((r["level"], r["attention"]), []).append(r)
+        for (level, att), rs in groups.items():
+            a = np.array([r["test_accuracy"] for r in rs])
+            spread = f" ± {a.std():.3f}" if len(a) > 1 else " (1 seed)"
+            lines.append(f"| {level} | {att} | {rs[0]['params']} | {len(rs)} | {a.mean():.3f}{spread} | "
+                         f"{np.mean([r['seconds'] for r in rs]):.0f} |")
+        lines.append("")
+    tmp = OUT_MD.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, OUT_MD)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--parts", default="speed,memory,accuracy")
+    p.add_argument("--sizes", default="1024,4096,16384,65536")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--attentions", default=",".join(ACC_MODELS))
+    p.add_argument("--levels", default=",".join(ACC_LEVELS))
+    args = p.parse_args()
+    parts = set(args.parts.split(","))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
+    results["machine"] = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+                          f"{torch.__version__}, Python {platform.python_version()}")
+    results.setdefault("commands", {})
+    cmd = "python benchmarks/linear_attention.py " + " ".join(sys.argv[1:])
+    if "speed" in parts:
+        reps = {1024: 7, 4096: 5, 16384: 3, 65536: 2}
+        results["speed"] = speed(sizes, [int(t) for t in args.threads.split(",")], reps)
+        results["commands"]["speed"] = cmd
+        big = [r for r in results["speed"] if r["n"] >= 4096]
+        results["slopes_time"] = []
+        for t in sorted({r["threads"] for r in big}):
+            for c in (False, True):
+                rs = [r for r in big if r["threads"] == t and r["causal"] == c]
+                if len(rs) >= 2:
+                    results["slopes_time"].append({"threads": t, "causal": c, **{
+                        k: slope([r["n"] for r in rs], [r[f"t_{k}"] for r in rs]) for k in ("linear", "nala",
+                                                                                            "floor")}})
+    if "memory" in parts:
+        results["memory"] = memory(sizes)
+        results["commands"]["memory"] = cmd
+        results["slopes_memory"] = []
+        for c in (False, True):
+            rs = [r for r in results["memory"] if r["causal"] == c and r["n"] >= 4096]
+            if len(rs) >= 2:
+                results["slopes_memory"].append({"causal": c, **{
+                    k: slope([r["n"] for r in rs], [r[f"m_{k}"] for r in rs]) for k in ("linear", "nala", "floor")}})
+    if "accuracy" in parts:
+        results["accuracy"] = accuracy(args.epochs, [int(s) for s in args.seeds.split(",")],
+                                       args.attentions.split(","), args.levels.split(","))
+        results["commands"]["accuracy"] = cmd
+    write(results, cmd)
+
+
+if __name__ == "__main__":
+    main()
