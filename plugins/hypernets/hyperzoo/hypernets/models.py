@@ -17,7 +17,7 @@ from .continual import HyperIntervalNet, HypernetCL, target_mlp
 from .layers import HyperNetwork
 from .target import FunctionalTarget
 
-__all__ = ["ConditionedClassifier", "hypernet_cl", "rnn_hypernet_cl", "hyperinterval", "hypernet_conditioned",
+__all__ = ["psl", "svh_psl", "ConditionedClassifier", "hypernet_cl", "rnn_hypernet_cl", "hyperinterval", "hypernet_conditioned",
            "mip_hypernet"]
 
 
@@ -90,3 +90,19 @@ def mip_hypernet(*, in_features: int, num_classes: int, width: int = 100, depth:
     """MIP: ``θ = θ0 + H([cos(πγ/2), sin(πγ/2)])``, ``θ0`` from the target's initialisation."""
     return ConditionedClassifier(in_features=in_features, num_classes=num_classes, width=width, depth=depth,
                                  hyper_width=hyper_width, hyper_depth=hyper_depth, mip=True)
+
+
+def psl(*, num_objectives: int, num_variables: int, width: int = 64, depth: int = 2, num_particles: int = 16):
+    """Pareto set learning: a preference-to-solution hypernetwork trained on the mean Tchebycheff objective."""
+    from .psl import ParetoHypernet
+
+    return ParetoHypernet(num_objectives=num_objectives, num_variables=num_variables, width=width, depth=depth,
+                          svgd=False, num_particles=num_particles)
+
+
+def svh_psl(*, num_objectives: int, num_variables: int, width: int = 64, depth: int = 2, num_particles: int = 16):
+    """SVH-PSL: the same hypernetwork, its solutions moved as SVGD particles."""
+    from .psl import ParetoHypernet
+
+    return ParetoHypernet(num_objectives=num_objectives, num_variables=num_variables, width=width, depth=depth,
+                          svgd=True, num_particles=num_particles)

@@ -12,8 +12,8 @@ median heuristic ``med(‖x_i − x_j‖²) / log(n + 1)``. Cost ``O(n² d)``.
 ``Σ_k (r_1 − f_{k,1}) (f_{k−1,2} − f_{k,2})``; ``O(n log n)``. **IGD**: the mean distance from each reference front
 point to its nearest found point.
 
-Not here yet: the Gaussian-process surrogates, the preference-conditioned hypernetwork trained with SVGD over
-its particles, and the ZDT/DTLZ tasks of SVH-PSL.
+The surrogates, the preference-conditioned hypernetwork and the ZDT/DTLZ problems are in
+:mod:`hyperzoo.hypernets.psl`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from hyperzoo import core
 _OPS = "hyperzoo.hypernets.ops."
 _M = "hyperzoo.hypernets.models:"
 _T = "hyperzoo.hypernets.tasks:"
-CL, COND = "continual-learning", "hyperparameter-conditioned"
+CL, COND, PSL = "continual-learning", "hyperparameter-conditioned", "pareto-set-learning"
 
 
 @core.hookimpl
@@ -27,3 +27,7 @@ def hyperzoo_register(registrar) -> None:
     registrar.model("mip-hypernet", _M + "mip_hypernet", fits=[COND])
 
     registrar.task("digits-l2-conditioned", _T + "DigitsL2Conditioned", kind=COND)
+    registrar.model("psl", _M + "psl", fits=[PSL])
+    registrar.model("svh-psl", _M + "svh_psl", fits=[PSL])
+    for problem in ("zdt1", "zdt2", "zdt3", "dtlz2"):
+        registrar.task(f"pareto-{problem}", _T + f"pareto_{problem}", kind=PSL)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from hyperzoo.core.builtin_tasks import Digits2D
 
-__all__ = ["DigitsL2Conditioned", "l2_weight"]
+__all__ = ["DigitsL2Conditioned", "l2_weight", "ParetoProblem"]
 
 GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -100,3 +100,62 @@ class DigitsL2Conditioned(Digits2D):
         metrics = trainer.fit(self, model)
         metrics.update({f"test_{k}": v for k, v in self.evaluate_grid(model).items()})
         return metrics
+
+
+class ParetoProblem:
+    """Pareto set learning of an expensive multi-objective problem (``zdt1``, ``zdt2``, ``zdt3``, ``dtlz2``) on GP
+    surrogates, at a fixed evaluation budget (see :mod:`hyperzoo.hypernets.psl`). Metrics: hypervolume of the
+    evaluated front (reference point 1.1 per objective), its ratio to the true front's, and IGD to the true front.
+    """
+
+    kind = "pareto-set-learning"
+    trainer_keys = ("lr",)
+
+    def __init__(self, problem: str, *, num_variables: int = 6, num_evaluations: int = 60, num_initial: int = 20,
+                 num_per_round: int = 5, num_steps: int = 200, split_seed: int = 0):
+        from .psl import PROBLEMS
+
+        if problem not in PROBLEMS:
+            raise ValueError(f"unknown problem {problem!r}: choose from {sorted(PROBLEMS)}")
+        checks = {"num_variables": num_variables >= PROBLEMS[problem][1], "num_initial": num_initial >= 2,
+                  "num_evaluations": num_evaluations > num_initial, "num_per_round": num_per_round >= 1,
+                  "num_steps": num_steps >= 1}
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"{name}={locals()[name]!r} is out of range (num_variables >= objectives, "
+                                 "num_evaluations > num_initial >= 2, num_per_round >= 1, num_steps >= 1)")
+        self.problem, self.num_variables, self.num_evaluations = problem, num_variables, num_evaluations
+        self.num_initial, self.num_per_round, self.num_steps, self.split_seed = (num_initial, num_per_round,
+                                                                                num_steps, split_seed)
+
+    def model_defaults(self) -> dict[str, Any]:
+        from .psl import PROBLEMS
+
+        return {"num_objectives": PROBLEMS[self.problem][1], "num_variables": self.num_variables}
+
+    def trainer_defaults(self) -> dict[str, Any]:
+        return {"lr": 1e-2}
+
+    def run(self, model: Any, trainer: Any) -> dict[str, float]:
+        from .psl import optimise
+
+        out = optimise(self.problem, model, num_variables=self.num_variables, budget=self.num_evaluations,
+                       initial=self.num_initial, batch=self.num_per_round, steps=self.num_steps, lr=trainer.lr,
+                       seed=self.split_seed, log=trainer.log)
+        last = out["rounds"][-1]
+        return {"test_hypervolume": last["hypervolume"], "test_igd": last["igd"],
+                "test_hypervolume_ratio": last["hypervolume"] / out["true_hypervolume"]}
+
+
+def _problem(name):
+    def factory(*, num_variables: int = 6, num_evaluations: int = 60, num_initial: int = 20, num_per_round: int = 5,
+                num_steps: int = 200, split_seed: int = 0) -> ParetoProblem:
+        return ParetoProblem(name, num_variables=num_variables, num_evaluations=num_evaluations,
+                             num_initial=num_initial, num_per_round=num_per_round, num_steps=num_steps,
+                             split_seed=split_seed)
+    factory.__name__ = f"pareto_{name}"
+    factory.__doc__ = f"Pareto set learning of {name.upper()} on GP surrogates at a fixed evaluation budget."
+    return factory
+
+
+pareto_zdt1, pareto_zdt2, pareto_zdt3, pareto_dtlz2 = (_problem(n) for n in ("zdt1", "zdt2", "zdt3", "dtlz2"))

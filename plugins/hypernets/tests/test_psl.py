@@ -1,0 +1,85 @@
+"""Pareto set learning: problems on their true fronts, 3-D hypervolume vs brute force, the exact GP's posterior
+in closed form, and PSL / SVH-PSL through core.run at a tiny budget."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from hyperzoo import core
+from hyperzoo.hypernets.psl import PROBLEMS, ExactGP, hypervolume, pareto_mask, true_front
+
+
+@pytest.mark.parametrize("name", ["zdt1", "zdt2", "zdt3"])
+def test_zdt_optimal_set_maps_onto_the_true_front(name):
+    f, _ = PROBLEMS[name]
+    x = torch.zeros(50, 6, dtype=torch.float64)
+    x[:, 0] = torch.linspace(0, 1, 50, dtype=torch.float64)
+    y = f(x)
+    front = true_front(name, 2000)
+    d = torch.cdist(y[pareto_mask(y)], front).min(1).values
+    assert float(d.max()) < (2e-2 if name == "zdt3" else 2e-3)   # zdt3: samples in its gaps
+
+
+def test_dtlz2_optimal_set_lies_on_the_unit_sphere():
+    f, _ = PROBLEMS["dtlz2"]
+    x = torch.rand(40, 7, dtype=torch.float64)
+    x[:, 2:] = 0.5
+    torch.testing.assert_close(f(x).norm(dim=1), torch.ones(40, dtype=torch.float64))
+
+
+def test_pareto_mask_is_the_brute_force_definition():
+    y = torch.rand(30, 3, dtype=torch.float64)
+    want = [not any(bool((y[j] <= y[i]).all() and (y[j] < y[i]).any()) for j in range(30)) for i in range(30)]
+    assert pareto_mask(y).tolist() == want
+
+
+def test_hypervolume_3d_equals_the_brute_force_union_of_boxes():
+    rng = np.random.default_rng(0)
+    pts = torch.from_numpy(rng.random((8, 3)))
+    ref = (1.0, 1.0, 1.0)
+    axes = [sorted({float(v) for v in pts[:, k]} | {ref[k]}) for k in range(3)]
+    vol = 0.0
+    for cell in itertools.product(*[list(zip(a, a[1:])) for a in axes]):
+        centre = [(lo + hi) / 2 for lo, hi in cell]
+        if any(all(float(p[k]) <= centre[k] for k in range(3)) for p in pts):
+            vol += np.prod([hi - lo for lo, hi in cell])
+    assert hypervolume(pts, torch.tensor(ref)) == pytest.approx(vol, abs=1e-12)
+
+
+def test_exact_gp_posterior_is_the_closed_form():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(15, 2, generator=g, dtype=torch.float64)
+    y = torch.sin(3 * x[:, 0]) + x[:, 1] ** 2
+    gp = ExactGP(x, y, steps=30)
+    xs = torch.rand(6, 2, generator=g, dtype=torch.float64)
+    ls, sf2, sn2 = gp.log_ls.exp().detach(), float(gp.log_sf.exp() ** 2), float(gp.log_sn.exp() ** 2) + 1e-8
+
+    def k(a, b):
+        return sf2 * torch.exp(-0.5 * (((a[:, None, :] - b[None, :, :]) / ls) ** 2).sum(-1))
+    ys = (y - y.mean()) / (y.std() + 1e-9)
+    inv = torch.linalg.inv(k(x, x) + sn2 * torch.eye(15, dtype=torch.float64))
+    mu = k(xs, x) @ inv @ ys * (y.std() + 1e-9) + y.mean()
+    var = (sf2 - (k(xs, x) @ inv * k(xs, x)).sum(1)) * (y.std() + 1e-9) ** 2
+    got_mu, got_sd = gp.predict(xs)
+    torch.testing.assert_close(got_mu.detach(), mu, rtol=1e-7, atol=1e-8)
+    torch.testing.assert_close(got_sd.detach() ** 2, var, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("model", ["psl", "svh-psl"])
+def test_pareto_set_learning_improves_on_the_initial_design_through_core_run(model):
+    result = core.run("pareto-zdt1", model, **{"task.num_variables": 2}, num_evaluations=30, num_initial=20,
+                      num_steps=100, lr=1e-2, width=16)
+    rounds = [r for r in result.history if "hypervolume" in r]
+    assert rounds[-1]["evaluations"] == 30
+    assert 0 < result.metrics["test_hypervolume_ratio"] <= 1
+    f, _ = PROBLEMS["zdt1"]
+    x0 = torch.rand(20, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y0 = f(x0)
+    assert result.metrics["test_hypervolume"] > hypervolume(y0[pareto_mask(y0)], torch.tensor([1.1, 1.1]))
+
+
+def test_bad_problem_settings():
+    with pytest.raises(ValueError, match="num_evaluations=10 is out of range"):
+        core.get_task("pareto-zdt1", num_evaluations=10, num_initial=20)
