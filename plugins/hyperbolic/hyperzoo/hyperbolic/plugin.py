@@ -34,5 +34,8 @@ def hyperzoo_register(registrar) -> None:
     registrar.model("poincare-embedding", _M + "poincare_embedding", fits=[EMBED])
     registrar.model("euclidean-embedding", _M + "euclidean_embedding", fits=[EMBED])
 
+    registrar.task("wordnet-mammals", _T + "WordNetMammals", kind=EMBED)
+    registrar.task("tree-embedding", _T + "TreeEmbedding", kind=EMBED)
+
     registrar.optimizer("riemannian-adam", "hyperzoo.hyperbolic.optim:riemannian_adam")
     registrar.optimizer("riemannian-sgd", "hyperzoo.hyperbolic.optim:riemannian_sgd")

@@ -1,0 +1,113 @@
+"""Tasks through core.run with tiny budgets; the reconstruction metric against a brute force; naming."""
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from hyperzoo import core
+from hyperzoo.core import testing
+from hyperzoo.core.config import parameters
+
+
+def test_reconstruction_metric_equals_brute_force():
+    from hyperzoo.hyperbolic.tasks import reconstruction
+
+    g = torch.Generator().manual_seed(0)
+    n = 12
+    adj = torch.rand(n, n, generator=g) < 0.3
+    adj = (adj | adj.t())
+    adj.fill_diagonal_(False)
+    d = torch.rand(n, n, generator=g, dtype=torch.float64)
+    d = d + d.t()
+    got = reconstruction(d, adj)
+    ranks, aps = [], []
+    for u in range(n):
+        nbs = [v for v in range(n) if adj[u, v]]
+        if not nbs:
+            continue
+        non = [w for w in range(n) if w != u and not adj[u, w]]
+        for v in nbs:
+            ranks.append(1 + sum(d[u, w] < d[u, v] for w in non))
+        others = sorted((w for w in range(n) if w != u), key=lambda w: float(d[u, w]))
+        hits, prec = 0, []
+        for i, w in enumerate(others, 1):
+            if adj[u, w]:
+                hits += 1
+                prec.append(hits / i)
+        aps.append(np.mean(prec))
+    assert got["mean_rank"] == pytest.approx(float(np.mean(ranks)))
+    assert got["map"] == pytest.approx(float(np.mean(aps)))
+    perfect = reconstruction(torch.where(adj, 1.0, 2.0).double(), adj)
+    assert perfect == {"mean_rank": 1.0, "map": 1.0}
+
+
+def test_tree_embedding_hyperbolic_beats_euclidean_map_in_2d():
+    hyp = core.run("tree-embedding", "poincare-embedding", width=2, progress=False)     # 300 epochs, ~3 s
+    euc = core.run("tree-embedding", "euclidean-embedding", width=2, progress=False)
+    for r in (hyp, euc):
+        assert np.isfinite(r.metrics["test_distortion"]) and 0 < r.metrics["test_map"] <= 1
+    assert hyp.metrics["test_map"] > euc.metrics["test_map"]
+
+
+def test_wordnet_mammals_runs_and_learns():
+    testing.require_data("hierarchy/wordnet_mammals.json")
+    task = core.get_task("wordnet-mammals", burn_in=1)
+    assert task.num_nodes == 1180 and len(task.edges) == 6540
+    r = core.run(task, "poincare-embedding", width=5, epochs=2, progress=False)
+    assert r.metrics["test_mean_rank"] < 300 and r.metrics["test_map"] > 0.05    # random: rank ~560, MAP ~0.02
+    assert all(np.isfinite(v) for v in r.metrics.values())
+
+
+def test_task_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="node-link JSON"):
+        core.get_task("wordnet-mammals", path=tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"nodes": []}')
+    with pytest.raises(ValueError, match="node-link"):
+        core.get_task("wordnet-mammals", path=bad)
+    with pytest.raises(ValueError, match="negatives"):
+        core.get_task("wordnet-mammals", negatives=0)
+    with pytest.raises(ValueError, match="branching"):
+        core.get_task("tree-embedding", branching=0)
+    with pytest.raises(core.ConfigError):
+        core.run("tree-embedding", "poincare-embedding", batch_size=3, epochs=1, progress=False)
+
+
+def test_poincare_resnet_through_core_run_on_digits():
+    r = core.run("digits-2d", "poincare-resnet", widths=[4, 8], depths=[1, 1], epochs=1, batch_size=128,
+                 optimizer="riemannian-adam", progress=False)
+    assert 0.1 < r.metrics["test_accuracy"] <= 1 and np.isfinite(r.metrics["test_loss"])
+
+
+NAMING_EXCEPTIONS = {
+    "curvature": "the ball's curvature c (geoopt's and HypLL's term)",
+    "input_scale": "poincare-resnet: scale of the pixels before exp₀ onto the ball",
+    "num_nodes": "embedding models: number of embedded items (a num_<things> count, data-derived)",
+    "negatives": "wordnet-mammals: negative samples per edge (Nickel & Kiela's term)",
+    "burn_in": "wordnet-mammals: epochs at lr/10 first (Nickel & Kiela's burn-in)",
+    "branching": "tree-embedding: children per node of the networkx balanced tree",
+    "height": "tree-embedding: height of the tree",
+}
+
+
+def test_factory_parameters_follow_the_naming_table():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "naming.md").read_text()
+    table = {n for line in text.splitlines() if line.startswith("| `")
+             for n in re.findall(r"`([a-z_]+)`", line.split("|")[1])}
+    from hyperzoo.core.discovery import registry
+
+    reg = registry()
+    offenders = []
+    for kind in ("model", "task"):
+        for name in reg.names(kind):
+            entry = reg.get(kind, name)
+            if entry.plugin != "hyperbolic":
+                continue
+            for p in parameters(entry.load())[0]:
+                if p not in table and p not in NAMING_EXCEPTIONS:
+                    offenders.append(f"{kind} {name}: {p}")
+    assert not offenders, offenders
