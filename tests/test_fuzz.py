@@ -112,6 +112,7 @@ AWAITING_SPECS = {
     "hyperbolic.midpoint", "hyperbolic.mobius_matvec", "hyperbolic.poincare_conv2d", "hyperbolic.poincare_fc",
     "hyperbolic.poincare_fc_head", "hypernets.interval_linear", "linear_attention.angular",
     "linear_attention.favor", "linear_attention.hamming", "linear_attention.linear", "linear_attention.nala",
+    "kernels.empirical_ntk", "kernels.gsmp", "kernels.nngp_ntk", "kernels.quantum_zz_kernel",
 }
 
 
