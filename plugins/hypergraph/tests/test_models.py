@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from hyperzoo.hypergraph import Hypergraph
 from hyperzoo.hypergraph.conhd import CoNHD, ISABBlock, UNPBlock
+from hyperzoo.hypergraph.hgnn import HGNN, HGNNP, UniGCN
 from hyperzoo.hypergraph.layers import (
     HGNNConv,
     HGNNPConv,
@@ -15,7 +16,6 @@ from hyperzoo.hypergraph.layers import (
     dual_hypergraph_transform,
 )
 from hyperzoo.hypergraph.lighthgnn import LightHGNN, lighthgnn_loss
-from hyperzoo.hypergraph.models import HGNN, HGNNP, UniGCN
 from hyperzoo.hypergraph.reconstruction import HyperedgeReconstructor, jaccard, maximal_cliques, project
 
 
@@ -158,6 +158,25 @@ def test_lighthgnn_loss_matches_hand_written_kl(small_hg):
     hc = (pte * (pte / pse).log()).sum(-1).mean()
     got = lighthgnn_loss(zs, zt, y, train, lam=lam, tau=tau, hg=small_hg, edges=edges, hc_weight=0.5)
     assert torch.allclose(got, expected + 0.5 * hc, atol=1e-6)
+
+
+def test_lighthgnn_loss_equals_kldivloss_on_hand_computed_distributions():
+    """LightHGNN (Feng et al., ICLR 2024, eq. 4): L = λ·CE(student, y) on labelled nodes + (1−λ)·τ²·KL(p_t ‖ p_s)
+    over all nodes, with p = softmax(z/τ). The τ² factor is Hinton, Vinyals & Dean (2015), "Distilling the
+    Knowledge in a Neural Network", §2: soft-target gradients scale as 1/τ², so the term is multiplied by τ² to
+    keep its weight independent of τ. Checked against torch.nn.KLDivLoss on distributions written out by hand."""
+    tau, lam = 2.0, 0.25
+    pt = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype=torch.float64)
+    ps = torch.tensor([[0.5, 0.3, 0.2], [0.2, 0.2, 0.6]], dtype=torch.float64)
+    zt, zs = tau * pt.log(), tau * ps.log()          # logits whose softmax(z/τ) is exactly pt, ps
+    y, train = torch.tensor([0, 2]), torch.tensor([1])
+    by_hand = ((0.7 * math.log(0.7 / 0.5) + 0.2 * math.log(0.2 / 0.3) + 0.1 * math.log(0.1 / 0.2))
+               + (0.1 * math.log(0.1 / 0.2) + 0.1 * math.log(0.1 / 0.2) + 0.8 * math.log(0.8 / 0.6))) / 2
+    kl = torch.nn.KLDivLoss(reduction="batchmean")(ps.log(), pt)
+    assert float(kl) == pytest.approx(by_hand, rel=1e-12)
+    ce = -math.log(float(F.softmax(zs[1], -1)[2]))
+    expected = lam * ce + (1 - lam) * tau**2 * by_hand
+    assert float(lighthgnn_loss(zs, zt, y, train, lam=lam, tau=tau)) == pytest.approx(expected, rel=1e-10)
 
 
 def test_lighthgnn_student_takes_features_only(small_hg):

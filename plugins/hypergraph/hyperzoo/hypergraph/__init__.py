@@ -15,9 +15,9 @@ _LAZY = {
     "v2e": "functional", "e2v": "functional", "hgnn_smooth": "functional", "hgnnp_smooth": "functional",
     "HGNNConv": "layers", "HGNNPConv": "layers", "UniGCNConv": "layers", "SoftHyperedges": "layers",
     "DHTConv": "layers", "HyperDrop": "layers", "dual_hypergraph_transform": "layers",
-    "HGNN": "models", "HGNNP": "models", "UniGCN": "models", "NodeMLP": "models", "LightHGNN": "lighthgnn",
+    "HGNN": "hgnn", "HGNNP": "hgnn", "UniGCN": "hgnn", "NodeMLP": "hgnn", "LightHGNN": "lighthgnn",
     "lighthgnn_loss": "lighthgnn", "CoNHD": "conhd", "UNPBlock": "conhd", "ISABBlock": "conhd",
-    "SoftHGNNClassifier": "models", "DHTClassifier": "models",
+    "SoftHGNNClassifier": "softhgnn", "DHTClassifier": "dht",
     "HyperedgeReconstructor": "reconstruction", "jaccard": "reconstruction",
     "load_npz": "data", "load_enc": "data", "graph_families": "data",
 }

@@ -14,7 +14,7 @@ from torch import nn
 
 from .functional import e2v, hgnn_smooth, hgnnp_smooth, v2e
 from .ops._common import safe_inv
-from .structure import Hypergraph
+from .structure import Hypergraph, check_isolated
 
 __all__ = ["HGNNConv", "HGNNPConv", "UniGCNConv", "SoftHyperedges", "dual_hypergraph_transform", "DHTConv",
            "HyperDrop"]
@@ -30,8 +30,7 @@ class _Conv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, use_bn: bool = False,
                  dropout: float = 0.5, is_last: bool = False, isolated: str = "zero"):
         super().__init__()
-        if isolated not in ("zero", "self_loop"):
-            raise ValueError(f"isolated must be 'zero' or 'self_loop', got {isolated!r}")
+        check_isolated(isolated, type(self).__name__)
         self.is_last, self.isolated = is_last, isolated
         self.bn = nn.BatchNorm1d(out_channels) if use_bn else None
         self.drop = nn.Dropout(dropout)
@@ -141,17 +140,22 @@ class SoftHyperedges(nn.Module):
 
 # -- DHT / HyperDrop ------------------------------------------------------------------------------------------
 def dual_hypergraph_transform(edge_index: torch.Tensor, num_nodes: int,
-                              edge_attr: torch.Tensor | None = None) -> Hypergraph:
+                              edge_attr: torch.Tensor | None = None, *, validate: bool = True) -> Hypergraph:
     """DHT (Jo et al., NeurIPS 2021): graph edges become hypergraph nodes and each graph node becomes the
     hyperedge of its incident edges (incidence Mᵀ of the graph's node–edge incidence M). Graph nodes without
-    edges give no hyperedge. ``edge_attr`` (M, F) becomes the node features."""
+    edges give no hyperedge. ``edge_attr`` (M, F) becomes the node features. The result is valid by
+    construction for a valid ``edge_index``; ``validate=False`` skips checking ``edge_index`` (one host read)
+    when the caller already did, e.g. for a subset of checked edges."""
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise ValueError(f"edge_index must have shape (2, M), got {tuple(edge_index.shape)}")
     m = edge_index.shape[1]
-    if m and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(f"edge_index holds node ids outside [0, {num_nodes})")
-    if m and bool((edge_index[0] == edge_index[1]).any()):
-        raise ValueError("edge_index holds self-loops; DHT needs each edge to join two distinct nodes")
+    if validate and m:
+        lo, hi, loops = torch.stack([edge_index.min(), edge_index.max(),
+                                     (edge_index[0] == edge_index[1]).sum()]).tolist()  # one host read
+        if lo < 0 or hi >= num_nodes:
+            raise ValueError(f"edge_index holds node ids outside [0, {num_nodes})")
+        if loops:
+            raise ValueError("edge_index holds self-loops; DHT needs each edge to join two distinct nodes")
     ends = edge_index.t().reshape(-1)                       # node of each (edge, endpoint)
     edge_of = torch.arange(m, device=edge_index.device).repeat_interleave(2)
     order = torch.argsort(ends, stable=True)
@@ -159,7 +163,7 @@ def dual_hypergraph_transform(edge_index: torch.Tensor, num_nodes: int,
     counts = counts[counts > 0]
     ptr = torch.zeros(counts.numel() + 1, dtype=torch.long, device=edge_index.device)
     ptr[1:] = counts.cumsum(0)
-    return Hypergraph(m, ptr, edge_of[order], x=edge_attr)
+    return Hypergraph(m, ptr, edge_of[order], x=edge_attr, check_invariants=False)
 
 
 class DHTConv(HGNNConv):
@@ -178,18 +182,18 @@ class HyperDrop(nn.Module):
         self.ratio = ratio
         self.score = nn.Linear(channels, 1, bias=False)
 
-    def forward(self, e: torch.Tensor, hg: Hypergraph,
-                graph_of_edge: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns ``(kept_edge_ids, gated_features)``, kept ids sorted per graph by score."""
+    def forward(self, e: torch.Tensor, hg: Hypergraph, graph_of_edge: torch.Tensor,
+                num_graphs: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns ``(kept_edge_ids, gated_features)``, kept ids sorted per graph by score (no host sync when
+        ``num_graphs`` is given)."""
         s = torch.tanh(hgnn_smooth(self.score(e), hg).squeeze(-1) / self.score.weight.norm())
-        keep = []
-        num_graphs = int(graph_of_edge.max()) + 1 if graph_of_edge.numel() else 0
+        if num_graphs is None:
+            num_graphs = int(graph_of_edge.max()) + 1 if graph_of_edge.numel() else 0
         counts = torch.bincount(graph_of_edge, minlength=num_graphs)
         order = torch.argsort(graph_of_edge * 3.0 - s.detach(), stable=True)  # by graph, then score (s in [-1, 1])
-        start = 0
-        for c in counts.tolist():
-            k = math.ceil(self.ratio * c)
-            keep.append(order[start:start + k])
-            start += c
-        idx = torch.cat(keep) if keep else order[:0]
+        starts = counts.cumsum(0) - counts
+        graph_sorted = graph_of_edge[order]
+        rank = torch.arange(order.numel(), device=order.device) - starts[graph_sorted]
+        keep = rank < torch.ceil(self.ratio * counts.to(torch.float64))[graph_sorted]   # the ⌈ratio·|E_g|⌉ best
+        idx = order[keep]
         return idx, e[idx] * s[idx, None]

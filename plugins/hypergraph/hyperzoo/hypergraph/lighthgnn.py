@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .functional import v2e
-from .models import HGNN, NodeMLP
+from .hgnn import HGNN, NodeMLP
 from .structure import Hypergraph
 
 __all__ = ["LightHGNN", "lighthgnn_loss", "kl_soft", "hyperedge_reliability"]

@@ -65,8 +65,8 @@ class HyperedgeReconstructor:
             raise ValueError("max_subclique_drop must be 0 (maximal cliques only) or 1 (also drop one node)")
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-        self.max_subclique_drop, self.n_estimators, self.threshold, self.random_state = (max_subclique_drop, n_estimators,
-                                                                                 threshold, random_state)
+        self.max_subclique_drop, self.n_estimators = max_subclique_drop, n_estimators
+        self.threshold, self.random_state = threshold, random_state
         self.clf: Any = None
         self._train: tuple[list, list] | None = None
 
@@ -152,7 +152,8 @@ class HyperedgeReconstructor:
         if self._train is None:
             raise RuntimeError("nothing to save: the reconstructor is not fitted")
         return {"features": self._train[0], "labels": self._train[1], "threshold": self.threshold,
-                "n_estimators": self.n_estimators, "random_state": self.random_state, "max_subclique_drop": self.max_subclique_drop}
+                "n_estimators": self.n_estimators, "random_state": self.random_state,
+                "max_subclique_drop": self.max_subclique_drop}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.threshold, self.n_estimators = float(state["threshold"]), int(state["n_estimators"])

@@ -41,11 +41,12 @@ class Hypergraph:
     """An undirected hypergraph with optional hyperedge weights and node features.
 
     Build one with :meth:`from_edges` (or the other ``from_*`` constructors); the plain constructor takes the
-    CSR parts directly and validates them.
+    CSR parts directly and validates them (``check_invariants=False`` skips that for parts that are valid by
+    construction, as ``torch.sparse_coo_tensor`` does).
     """
 
     def __init__(self, num_nodes: int, edge_ptr: Any, node_ids: Any, *, edge_weight: Any = None,
-                 x: torch.Tensor | None = None, allow_repeated_nodes: bool = False):
+                 x: torch.Tensor | None = None, allow_repeated_nodes: bool = False, check_invariants: bool = True):
         if not isinstance(num_nodes, (int, np.integer)) or isinstance(num_nodes, bool) or num_nodes < 0:
             raise HypergraphError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
         self.num_nodes = int(num_nodes)
@@ -56,7 +57,8 @@ class Hypergraph:
         self.x = x
         self.allow_repeated_nodes = bool(allow_repeated_nodes)
         self._cache: dict[str, Any] = {}
-        self.validate()
+        if check_invariants:  # False only for structures valid by construction (no host syncs in hot paths)
+            self.validate()
 
     # -- validation ---------------------------------------------------------------------------------------
     def validate(self) -> Hypergraph:
@@ -340,7 +342,7 @@ class Hypergraph:
 
         ``isolated="zero"`` leaves nodes of zero degree as zero rows, ``"self_loop"`` gives them Θ[v, v] = 1.
         """
-        _check_isolated(isolated)
+        check_isolated(isolated)
         e, w = self.incidence_edge, self.edge_weight.to(dtype)
         dv = torch.zeros(self.num_nodes, dtype=dtype, device=self.device).index_add_(0, self.node_ids, w[e])
         dvis = torch.where(dv > 0, dv.clamp_min(1e-30).rsqrt(), torch.zeros_like(dv))
@@ -420,10 +422,11 @@ class Hypergraph:
                 and torch.equal(self.edge_weight.cpu(), other.edge_weight.cpu()))
 
 
-def _check_isolated(isolated: str) -> None:
+def check_isolated(isolated: str, where: str = "") -> None:
+    """The one check of the ``isolated`` option (operators, layers and matrices share it)."""
     if isolated not in ("zero", "self_loop"):
-        raise ValueError(f"isolated must be 'zero' (isolated nodes give zero rows) or 'self_loop' (they keep their "
-                         f"features), got {isolated!r}")
+        raise ValueError(f"{where + ': ' if where else ''}isolated must be 'zero' (isolated nodes give zero rows) or "
+                         f"'self_loop' (they keep their features), got {isolated!r}")
 
 
 def _dedupe(edges: list[list[int]], weights: list[float] | None, mode: str) -> tuple[list, list | None]:

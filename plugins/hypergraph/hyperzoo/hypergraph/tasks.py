@@ -16,8 +16,8 @@ from hyperzoo.core.task import SupervisedTask
 
 from .structure import Hypergraph
 
-__all__ = ["NodeClassification", "HypergraphNPZ", "CocitationCora", "CoauthorshipCora", "DavisSouthernWomen", "KarateCliques",
-           "EdgeDependentNodeClassification", "ENCStackOverflowBiology", "ENCCoraOutsider",
+__all__ = ["NodeClassification", "HypergraphNPZ", "CocitationCora", "CoauthorshipCora", "DavisSouthernWomen",
+           "KarateCliques", "EdgeDependentNodeClassification", "ENCStackOverflowBiology", "ENCCoraOutsider",
            "HyperedgeReconstruction", "GraphFamilies", "f1_scores"]
 
 _FULL_BATCH_KEYS = ("epochs", "lr", "weight_decay", "optimizer", "scheduler", "warmup_epochs", "grad_clip",

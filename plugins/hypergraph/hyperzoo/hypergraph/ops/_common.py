@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..structure import Hypergraph
+from ..structure import Hypergraph, check_isolated
 
 AGGREGATIONS = ("sum", "mean", "max")
 
@@ -35,9 +35,7 @@ def check_aggregation(op: str, aggr: str, weight: torch.Tensor | None, hg: Hyper
 
 
 def check_edge_weight(op: str, edge_weight: torch.Tensor | None, hg: Hypergraph, isolated: str) -> torch.Tensor:
-    if isolated not in ("zero", "self_loop"):
-        raise ValueError(f"{op}: isolated must be 'zero' (isolated nodes give zero rows) or 'self_loop' (they keep "
-                         f"their features), got {isolated!r}")
+    check_isolated(isolated, op)
     if edge_weight is None:
         return hg.edge_weight
     if not isinstance(edge_weight, torch.Tensor) or edge_weight.shape != (hg.num_edges,):
