@@ -215,7 +215,8 @@ def write(results: dict, command: str) -> None:
                   "; ".join(f"*{k}* = {v}" for k, v in ACC_LEVELS.items()) +
                   ". NaLa runs with mlp_ratio 1.75 so that its gate and positional conv keep the parameter count "
                   "within ±10% of the others.", "",
-                  "| level | attention | params | seeds | test accuracy | seconds per run |", "|---|---|---|---|---|---|"]
+                  "| level | attention | params | seeds | test accuracy | seconds per run |",
+                  "|---|---|---|---|---|---|"]
         groups: dict = {}
         for r in acc:
             groups.setdefault((r["level"], r["attention"]), []).append(r)

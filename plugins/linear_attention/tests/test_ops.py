@@ -113,7 +113,7 @@ def test_gradients_match_finite_differences(name, oracle):
         assert torch.autograd.gradcheck(lambda v_: op(q, k, v_, causal=True, chunk_size=4), (v.requires_grad_(),))
         return
     for causal in (False, True):
-        assert torch.autograd.gradcheck(lambda *a: op(*a, **kw, causal=causal, chunk_size=4), args)
+        assert torch.autograd.gradcheck(lambda *a, c=causal: op(*a, **kw, causal=c, chunk_size=4), args)
 
 
 def test_identity_map_unnormalised_is_plain_causal_product(oracle):

@@ -67,7 +67,8 @@ class KernelHash(nn.Module):
     def kernel_features(self, x: torch.Tensor) -> torch.Tensor:
         """κ(x) (B, H, N, m): centred RBF similarities to the anchors."""
         d2 = torch.cdist(x, self.anchors.unsqueeze(0).to(x.dtype)).square()
-        return torch.exp(-d2 / (2 * self.sigma2.to(x.dtype)[None, :, None, None])) - self.mean.to(x.dtype)[None, :, None]
+        kappa = torch.exp(-d2 / (2 * self.sigma2.to(x.dtype)[None, :, None, None]))
+        return kappa - self.mean.to(x.dtype)[None, :, None]
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.einsum("bhnm,hkm->bhnk", self.kernel_features(x), self.projection.to(x.dtype))

@@ -94,23 +94,23 @@ class Chunked(torch.autograd.Function):
         nc = n // c
         qc, kc, vc = fq.view(b, h, nc, c, f), fk.view(b, h, nc, c, f), v.view(b, h, nc, c, dv)
         a = (qc @ kc.transpose(-1, -2)).tril_()
-        sc = kc.transpose(-1, -2) @ vc                                   # (b, h, nc, f, dv)
-        zc = kc.sum(-2)                                                  # (b, h, nc, f)
-        sp, zp = _excl_cumsum(sc, s0), _excl_cumsum(zc, z0)
+        scz = torch.cat([kc.transpose(-1, -2) @ vc, kc.sum(-2).unsqueeze(-1)], -1)   # chunk states [S_c, z_c]
+        s0z = None if s0 is None else torch.cat([s0, z0.unsqueeze(-1)], -1)
+        spz = _excl_cumsum(scz, s0z)                                    # [S_<c, z_<c]: (b, h, nc, f, dv+1)
         num = a @ vc
-        num.view(-1, c, dv).baddbmm_(qc.reshape(-1, c, f), sp.view(-1, f, dv))
+        num.view(-1, c, dv).baddbmm_(qc.reshape(-1, c, f), spz[..., :dv].reshape(-1, f, dv))
         den = a.sum(-1)
-        den += (qc @ zp.unsqueeze(-1)).squeeze(-1)
+        den += (qc @ spz[..., dv:]).squeeze(-1)
         num, den = num.view(b, h, n, dv), den.view(b, h, n)
         o, d = _finish(num, den, normalize, eps)
-        sf, zf = sp[:, :, -1] + sc[:, :, -1], zp[:, :, -1] + zc[:, :, -1]
-        ctx.save_for_backward(fq, fk, v, sp, zp, o, d)
+        last = spz[:, :, -1] + scz[:, :, -1]
+        ctx.save_for_backward(fq, fk, v, spz, o, d)
         ctx.cfg = (c, normalize, s0 is not None)
-        return o, sf, zf
+        return o, last[..., :dv], last[..., dv]
 
     @staticmethod
     def backward(ctx, do, dsf, dzf):
-        fq, fk, v, sp, zp, o, d = ctx.saved_tensors
+        fq, fk, v, spz, o, d = ctx.saved_tensors
         c, normalize, has_s0 = ctx.cfg
         b, h, n, f = fq.shape
         dv = v.shape[-1]
@@ -122,13 +122,13 @@ class Chunked(torch.autograd.Function):
         da += gd.unsqueeze(-1)
         da.tril_()
         dfq = da @ kc
-        dfq.view(-1, c, f).baddbmm_(g.reshape(-1, c, dv + 1),
-                                    torch.cat([sp, zp.unsqueeze(-1)], -1).view(-1, f, dv + 1).transpose(-1, -2))
+        dfq.view(-1, c, f).baddbmm_(g.reshape(-1, c, dv + 1), spz.view(-1, f, dv + 1).transpose(-1, -2))
         dsz = qc.transpose(-1, -2) @ g                                   # (b, h, nc, f, dv+1): grads of S_<c, z_<c
-        dsz_tot = torch.flip(_excl_cumsum(torch.flip(dsz, [2]), None), [2])   # Σ over later chunks
+        total = dsz.sum(2, keepdim=True)
+        dsz_tot = dsz.cumsum(2).neg_().add_(total)                       # Σ over later chunks (exclusive)
         if dsf is not None or dzf is not None:
-            extra = torch.cat([dsf if dsf is not None else sp.new_zeros(b, h, f, dv),
-                               (dzf if dzf is not None else sp.new_zeros(b, h, f)).unsqueeze(-1)], -1)
+            extra = torch.cat([dsf if dsf is not None else spz.new_zeros(b, h, f, dv),
+                               (dzf if dzf is not None else spz.new_zeros(b, h, f)).unsqueeze(-1)], -1)
             dsz_tot += extra.unsqueeze(2)
         ds_tot, dz_tot = dsz_tot[..., :dv], dsz_tot[..., dv]
         a = (qc @ kc.transpose(-1, -2)).tril_()
@@ -139,7 +139,7 @@ class Chunked(torch.autograd.Function):
         dvv.view(-1, c, dv).baddbmm_(kc.reshape(-1, c, f), ds_tot.reshape(-1, f, dv))
         ds0 = dz0 = None
         if has_s0:
-            tot = dsz.sum(2)
+            tot = total.squeeze(2).clone()
             if dsf is not None:
                 tot[..., :dv] += dsf
             if dzf is not None:
@@ -211,8 +211,8 @@ class NaLaQuery(torch.autograd.Function):
         r = torch.linalg.vector_norm(q, dim=-1, keepdim=True)
         t = torch.tanh(r / scale)
         p = 1.0 + (max_power - 1.0) * t
-        loga = torch.log(q.abs()).sub_(torch.log(r + tiny)).mul_(p)       # log|q̂_j|^p (−inf where q_j = 0)
-        a = torch.exp(loga)
+        absd = q.abs().div_(r + tiny)                                      # |q̂_j|
+        a = absd.pow(p)                                                    # |q̂_j|^p (0 where q_j = 0, p >= 1)
         an = torch.linalg.vector_norm(a, dim=-1, keepdim=True)
         y = a * (r / (an + tiny))
         d = q.shape[-1]
@@ -220,13 +220,13 @@ class NaLaQuery(torch.autograd.Function):
         zero = torch.zeros((), dtype=q.dtype, device=q.device)
         torch.where(q > 0, y, zero, out=out[..., :d])
         torch.where(q < 0, y, zero, out=out[..., d:])
-        ctx.save_for_backward(q, r, t, p, loga, a, an)
+        ctx.save_for_backward(q, r, t, p, absd, a, an)
         ctx.cfg = (max_power, scale)
         return out
 
     @staticmethod
     def backward(ctx, gout):
-        q, r, t, p, loga, a, an = ctx.saved_tensors
+        q, r, t, p, absd, a, an = ctx.saved_tensors
         max_power, scale = ctx.cfg
         tiny = torch.finfo(q.dtype).tiny
         d = q.shape[-1]
@@ -236,7 +236,8 @@ class NaLaQuery(torch.autograd.Function):
         ga = torch.linalg.vecdot(g, a).unsqueeze(-1) * inv                # g·â
         da = g.mul_(c).sub_(a * (c * ga * inv))                           # c (g − (g·â) â)
         s1 = torch.linalg.vecdot(da, a).unsqueeze(-1)
-        s2 = torch.linalg.vecdot(da, a * torch.nan_to_num(loga, neginf=0.0)).unsqueeze(-1)
+        loga = torch.log(absd.clamp_min(tiny)).mul_(p)                      # log a (finite; a = 0 there anyway)
+        s2 = torch.linalg.vecdot(da, a * loga).unsqueeze(-1)
         dpdr = (max_power - 1.0) * (1.0 - t * t) / scale
         dr = ga - p * s1 / (r + tiny) + dpdr * s2 / p
         ratio = torch.where(q != 0, a / q, 0.0)

@@ -139,7 +139,6 @@ def _bwd_kernel(Q, K, V, DO, DEN, DD, S0, Z0, DSF, DZF, DFQ, DFK, DV_, DS0, DZ0,
                 HAS_DSF: tl.constexpr, BT: tl.constexpr, BF: tl.constexpr, BV: tl.constexpr):
     pv = tl.program_id(0)
     bh = tl.program_id(1)
-    nv = tl.num_programs(0)
     v0 = pv * BV
     qb, kb = bh * n * f, bh * m * f
     vb = bh * m * dv
