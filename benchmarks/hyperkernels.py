@@ -83,6 +83,7 @@ def speed() -> list[dict]:
     from hyperzoo.core import testing
 
     rows = []
+    load = os.getloadavg()[0]
     for length in LENGTHS:
         x, k = _inputs(length)
         rounds = max(1, 4096 // length)
@@ -96,7 +97,7 @@ def speed() -> list[dict]:
             rows.append({"impl": impl, "length": length, "seconds": med[impl], "repeats": rounds * number[impl],
                          "backend": backend if impl == "fftconv" else "F.conv1d",
                          "peak_rss_mb": peak / 2**20, "baseline_rss_mb": peak.baseline / 2**20,
-                         "peak_reset": peak.reset})
+                         "peak_reset": peak.reset, "load_average": [load, os.getloadavg()[0]]})
             print(rows[-1], flush=True)
     return rows
 
@@ -204,7 +205,11 @@ def write(results: dict, command: str) -> None:
              "backends are proven by the interpreted parity tests but not timed.", ""]
     if old.get("speed"):
         lines += ["## `hyperkernels.fftconv` vs direct `F.conv1d` (forward + backward)", "",
-                  f"Command: `{old['speed_command']}`.", "",
+                  f"Command: `{old['speed_command']}`."
+                  + (" One-minute load average {:.1f} at the start, {:.1f} at the end (other jobs on the same "
+                     "cores: times are inflated alike for both, ratios less so).".format(
+                         old["speed"][0]["load_average"][0], old["speed"][-1]["load_average"][1])
+                     if old["speed"] and "load_average" in old["speed"][0] else ""), "",
                   f"Causal depthwise convolution, C = {CHANNELS}, batch 1, kernel as long as the sequence. Median "
                   "time per forward+backward, the two taking turns in every round after a warm-up round "
                   "(`core.testing.interleaved`; fftconv 20 calls per length in all, the direct convolution "

@@ -399,15 +399,6 @@ class Operator:
             run = self._plans[tuple(key)] = plan.direct if plan.direct is not None else plan.run
         return run(*args, **kwargs)
 
-    def plan(self, *args: Any, **kwargs: Any) -> Plan:
-        """The cached plan calls with these inputs' dispatch key use (built if needed); ``plan.choose(args,
-        kwargs)[0]`` names the implementation such a call runs."""
-        if self._generation != _generation:
-            self._refresh()
-        plan = self._plan(args, kwargs)
-        self._plans.setdefault(dispatch_key(args, kwargs), plan.direct if plan.direct is not None else plan.run)
-        return plan
-
     def explain(self) -> dict[str, Any]:
         """Backends, their availability here, and what a call would run (before input checks)."""
         if self._generation != _generation:
