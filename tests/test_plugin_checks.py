@@ -100,3 +100,25 @@ def test_core_run_without_out_dir_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = core.run("digits-2d", "mlp", epochs=1, width=8, progress=False)
     assert result.run_dir is None and list(tmp_path.iterdir()) == []
+
+
+def test_unknown_terminator_names_hyperkernels_with_the_real_catalogue():
+    """A core + kde install asking for 'terminator' (issue 10): the catalogue knows hyperkernels provides it."""
+    import os
+    import subprocess
+    import sys
+
+    assert "terminator" in discovery.catalogue()["hyperkernels"]["provides"]["models"]
+    code = ("from hyperzoo import core\nfrom hyperzoo.core import discovery\ncore.plugins()\n"
+            "for phase in ('blocked', 'not installed'):\n"
+            "    try:\n        core.create_model('terminator')\n"
+            "    except core.RegistryError as exc:\n        print(exc)\n"
+            "    discovery._state.infos.pop('hyperkernels')  # as if it were not installed at all\n")
+    env = {**os.environ, "HYPERZOO_PLUGINS": "kde"}
+    env.pop("HYPERZOO_DISABLE_PLUGINS", None)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    blocked, missing = proc.stdout.strip().splitlines()
+    assert blocked.startswith("unknown model 'terminator'.") and blocked.endswith(
+        "The hyperkernels plugin provides it but is blocked (not in HYPERZOO_PLUGINS).")
+    assert missing.endswith("The hyperkernels plugin provides it and is not installed: pip install "
+                            "hyperzoo-hyperkernels (in a checkout: pip install ./plugins/hyperkernels).")
