@@ -57,6 +57,11 @@ class NTKRegressor(RegressorMixin, _NTKBase):
     ReLU/erf network: the infinitely wide network trained to convergence (``time=None``, + ``ridge``), or the mean
     prediction after gradient-flow time ``time`` at learning rate ``lr`` (docs/plugins/kernels.md)."""
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True   # y of shape (n, k): k regressions on one Gram matrix
+        return tags
+
     def fit(self, X, y):
         x, y = validate_data(self, X, y, y_numeric=True, multi_output=True, dtype=np.float64)
         self._fit_targets(x, y)
@@ -175,6 +180,7 @@ class GSMPRegressor(RegressorMixin, BaseEstimator):
         theta, noise, history = sca_weights(comps, yt, sparsity=float(self.sparsity), max_iter=int(self.max_iter),
                                             tol=float(self.tol))
         self.weights_, self.noise_, self.objective_history_ = theta.cpu().numpy(), float(noise), history
+        self.n_iter_ = len(history) - 1
         k = torch.einsum("q,qij->ij", theta, comps) + noise * torch.eye(len(x), dtype=torch.float64,
                                                                         device=self.device)
         self.alpha_ = torch.linalg.solve(k, yt).cpu().numpy()
