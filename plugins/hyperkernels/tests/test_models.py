@@ -289,6 +289,12 @@ def test_feedback_error_reuses_the_forwards_global_kernels():
     aux = model.auxiliary_losses()["feedback"]
     assert calls == [0, 1, 2]
     torch.testing.assert_close(aux, 0.1 * model.feedback_error())
+    # the cached kernel (a non-leaf tensor, which deepcopy refuses) is left out of copies
+    import copy
+
+    model(x)
+    twin = copy.deepcopy(model)
+    assert all(b.take_forward_kernel() is None for b in twin.blocks)
     # a kernel computed without gradients is not reused where gradients are wanted
     with torch.no_grad():
         model(x)

@@ -227,6 +227,11 @@ class TerminatorBlock(nn.Module):
         """The global hyper-kernel W (C, *size), freshly computed by the slow network."""
         return self.global_branch.kernel()
 
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())
+        state["_forward_kernel"] = None  # a non-leaf tensor of the last forward: neither copied nor pickled
+        return state
+
     def take_forward_kernel(self) -> torch.Tensor | None:
         """The global hyper-kernel the last forward computed (each forward's kernel is handed out once), or
         ``None`` when there is none or it is stale: the slow net's parameters changed since (an optimiser step),
