@@ -142,7 +142,7 @@ class GSMPRegressor(RegressorMixin, BaseEstimator):
     num_components), and sparse weights θ ≥ 0 (plus the noise variance) learned by successive convex
     approximation (see :func:`sca_weights`). Targets are standardised."""
 
-    def __init__(self, *, num_components: int = 20, max_frequency: float | None = None, sparsity: float = 0.0,
+    def __init__(self, *, num_components: int = 50, max_frequency: float | None = None, sparsity: float = 0.0,
                  max_iter: int = 200, tol: float = 1e-7, random_state: int = 0, device: str = "cpu"):
         self.num_components, self.max_frequency, self.sparsity = num_components, max_frequency, sparsity
         self.max_iter, self.tol, self.random_state, self.device = max_iter, tol, random_state, device

@@ -30,7 +30,7 @@ def quantum_svc(*, reps: int = 2, entanglement: str = "full", shots: int | None 
     return QuantumKernelSVC(reps=reps, entanglement=entanglement, shots=shots, C=C, random_state=random_state)
 
 
-def gsmp_regressor(*, num_components: int = 20, max_frequency: float | None = None, sparsity: float = 0.0,
+def gsmp_regressor(*, num_components: int = 50, max_frequency: float | None = None, sparsity: float = 0.0,
                    max_iter: int = 200, random_state: int = 0) -> GSMPRegressor:
     """GP regression with the GSMP kernel, sparse θ ≥ 0 by successive convex approximation."""
     return GSMPRegressor(num_components=num_components, max_frequency=max_frequency, sparsity=sparsity,

@@ -120,7 +120,8 @@ class SpectralMixture1D:
         self.n_train, self.noise, self.split_seed = n_train, noise, split_seed
 
     def model_defaults(self) -> dict[str, Any]:
-        return {}
+        # a GSMP grid of spacing 0.05 up to 5 cycles per unit time (half the sampling rate of 20 per unit)
+        return {"num_components": 101, "max_frequency": 5.0}
 
     def trainer_defaults(self) -> dict[str, Any]:
         return {}
