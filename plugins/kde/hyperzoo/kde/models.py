@@ -15,14 +15,14 @@ def kde(*, bandwidth: float | str = "scott", kernel: str = "gaussian", algorithm
 
 
 def dp_kernel_sum(*, kernel: str = "gaussian", bandwidth: float = 1.0, epsilon: float = 1.0, n_features: int = 1024,
-                  projection_dim: int | None = None, random_state: int = 0) -> PrivateKernelSum:
+                  projection_dim: int | None = None, random_state: int | None = 0) -> PrivateKernelSum:
     """ε-DP kernel sums by random features (+ optional JL projection)."""
     return PrivateKernelSum(kernel=kernel, bandwidth=bandwidth, epsilon=epsilon, n_features=n_features,
                             projection_dim=projection_dim, random_state=random_state)
 
 
 def dp_distance_sum(*, metric: str = "l1", bounds: list[float] | None = None, epsilon: float = 1.0, levels: int = 12,
-                    projection_dim: int = 64, flat: bool = False, random_state: int = 0) -> PrivateDistanceSum:
+                    projection_dim: int = 64, flat: bool = False, random_state: int | None = 0) -> PrivateDistanceSum:
     """ε-DP ℓ1/ℓ2 distance sums by dyadic trees over one-dimensional projections (bounds default [0, 1])."""
     return PrivateDistanceSum(metric=metric, bounds=tuple(bounds) if bounds is not None else (0.0, 1.0),
                               epsilon=epsilon, levels=levels, projection_dim=projection_dim, flat=flat,
@@ -31,7 +31,7 @@ def dp_distance_sum(*, metric: str = "l1", bounds: list[float] | None = None, ep
 
 def dp_similarity_classifier(*, kernel: str = "gaussian", bandwidth: float = 1.0, epsilon: float = 1.0,
                              n_features: int = 1024, projection_dim: int | None = None,
-                             random_state: int = 0) -> PrivateSimilarityClassifier:
+                             random_state: int | None = 0) -> PrivateSimilarityClassifier:
     """ε-DP classification by average kernel similarity to each class."""
     return PrivateSimilarityClassifier(kernel=kernel, bandwidth=bandwidth, epsilon=epsilon, n_features=n_features,
                                        projection_dim=projection_dim, random_state=random_state)
