@@ -104,3 +104,16 @@ def test_adhoc_data_has_the_gap_and_the_quantum_svc_separates_it():
     assert x.min() >= 0 and x.max() < 2 * math.pi
     clf = QuantumKernelSVC(C=100.0).fit(x[::2], y[::2])
     assert clf.score(x[1::2], y[1::2]) >= 0.9
+
+
+@pytest.mark.parametrize("n,entanglement", [(2, "full"), (3, "full"), (4, "linear")])
+def test_equals_qiskit_fidelity_statevector_kernel(n, entanglement):
+    """The peer: qiskit-machine-learning's FidelityStatevectorKernel on Qiskit's zz_feature_map (the test extra)."""
+    from qiskit.circuit.library import zz_feature_map
+    from qiskit_machine_learning.kernels import FidelityStatevectorKernel
+
+    x = np.random.default_rng(n).uniform(0, 2 * math.pi, size=(8, n))
+    y = np.random.default_rng(n + 10).uniform(0, 2 * math.pi, size=(5, n))
+    peer = FidelityStatevectorKernel(feature_map=zz_feature_map(n, reps=2, entanglement=entanglement))
+    ours = quantum_zz_kernel(torch.as_tensor(x), torch.as_tensor(y), entanglement=entanglement).numpy()
+    np.testing.assert_allclose(ours, peer.evaluate(x, y), rtol=0, atol=1e-12)
