@@ -189,6 +189,102 @@ def part_numerics() -> list[dict]:
     return rows
 
 
+# -- WordNet mammals ----------------------------------------------------------------------------------------------
+def part_wordnet(epochs: int) -> list[dict]:
+    import time
+
+    import torch
+
+    from hyperzoo import core
+
+    rows = []
+    torch.set_num_threads(1)
+    for dim in (2, 5, 10):
+        for model in ("poincare-embedding", "euclidean-embedding"):
+            start = time.perf_counter()
+            r = core.run("wordnet-mammals", model, width=dim, epochs=epochs, progress=False)
+            rows.append({"part": "wordnet", "dim": dim, "model": model, "epochs": epochs,
+                         "mean_rank": r.metrics["test_mean_rank"], "map": r.metrics["test_map"],
+                         "seconds": time.perf_counter() - start})
+            if model == "poincare-embedding" and dim == 2:
+                plot_disk(r.model, core.get_task("wordnet-mammals"))
+    return rows
+
+
+def plot_disk(model, task) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    w = model.weight.detach().double()
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.add_patch(plt.Circle((0, 0), 1, fill=False, color="k", lw=0.8))
+    # draw the direct hierarchy (the transitive reduction of the closure) under the points
+    depth = {}
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_edges_from(task.edges.tolist())
+    red = nx.transitive_reduction(g)
+    for u, v in red.edges():
+        ax.plot([w[u, 0], w[v, 0]], [w[u, 1], w[v, 1]], color="0.85", lw=0.4, zorder=1)
+    root = [n for n in g.nodes if g.in_degree(n) == 0]
+    for n, d in nx.single_source_shortest_path_length(red, root[0]).items():
+        depth[n] = d
+    colors = [depth.get(i, 0) for i in range(len(w))]
+    sc = ax.scatter(w[:, 0], w[:, 1], c=colors, s=5, cmap="viridis", zorder=2)
+    fig.colorbar(sc, ax=ax, shrink=0.7, label="depth in the hierarchy")
+    names = ["mammal.n.01", "placental.n.01", "carnivore.n.01", "primate.n.02", "rodent.n.01", "ungulate.n.01",
+             "dog.n.01", "cat.n.01", "whale.n.02", "horse.n.01", "monkey.n.01", "bat.n.01"]
+    for name in names:
+        if name in task.labels:
+            i = task.labels.index(name)
+            ax.annotate(name.split(".")[0], (float(w[i, 0]), float(w[i, 1])), fontsize=8, zorder=3)
+    ax.set_xlim(-1.02, 1.02)
+    ax.set_ylim(-1.02, 1.02)
+    ax.set_aspect("equal")
+    ax.set_title("WordNet mammals in the Poincaré disk (2-D embedding, hyperzoo.hyperbolic)")
+    fig.tight_layout()
+    tmp = PLOT.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, PLOT)
+
+
+# -- float32 training of the ResNets --------------------------------------------------------------------------------
+def part_train(epochs: int, seeds: list[int], task: str = "digits-2d") -> list[dict]:
+    import math
+    import time
+
+    import torch
+
+    from hyperzoo import core
+
+    torch.set_num_threads(1)
+    rows = []
+    for model in ("poincare-resnet", "resnet"):
+        for seed in seeds:
+            bad = []
+            start = time.perf_counter()
+            extra = {"optimizer": "riemannian-adam"} if model == "poincare-resnet" else {}
+            r = core.run(task, model, seed=seed, epochs=epochs, batch_size=64, lr=3e-3, progress=False,
+                         callbacks=[lambda row, bad=bad: bad.append(not all(
+                             math.isfinite(v) for v in row.values() if isinstance(v, float)))], **extra)
+            nonfinite_params = sum(int((~torch.isfinite(p)).sum()) for p in r.model.parameters())
+            x = core.get_task(task).splits()["test"].tensors[0]
+            with torch.no_grad():
+                out = r.model.eval()(x[:512])
+            n_train = len(core.get_task(task).splits()["train"])
+            rows.append({"part": f"train-{task}", "model": model, "seed": seed, "epochs": r.metrics["epochs"],
+                         "steps": int(r.metrics["epochs"]) * math.ceil(n_train / 64),
+                         "test_accuracy": r.metrics["test_accuracy"], "nonfinite_epochs": int(sum(bad)),
+                         "nonfinite_params": nonfinite_params, "nonfinite_outputs": int((~torch.isfinite(out)).sum()),
+                         "seconds": time.perf_counter() - start,
+                         "params": sum(p.numel() for p in r.model.parameters())})
+    return rows
+
+
 # -- markdown -----------------------------------------------------------------------------------------------------
 def _machine() -> str:
     import torch
@@ -248,6 +344,33 @@ def write(results: dict) -> None:
                 lines += ["", f"logmap0 of a float32 point of norm exactly 1: HypLL {r['hypll_nonfinite']} non-finite "
                           f"coordinates, geoopt {r['geoopt_nonfinite']}; ours: {r['ours']}."]
         lines.append("")
+    wn = [r for r in results.get("rows", []) if r["part"] == "wordnet"]
+    if wn:
+        lines += ["## WordNet mammals reconstruction (1,180 nodes, 6,540 closure edges)", "",
+                  f"`python benchmarks/hyperbolic.py --parts wordnet --epochs {wn[0]['epochs']}`", "",
+                  "Nickel & Kiela's loss (10 negatives, 5 burn-in epochs at lr/10), RiemannianAdam lr 0.3, batch 64, "
+                  "1 seed; reconstruction = every edge ranked among the node's non-edges (mean rank: 1 is perfect; "
+                  "MAP: 1 is perfect).", "",
+                  "| dim | model | epochs | mean rank | MAP | time (s) |", "|---|---|---|---|---|---|"]
+        for r in wn:
+            lines.append(f"| {r['dim']} | {r['model']} | {r['epochs']} | {r['mean_rank']:.2f} | {r['map']:.3f} | "
+                         f"{r['seconds']:.0f} |")
+        lines += ["", "![WordNet mammals in the Poincaré disk](hyperbolic_wordnet_mammals.png)", ""]
+    for task in ("digits-2d", "mnist-2d"):
+        tr = [r for r in results.get("rows", []) if r["part"] == f"train-{task}"]
+        if tr:
+            lines += [f"## float32 training on {task}: poincare-resnet vs resnet (widths 8-16-32, depths 1-1-1)", "",
+                      f"`python benchmarks/hyperbolic.py --parts train --task {task} --epochs {int(tr[0]['epochs'])} "
+                      f"--seeds {' '.join(str(r['seed']) for r in tr if r['model'] == 'resnet')}`", "",
+                      "batch 64, lr 3e-3 (cosine), Poincaré model with RiemannianAdam, ResNet with AdamW; NaN/Inf "
+                      "counted in every epoch's logged metrics, the final parameters and the test outputs.", "",
+                      "| model | seed | epochs | steps | test accuracy | non-finite epochs / params / outputs | params "
+                      "| time (s) |", "|---|---|---|---|---|---|---|---|"]
+            for r in tr:
+                lines.append(f"| {r['model']} | {r['seed']} | {int(r['epochs'])} | {r['steps']} | "
+                             f"{100 * r['test_accuracy']:.2f}% | {r['nonfinite_epochs']} / {r['nonfinite_params']} / "
+                             f"{r['nonfinite_outputs']} | {r['params']} | {r['seconds']:.0f} |")
+            lines.append("")
     for extra in results.get("sections", []):
         lines += extra
     OUT_MD.parent.mkdir(parents=True, exist_ok=True)
@@ -262,13 +385,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", nargs="+", default=["conv", "primitives", "numerics"])
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--epochs", type=int, default=None, help="wordnet: 60; train: 50")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--task", default="digits-2d", choices=["digits-2d", "mnist-2d"])
     args = ap.parse_args()
     results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {"rows": []}
     for part in args.parts:
         fn = {"conv": lambda: part_conv(args.repeats), "primitives": lambda: part_primitives(args.repeats),
-              "numerics": part_numerics}[part]
+              "numerics": part_numerics, "wordnet": lambda: part_wordnet(args.epochs or 60),
+              "train": lambda: part_train(args.epochs or 50, args.seeds, args.task)}[part]
         rows = fn()
-        results["rows"] = [r for r in results["rows"] if r["part"] != part] + rows
+        key = f"train-{args.task}" if part == "train" else part
+        results["rows"] = [r for r in results["rows"] if r["part"] != key] + rows
         write(results)
         print(f"{part}: {len(rows)} rows", file=sys.stderr)
 

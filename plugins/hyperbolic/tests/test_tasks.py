@@ -111,3 +111,19 @@ def test_factory_parameters_follow_the_naming_table():
                 if p not in table and p not in NAMING_EXCEPTIONS:
                     offenders.append(f"{kind} {name}: {p}")
     assert not offenders, offenders
+
+
+def test_docs_page_snippets_run(monkeypatch):
+    """Every python block of docs/plugins/hyperbolic.md runs, in order, in one namespace (as tests/test_docs.py
+    does for the whole docs tree), so the plugin's own session covers its page."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    page = root / "docs" / "plugins" / "hyperbolic.md"
+    monkeypatch.chdir(root)
+    namespace = {"__name__": "docs_hyperbolic"}
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert len(blocks) >= 5
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"hyperbolic.md[block {i}]", "exec"), namespace)

@@ -3,6 +3,8 @@ r"""The Lorentz (hyperboloid) model of curvature −c and the maps to and from t
     H = {x ∈ R^{n+1} : ⟨x, x⟩_L = −1/c, x₀ > 0},   ⟨x, y⟩_L = −x₀y₀ + Σᵢ xᵢyᵢ,   origin o = (1/√c, 0, …, 0)
 
     d(x, y) = (1/√c) arcosh(−c⟨x, y⟩_L) = (1/√c) arcosh(1 + z),  z = (c/2)⟨x − y, x − y⟩_L ≥ 0
+              (z from the difference while −c⟨x,y⟩_L ≤ 2, where the plain value cancels; −c⟨x,y⟩_L − 1 beyond,
+              where the difference form cancels instead)
     exp₀(u) = (cosh(√c‖u‖)/√c, sinh(√c‖u‖) u/(√c‖u‖))            (u the spatial part of a tangent at o)
     log₀(x) = asinh(√c‖x_s‖)/√c · x_s/‖x_s‖                         (spatial part; the time part is 0)
     exp_x(u) = cosh(√c‖u‖_L) x + sinh(√c‖u‖_L) u/(√c‖u‖_L)
@@ -59,7 +61,9 @@ def lorentz_dist(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 
     _check_float(y, "y", "lorentz_dist")
     cc = curvature(c, x)
     d = x - y
-    z = (0.5 * cc * lorentz_inner(d, d, keepdim=True)).clamp_min(0)
+    inner = -cc * lorentz_inner(x, y, keepdim=True)                  # cosh(√c d)
+    z_close = 0.5 * cc * lorentz_inner(d, d, keepdim=True)           # cosh − 1 without cancellation, near
+    z = torch.where(inner > 2, inner - 1, z_close).clamp_min(0)      # ... and the plain value, far apart
     out = torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / cc.sqrt()
     return out if keepdim else out.squeeze(-1)
 
