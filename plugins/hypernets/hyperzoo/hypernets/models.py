@@ -17,7 +17,7 @@ from .continual import HyperIntervalNet, HypernetCL, target_mlp
 from .layers import HyperNetwork
 from .target import FunctionalTarget
 
-__all__ = ["psl", "svh_psl", "ConditionedClassifier", "hypernet_cl", "rnn_hypernet_cl", "hyperinterval", "hypernet_conditioned",
+__all__ = ["stn_mlp", "psl", "svh_psl", "ConditionedClassifier", "hypernet_cl", "rnn_hypernet_cl", "hyperinterval", "hypernet_conditioned",
            "mip_hypernet"]
 
 
@@ -106,3 +106,12 @@ def svh_psl(*, num_objectives: int, num_variables: int, width: int = 64, depth: 
 
     return ParetoHypernet(num_objectives=num_objectives, num_variables=num_variables, width=width, depth=depth,
                           svgd=True, num_particles=num_particles)
+
+
+def stn_mlp(*, in_features: int, num_classes: int, width: int = 128, depth: int = 2, dropout: float = 0.1,
+            l2_weight: float = 1e-4, entropy_weight: float = 1e-3):
+    """Self-tuning MLP: STN layers, initial ``dropout`` and ``l2_weight`` tuned online."""
+    from .stn import STNMLP
+
+    return STNMLP(in_features=in_features, num_classes=num_classes, width=width, depth=depth, dropout=dropout,
+                  l2_weight=l2_weight, entropy_weight=entropy_weight)

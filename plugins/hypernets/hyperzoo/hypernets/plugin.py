@@ -8,6 +8,7 @@ _OPS = "hyperzoo.hypernets.ops."
 _M = "hyperzoo.hypernets.models:"
 _T = "hyperzoo.hypernets.tasks:"
 CL, COND, PSL = "continual-learning", "hyperparameter-conditioned", "pareto-set-learning"
+TUNE = "hyperparameter-tuning"
 
 
 @core.hookimpl
@@ -31,3 +32,5 @@ def hyperzoo_register(registrar) -> None:
     registrar.model("svh-psl", _M + "svh_psl", fits=[PSL])
     for problem in ("zdt1", "zdt2", "zdt3", "dtlz2"):
         registrar.task(f"pareto-{problem}", _T + f"pareto_{problem}", kind=PSL)
+    registrar.model("stn-mlp", _M + "stn_mlp", fits=[TUNE])
+    registrar.task("stn-digits", _T + "STNDigits", kind=TUNE)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from hyperzoo.core.builtin_tasks import Digits2D
 
-__all__ = ["DigitsL2Conditioned", "l2_weight", "ParetoProblem"]
+__all__ = ["DigitsL2Conditioned", "l2_weight", "ParetoProblem", "STNDigits"]
 
 GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -159,3 +159,66 @@ def _problem(name):
 
 
 pareto_zdt1, pareto_zdt2, pareto_zdt3, pareto_dtlz2 = (_problem(n) for n in ("zdt1", "zdt2", "zdt3", "dtlz2"))
+
+
+class STNDigits(Digits2D):
+    """Self-tuning of dropout and the L2 weight on core's ``digits-2d`` split (see :mod:`hyperzoo.hypernets.stn`).
+
+    Each epoch alternates ``train_steps`` weight steps (training batches) with one hyperparameter step (a
+    validation batch) through the trainer's custom-step mode (checkpoints, resume, early stopping on validation
+    accuracy). The weights use the configured optimiser and ``lr``; the hyperparameters Adam at ``hyper_lr``.
+    Metrics: test accuracy of the best response at the final hyperparameters, which are reported with their
+    schedule in the history (``dropout``, ``l2_weight`` per epoch).
+    """
+
+    kind = "hyperparameter-tuning"
+    trainer_keys = ("epochs", "batch_size", "lr", "optimizer", "patience", "grad_clip")
+
+    def __init__(self, *, split_seed: int = 0, train_steps: int = 2, hyper_lr: float = 3e-3):
+        super().__init__(split_seed=split_seed)
+        if isinstance(train_steps, bool) or not isinstance(train_steps, int) or train_steps < 1:
+            raise ValueError(f"train_steps must be an int >= 1, got {train_steps!r}")
+        if not hyper_lr > 0:
+            raise ValueError(f"hyper_lr must be > 0, got {hyper_lr!r}")
+        self.train_steps, self.hyper_lr = train_steps, float(hyper_lr)
+
+    def trainer_defaults(self) -> dict[str, Any]:
+        return {"epochs": 30, "batch_size": 64, "lr": 1e-3, "optimizer": "adam"}
+
+    def run(self, model: Any, trainer: Any) -> dict[str, float]:
+        if not getattr(model, "takes_hyper", False):
+            raise TypeError(f"{type(self).__name__} needs a self-tuning model (e.g. 'stn-mlp'), got "
+                            f"{type(model).__name__}")
+        splits = self.splits()
+        (xt, yt), (xv, yv), (xs, ys) = (splits[s].tensors for s in ("train", "val", "test"))
+        dev = trainer.device
+        xt, yt, xv, yv, xs, ys = (t.to(dev) for t in (xt, yt, xv, yv, xs, ys))
+        opt_w, _ = trainer.make_optimizer(model.weight_parameters(), weight_decay=0.0)
+        opt_h = torch.optim.Adam(model.hyper_parameters(), lr=self.hyper_lr)
+        bs = trainer.batch_size
+
+        def step(epoch: int) -> dict[str, float]:
+            model.train()
+            g = torch.Generator().manual_seed(trainer.seed * 100003 + epoch)
+            order = torch.randperm(len(xt), generator=g)
+            losses = []
+            for k, start in enumerate(range(0, len(xt), bs)):
+                idx = order[start:start + bs].to(dev)
+                loss = model.train_loss(xt[idx], yt[idx])
+                trainer.optimize(loss, opt_w, model.weight_parameters())
+                losses.append(float(loss.detach()))
+                if (k + 1) % self.train_steps == 0:
+                    v = torch.randint(0, len(xv), (min(bs, len(xv)),), generator=g).to(dev)
+                    trainer.optimize(model.hyper_loss(xv[v], yv[v]), opt_h, model.hyper_parameters())
+            return {"train_loss": sum(losses) / len(losses), **model.current()}
+
+        def select() -> dict[str, float]:
+            return {"accuracy": float((model(xv).argmax(-1) == yv).float().mean())}
+
+        metrics = trainer.fit_steps(model, step, select, optimizers=[opt_w, opt_h], monitor="accuracy",
+                                    mode="max", desc="STN")
+        with torch.no_grad():
+            model.eval()
+            metrics["test_accuracy"] = float((model(xs).argmax(-1) == ys).float().mean())
+        metrics.update({f"final_{k}": v for k, v in model.current().items()})
+        return metrics
