@@ -160,8 +160,8 @@ def write(summary: dict[str, list[dict]], commits: dict[str, str], args: argpars
               "a loaded machine). Input 8 × 64 on the CPU, where Python overhead dominates; `chosen` is what "
               "the dispatcher runs here; each code's overhead is against its own reference (the direct column), "
               "which may differ between codes. The no-op operators (their reference returns its input; one "
-              "registered with the same Triton backend as `core.rms_norm`) isolate the cost of dispatch from the noise of the kernel, which dominates the "
-              "rms_norm rows when other jobs load the machine. "
+              "registered with the same Triton backend as `core.rms_norm`) isolate the cost of dispatch from "
+              "the noise of the kernel, which dominates the rms_norm rows when other jobs load the machine. "
               f"Goal: at most {GOAL_US:g} µs median overhead per call."), ""]
     head = "| case | threads | chosen | " + " | ".join(f"{c}: dispatch / direct (µs) | {c}: overhead (µs) | "
                                                        f"{c}: of minima (µs)" for c in codes) + " |"
