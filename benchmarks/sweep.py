@@ -102,7 +102,7 @@ def part_hash(repeats: int, epochs: int, thread_counts: list[int], save) -> dict
                      "seconds_saved_median": statistics.median(r["stats"]["seconds_saved"] for r in runs["hashed"]),
                      "hash_seconds_median": statistics.median(r["stats"]["hash_seconds"] for r in runs["hashed"]),
                      "best_plain": runs["plain"][0]["best_value"], "best_hashed": runs["hashed"][0]["best_value"],
-                     "times": times})
+                     "load_average": list(os.getloadavg()), "times": times})
         print(f"hash, {threads} thread(s): {stats['hits']}/{n} hits, plain {plain_s:.1f} s, hashed "
               f"{hashed_s:.1f} s ({plain_s / hashed_s:.2f}x), {mismatched} reused values differ", flush=True)
         save({"space": SPACE, "epochs": epochs, "repeats": repeats, "rows": rows, "peak_memory": peaks})
@@ -189,6 +189,10 @@ def write(data: dict, command: str) -> None:
         lines += ["", "Peak memory of one whole sweep alone in a fresh process (1 thread, VmHWM"
                   + (" after a reset" if pm["plain"]["reset"] else ", whole-process peak") + "): plain "
                   f"{pm['plain']['peak_bytes'] / 2**20:.0f} MiB, hashed {pm['hashed']['peak_bytes'] / 2**20:.0f} MiB.",
+                  "", "Seconds depend on the load other jobs put on this shared 2-core machine (the 1-minute load "
+                  "average when each row finished is in sweep.json when recorded; 13-17 during the 2-thread rows of "
+                  "the run of 2026-12-02, where torch's two threads kept waiting for a core): compare the two "
+                  "modes within a row, not rows with each other.",
                   "", "Every hit is a different config computing the same function (the grid has no repeated "
                   "config), and every reused value equals the value the plain sweep got by training that config "
                   "(column 'reused values ≠ trained'), so the hash merged only candidates whose training is "
@@ -231,10 +235,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds of the hash part")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per trial in the hash part")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads of the hash part")
+    parser.add_argument("--render", action="store_true", help="only rewrite sweep.md from sweep.json")
     args = parser.parse_args()
     os.chdir(ROOT)  # the data root default is ../shared/data from the checkout
     command = "python benchmarks/sweep.py " + " ".join(sys.argv[1:])
     data = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
+    if args.render:
+        write({}, command)
+        return
     if args.part in ("hash", "all"):
         def save(partial: dict) -> None:
             write({**data, "hash": {**partial, "command": command.strip()}}, command)
