@@ -88,6 +88,11 @@ NAMING_EXCEPTIONS = {
     "burn_in": "wordnet-mammals: epochs at lr/10 first (Nickel & Kiela's burn-in)",
     "branching": "tree-embedding: children per node of the networkx balanced tree",
     "height": "tree-embedding: height of the tree",
+    "num_old": "gcd-digits: number of old (labelled) classes (GCD's term)",
+    "labelled_fraction": "gcd-digits: share of the old classes' images that carry labels",
+    "out_features": "hypcd / gcd-euclidean: projection dimension (nn.Linear's term)",
+    "clip_r": "hypcd: the feature-clipping radius r (Guo et al.'s symbol)",
+    "alpha": "hypcd: weight of the distance term in the hybrid similarity (HypCD's α)",
 }
 
 
@@ -127,3 +132,46 @@ def test_docs_page_snippets_run(monkeypatch):
     assert len(blocks) >= 5
     for i, block in enumerate(blocks):
         exec(compile(block, f"hyperbolic.md[block {i}]", "exec"), namespace)
+
+
+def test_hungarian_accuracy_equals_brute_force_over_permutations():
+    import itertools
+
+    from hyperzoo.hyperbolic.losses import hungarian_accuracy
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 40)
+    p = rng.integers(0, 4, 40)
+    best = max(np.mean(np.array(perm)[p] == y) for perm in itertools.permutations(range(4)))
+    got = hungarian_accuracy(y, p, y < 2)
+    assert got["all_accuracy"] == pytest.approx(best)
+    perm = np.array([2, 0, 3, 1])
+    exact = hungarian_accuracy(y, perm[y], y < 2)
+    assert exact == {"all_accuracy": 1.0, "old_accuracy": 1.0, "new_accuracy": 1.0}
+
+
+def test_hybrid_contrastive_loss_prefers_aligned_views():
+    import hyperzoo.hyperbolic as H
+    from hyperzoo.hyperbolic.losses import hybrid_contrastive_loss, hybrid_similarity
+
+    g = torch.Generator().manual_seed(0)
+    z = H.expmap0(torch.randn(16, 4, generator=g, dtype=torch.float64))
+    noisy = H.expmap0(H.logmap0(z) + 0.05 * torch.randn(16, 4, generator=g, dtype=torch.float64))
+    other = H.expmap0(torch.randn(16, 4, generator=g, dtype=torch.float64))
+    assert hybrid_contrastive_loss(z, noisy) < hybrid_contrastive_loss(z, other)
+    s = hybrid_similarity(z, alpha=1.0)
+    off = ~torch.eye(16, dtype=torch.bool)        # (the Gram form leaves ~1e-6 on the zero diagonal, masked anyway)
+    torch.testing.assert_close(s[off], -H.dist(z[:, None], z[None])[off], rtol=1e-8, atol=1e-8)
+    labels = torch.tensor([0, 0, 1, 1] + [-1] * 12)
+    assert torch.isfinite(hybrid_contrastive_loss(z, noisy, labels))
+    with pytest.raises(ValueError, match="alpha"):
+        hybrid_similarity(z, alpha=2.0)
+
+
+def test_gcd_digits_through_core_run():
+    r = core.run("gcd-digits", "hypcd", epochs=1, progress=False)
+    m = r.metrics
+    assert {"test_all_accuracy", "test_old_accuracy", "test_new_accuracy"} <= set(m)
+    assert 0.2 < m["test_all_accuracy"] <= 1 and m["test_old_accuracy"] > 0.5   # chance is ~0.1
+    with pytest.raises(ValueError, match="num_old"):
+        core.get_task("gcd-digits", num_old=0)

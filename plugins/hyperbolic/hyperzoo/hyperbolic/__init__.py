@@ -15,7 +15,7 @@ from hyperzoo.core.lazy import lazy_exports
 _F = "functional"
 _L = "lorentz"
 _TABLE = {name: _F for name in (
-    "BallError", "curvature", "conformal_denominator", "lambda_x", "project", "check_point", "mobius_add",
+    "BallError", "cdist", "curvature", "conformal_denominator", "lambda_x", "project", "check_point", "mobius_add",
     "mobius_sub", "mobius_scalar_mul", "mobius_matvec", "gyration", "parallel_transport", "parallel_transport0",
     "expmap0", "logmap0", "expmap", "logmap", "dist", "dist0", "midpoint", "frechet_mean", "beta_concat",
     "beta_split", "beta_ratio")}

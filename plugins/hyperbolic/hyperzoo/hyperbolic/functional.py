@@ -40,7 +40,7 @@ import torch
 
 __all__ = [
     "BallError", "curvature", "conformal_denominator", "lambda_x", "project", "check_point",
-    "mobius_add", "mobius_sub", "mobius_scalar_mul", "mobius_matvec", "gyration", "parallel_transport",
+    "cdist", "mobius_add", "mobius_sub", "mobius_scalar_mul", "mobius_matvec", "gyration", "parallel_transport",
     "parallel_transport0", "expmap0", "logmap0", "expmap", "logmap", "dist", "dist0", "artanh_from",
     "midpoint", "frechet_mean", "beta_concat", "beta_split", "beta_ratio", "norm_max",
 ]
@@ -382,6 +382,21 @@ def dist(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0, kee
     z = 2 * c * _pair_sq(x, y, sx, sy, xy, -1.0, dim) / (dx * dy)
     d = torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / c.sqrt()
     return d if keepdim else d.squeeze(dim)
+
+
+def cdist(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """All pairwise distances (n, m) between points x (n, d) and y (m, d):
+    (1/√c) arcosh(1 + 2c‖xᵢ − yⱼ‖²/(δ(xᵢ)δ(yⱼ))), with ‖xᵢ − yⱼ‖² from the Gram matrix (clamped at 0; for
+    losses and rankings — use :func:`dist` on paired rows where nearly equal points need full relative accuracy)."""
+    _check_float(x, "x", "cdist")
+    _check_float(y, "y", "cdist")
+    c = curvature(c, x)
+    sx, sy = _sqnorm(x, -1), _sqnorm(y, -1)
+    dx = conformal_denominator(x, c, -1, op="cdist (x)", sq=sx)
+    dy = conformal_denominator(y, c, -1, op="cdist (y)", sq=sy)
+    q = (sx + sy.t() - 2 * (x @ y.t())).clamp_min(0)
+    z = 2 * c * q / (dx * dy.t())
+    return torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / c.sqrt()
 
 
 def expmap(x: torch.Tensor, u: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:

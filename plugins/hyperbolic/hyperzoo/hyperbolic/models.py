@@ -156,3 +156,51 @@ def poincare_embedding(*, num_nodes: int = 2, width: int = 10, curvature: float 
 def euclidean_embedding(*, num_nodes: int = 2, width: int = 10) -> nn.Module:
     """The Euclidean baseline of the same dimension."""
     return Embedding(num_nodes, width, "euclidean")
+
+
+class GCDModel(nn.Module):
+    """Backbone MLP (features used for clustering) and a projection head for the contrastive loss: HypCD's
+    hyperbolic head (clip → exp₀; hybrid distance + angle similarity) or a Euclidean head on the unit sphere
+    (cosine similarity, the GCD baseline)."""
+
+    def __init__(self, in_features: int, width: int, out_features: int, geometry: str, curvature: float = 1.0,
+                 clip_r: float = 2.3, alpha: float = 0.5):
+        super().__init__()
+        from .layers import HyperbolicProjectionHead
+
+        if geometry not in ("poincare", "euclidean"):
+            raise ValueError(f"geometry must be 'poincare' or 'euclidean', got {geometry!r}")
+        self.geometry, self.c, self.alpha = geometry, curvature, alpha
+        self.backbone = nn.Sequential(nn.Flatten(), nn.Linear(in_features, width), nn.GELU(), nn.Linear(width, width),
+                                      nn.GELU(), nn.Linear(width, width))
+        if geometry == "poincare":
+            self.head = HyperbolicProjectionHead(width, width, out_features, c=curvature, clip_r=clip_r)
+        else:
+            self.head = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, out_features))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.backbone(x)
+        z = self.head(f)
+        if self.geometry == "euclidean":
+            z = torch.nn.functional.normalize(z, dim=-1)
+        return f, z
+
+    def contrastive_loss(self, z1, z2, labels, *, tau: float = 0.1, sup_weight: float = 0.35) -> torch.Tensor:
+        from .losses import hybrid_contrastive_loss
+
+        if self.geometry == "poincare":
+            return hybrid_contrastive_loss(z1, z2, labels, alpha=self.alpha, tau=tau, sup_weight=sup_weight, c=self.c)
+        # the Euclidean baseline: cosine similarity only (α = 0; the points are on the unit sphere)
+        return hybrid_contrastive_loss(F.expmap0(z1 * 0.5), F.expmap0(z2 * 0.5), labels, alpha=0.0, tau=tau,
+                                       sup_weight=sup_weight)
+
+
+def hypcd(*, in_features: int = 64, width: int = 128, out_features: int = 32, curvature: float = 0.1,
+          clip_r: float = 2.3, alpha: float = 0.5) -> nn.Module:
+    """HypCD: MLP backbone + hyperbolic projection head, trained with the hybrid contrastive loss."""
+    return GCDModel(in_features, width, out_features, "poincare", curvature, clip_r, alpha)
+
+
+def gcd_euclidean(*, in_features: int = 64, width: int = 128, out_features: int = 32) -> nn.Module:
+    """The Euclidean GCD baseline of the same shape (cosine contrastive on the unit sphere)."""
+    return GCDModel(in_features, width, out_features, "euclidean")

@@ -36,6 +36,9 @@ def hyperzoo_register(registrar) -> None:
 
     registrar.task("wordnet-mammals", _T + "WordNetMammals", kind=EMBED)
     registrar.task("tree-embedding", _T + "TreeEmbedding", kind=EMBED)
+    registrar.model("hypcd", _M + "hypcd", fits=[GCD])
+    registrar.model("gcd-euclidean", _M + "gcd_euclidean", fits=[GCD])
+    registrar.task("gcd-digits", _T + "GCDDigits", kind=GCD)
 
     registrar.optimizer("riemannian-adam", "hyperzoo.hyperbolic.optim:riemannian_adam")
     registrar.optimizer("riemannian-sgd", "hyperzoo.hyperbolic.optim:riemannian_sgd")

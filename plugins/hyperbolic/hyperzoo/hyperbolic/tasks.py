@@ -209,3 +209,80 @@ class TreeEmbedding(_EmbeddingTask):
         out["test_distortion"] = self.distortion(model)
         out["test_map"] = reconstruction(self._dist_matrix(model), self.adjacency)["map"]
         return out
+
+
+class GCDDigits:
+    """Generalized category discovery on scikit-learn's digits: classes ``0 … num_old − 1`` are "old" and
+    ``labelled_fraction`` of their training images carry labels; all other training images (old and new classes)
+    are unlabelled. Training: two augmented views (±1 pixel shifts, Gaussian noise) per image, the model's
+    contrastive loss (HypCD: hybrid distance + angle on the ball; SupCon on the labelled part). Evaluation, as GCD
+    papers do: semi-supervised k-means (k = 10) on the backbone features of all training images, Hungarian-matched
+    accuracy on the unlabelled ones: ``test_all_accuracy``, ``test_old_accuracy``, ``test_new_accuracy``."""
+
+    kind = "category-discovery"
+    trainer_keys = ("epochs", "lr", "batch_size", "optimizer", "weight_decay", "grad_clip")
+
+    def __init__(self, *, num_old: int = 5, labelled_fraction: float = 0.5, split_seed: int = 0):
+        from hyperzoo.core.data import load_digits
+
+        if not 1 <= num_old < 10:
+            raise ValueError(f"num_old must be in [1, 9], got {num_old}")
+        if not 0 < labelled_fraction < 1:
+            raise ValueError(f"labelled_fraction must be in (0, 1), got {labelled_fraction}")
+        x, y = load_digits()
+        x = (x - x.mean()) / x.std()
+        rng = np.random.default_rng(split_seed)
+        labels = np.full(len(y), -1)
+        for cl in range(num_old):
+            idx = np.flatnonzero(y == cl)
+            pick = rng.choice(idx, int(round(labelled_fraction * len(idx))), replace=False)
+            labels[pick] = cl
+        self.x = torch.from_numpy(x[:, None].astype(np.float32))
+        self.y, self.labels = torch.from_numpy(y), torch.from_numpy(labels)
+        self.num_old, self.labelled_fraction, self.split_seed = num_old, labelled_fraction, split_seed
+
+    def model_defaults(self) -> dict[str, Any]:
+        return {"in_features": 64}
+
+    def trainer_defaults(self) -> dict[str, Any]:
+        return {"epochs": 30, "lr": 1e-3, "batch_size": 256, "optimizer": "adamw"}
+
+    @staticmethod
+    def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        shifts = torch.randint(-1, 2, (2,), generator=gen).tolist()
+        out = torch.roll(x, shifts=shifts, dims=(2, 3))
+        return out + 0.2 * torch.randn(out.shape, generator=gen)
+
+    def evaluate(self, model) -> dict[str, float]:
+        from .losses import hungarian_accuracy, semi_supervised_kmeans
+
+        model.eval()
+        with torch.no_grad():
+            f = model(self.x)[0]
+        pred = semi_supervised_kmeans(f, self.labels, 10, seed=self.split_seed)
+        unl = (self.labels < 0).numpy()
+        y, p = self.y.numpy()[unl], pred.numpy()[unl]
+        return hungarian_accuracy(y, p, y < self.num_old)
+
+    def run(self, model, trainer) -> dict[str, float]:
+        opt, _ = trainer.make_optimizer(model)
+        gen = torch.Generator().manual_seed(self.split_seed + trainer.seed)
+
+        def step(epoch: int) -> dict[str, Any]:
+            model.train()
+            perm = torch.randperm(len(self.x), generator=gen)
+            total, count = torch.zeros(()), 0
+            for start in range(0, len(perm), trainer.batch_size):
+                idx = perm[start:start + trainer.batch_size]
+                xb = self.x[idx]
+                _, z1 = model(self.augment(xb, gen))
+                _, z2 = model(self.augment(xb, gen))
+                loss = model.contrastive_loss(z1, z2, self.labels[idx])
+                trainer.optimize(loss, opt, model)
+                total += loss.detach() * len(idx)
+                count += len(idx)
+            return {"train_loss": total / count}
+
+        out = trainer.fit_steps(model, step, None, optimizers=[opt], desc="gcd-digits")
+        out.update({f"test_{k}": v for k, v in self.evaluate(model).items()})
+        return out
