@@ -17,7 +17,7 @@ from .continual import HyperIntervalNet, HypernetCL, target_mlp
 from .layers import HyperNetwork
 from .target import FunctionalTarget
 
-__all__ = ["stn_mlp", "psl", "svh_psl", "ConditionedClassifier", "hypernet_cl", "rnn_hypernet_cl", "hyperinterval", "hypernet_conditioned",
+__all__ = ["bo_rep", "stocbio", "stn_mlp", "psl", "svh_psl", "ConditionedClassifier", "hypernet_cl", "rnn_hypernet_cl", "hyperinterval", "hypernet_conditioned",
            "mip_hypernet"]
 
 
@@ -115,3 +115,25 @@ def stn_mlp(*, in_features: int, num_classes: int, width: int = 128, depth: int 
 
     return STNMLP(in_features=in_features, num_classes=num_classes, width=width, depth=depth, dropout=dropout,
                   l2_weight=l2_weight, entropy_weight=entropy_weight)
+
+
+def bo_rep(*, in_features: int, num_classes: int, num_train: int, upper_lr: float = 1.0, lower_lr: float = 0.5,
+           lower_steps: int = 5, period: int = 4, refine_steps: int = 200, momentum: float = 0.9,
+           neumann_terms: int = 10, l2_weight: float = 1e-3):
+    """BO-REP: normalised momentum upper steps, initialisation refinement, periodic lower-level updates."""
+    from .bilevel import HyperCleaner
+
+    return HyperCleaner(in_features=in_features, num_classes=num_classes, num_train=num_train, method="bo-rep",
+                        upper_lr=upper_lr, lower_lr=lower_lr, lower_steps=lower_steps, period=period,
+                        refine_steps=refine_steps, momentum=momentum, neumann_terms=neumann_terms,
+                        l2_weight=l2_weight)
+
+
+def stocbio(*, in_features: int, num_classes: int, num_train: int, upper_lr: float = 100.0, lower_lr: float = 0.5,
+            lower_steps: int = 5, neumann_terms: int = 10, l2_weight: float = 1e-3):
+    """stocBiO-style baseline: lower-level steps every iteration, plain hypergradient steps."""
+    from .bilevel import HyperCleaner
+
+    return HyperCleaner(in_features=in_features, num_classes=num_classes, num_train=num_train, method="stocbio",
+                        upper_lr=upper_lr, lower_lr=lower_lr, lower_steps=lower_steps, refine_steps=0,
+                        momentum=0.0, neumann_terms=neumann_terms, l2_weight=l2_weight)

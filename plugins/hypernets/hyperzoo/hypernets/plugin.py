@@ -8,7 +8,7 @@ _OPS = "hyperzoo.hypernets.ops."
 _M = "hyperzoo.hypernets.models:"
 _T = "hyperzoo.hypernets.tasks:"
 CL, COND, PSL = "continual-learning", "hyperparameter-conditioned", "pareto-set-learning"
-TUNE = "hyperparameter-tuning"
+TUNE, BILEVEL = "hyperparameter-tuning", "bilevel"
 
 
 @core.hookimpl
@@ -34,3 +34,6 @@ def hyperzoo_register(registrar) -> None:
         registrar.task(f"pareto-{problem}", _T + f"pareto_{problem}", kind=PSL)
     registrar.model("stn-mlp", _M + "stn_mlp", fits=[TUNE])
     registrar.task("stn-digits", _T + "STNDigits", kind=TUNE)
+    registrar.model("bo-rep", _M + "bo_rep", fits=[BILEVEL])
+    registrar.model("stocbio", _M + "stocbio", fits=[BILEVEL])
+    registrar.task("hyper-cleaning-digits", _T + "HyperCleaningDigits", kind=BILEVEL)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from hyperzoo.core.builtin_tasks import Digits2D
 
-__all__ = ["DigitsL2Conditioned", "l2_weight", "ParetoProblem", "STNDigits"]
+__all__ = ["DigitsL2Conditioned", "l2_weight", "ParetoProblem", "STNDigits", "HyperCleaningDigits"]
 
 GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -221,4 +221,60 @@ class STNDigits(Digits2D):
             model.eval()
             metrics["test_accuracy"] = float((model(xs).argmax(-1) == ys).float().mean())
         metrics.update({f"final_{k}": v for k, v in model.current().items()})
+        return metrics
+
+
+class HyperCleaningDigits(Digits2D):
+    """Data hyper-cleaning on digits: ``noise`` of the training labels replaced by a different random class (drawn
+    with ``split_seed``); the validation and test splits stay clean. Each epoch is ``iterations`` outer iterations
+    of the model's bilevel solver (``bo-rep`` or ``stocbio``), through the trainer's custom-step mode. Metrics:
+    test accuracy of the lower-level classifier, and the F1 score of flagging the corrupted examples as those
+    with ``σ(x_i) < 0.5``.
+    """
+
+    kind = "bilevel"
+    trainer_keys = ("epochs", "patience")
+
+    def __init__(self, *, split_seed: int = 0, noise: float = 0.4, iterations: int = 10):
+        super().__init__(split_seed=split_seed)
+        if not 0 <= noise < 0.9:
+            raise ValueError(f"noise must be in [0, 0.9), got {noise!r}")
+        self.noise, self.iterations = float(noise), iterations
+
+    def trainer_defaults(self) -> dict[str, Any]:
+        return {"epochs": 20}
+
+    def noisy(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, y = self.splits()["train"].tensors
+        g = torch.Generator().manual_seed(self.split_seed + 12345)
+        flip = torch.rand(len(y), generator=g) < self.noise
+        shift = torch.randint(1, 10, (len(y),), generator=g)
+        return x, torch.where(flip, (y + shift) % 10, y), flip
+
+    def model_defaults(self) -> dict[str, Any]:
+        return {**super().model_defaults(), "num_train": len(self.splits()["train"])}
+
+    def run(self, model: Any, trainer: Any) -> dict[str, float]:
+        if not hasattr(model, "outer_step"):
+            raise TypeError(f"{type(self).__name__} needs a bilevel solver model ('bo-rep' or 'stocbio'), got "
+                            f"{type(model).__name__}")
+        a, b, flip = self.noisy()
+        av, bv = self.splits()["val"].tensors
+        at, bt = self.splits()["test"].tensors
+
+        def step(epoch: int) -> dict[str, float]:
+            losses = [model.outer_step((a, b), (av, bv)) for _ in range(self.iterations)]
+            return {"val_loss_upper": losses[-1], "lower_evaluations": float(model.lower_evaluations)}
+
+        def select() -> dict[str, float]:
+            return {"accuracy": float((model(av).argmax(-1) == bv).float().mean())}
+
+        metrics = trainer.fit_steps(model, step, select, monitor="accuracy", mode="max", desc=model.method)
+        with torch.no_grad():
+            metrics["test_accuracy"] = float((model(at).argmax(-1) == bt).float().mean())
+            flagged = torch.sigmoid(model.x) < 0.5
+            tp = float((flagged & flip).sum())
+            precision = tp / max(float(flagged.sum()), 1.0)
+            recall = tp / max(float(flip.sum()), 1.0)
+            metrics["test_cleaning_f1"] = 2 * precision * recall / max(precision + recall, 1e-12)
         return metrics
