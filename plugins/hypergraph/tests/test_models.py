@@ -224,3 +224,23 @@ def test_reconstruction_properties():
     clone.load_state_dict(state)
     assert clone.predict(g) == rec
     assert set(maximal_cliques(g)) <= {frozenset(c) for c in nx.find_cliques(g)}
+
+
+def test_sparse_csr_features_give_the_dense_outputs_and_gradients():
+    """load_npz keeps bag-of-words features as CSR; the first layer multiplies only the stored non-zeros."""
+    from hyperzoo import core
+    from hyperzoo.core import testing as core_testing
+    from hyperzoo.hypergraph.data import load_npz
+
+    core_testing.require_data("hypergraph/cocitation-cora.npz")
+    sparse, dense = load_npz(), load_npz(sparse_features=False)
+    assert sparse["hg"].x.layout == torch.sparse_csr and dense["hg"].x.layout == torch.strided
+    assert torch.equal(sparse["hg"].x.to_dense(), dense["hg"].x)
+    for name in ("hgnn", "hgnnp", "node-mlp"):
+        torch.manual_seed(0)
+        model = core.create_model(name, in_channels=1433, num_classes=7).eval()
+        a, b = model(sparse["hg"].x, sparse["hg"]), model(dense["hg"].x, dense["hg"])
+        assert torch.allclose(a, b, atol=1e-5), name
+        ga = torch.autograd.grad(a.square().sum(), list(model.parameters()))
+        gb = torch.autograd.grad(b.square().sum(), list(model.parameters()))
+        assert all(torch.allclose(u, v, rtol=1e-4, atol=1e-4) for u, v in zip(ga, gb)), name

@@ -26,7 +26,7 @@ NPZ_KEYS = ("x_data", "x_indices", "x_indptr", "x_shape", "edge_ptr", "edge_node
 
 def load_npz(path: str | os.PathLike | None = None, *, name: str = "cocitation-cora",
              root: str | os.PathLike | None = None, duplicates: str = "keep",
-             num_nodes: int | None = None) -> dict[str, Any]:
+             num_nodes: int | None = None, sparse_features: bool | None = None) -> dict[str, Any]:
     """A HyperGCN-format ``.npz``: ``{"hg" (features in hg.x), "labels", "train_splits"}``.
 
     Args:
@@ -40,7 +40,9 @@ def load_npz(path: str | os.PathLike | None = None, *, name: str = "cocitation-c
         num_nodes: the number of nodes, when it must differ from ``x_shape[0]`` (it must match the features and
             labels; give it to get a clear error naming both).
 
-    Node features stay as given in the file: a (N, F) float32 tensor, dense.
+        sparse_features: keep the node features as a sparse CSR tensor (the first layer then multiplies only the
+            stored non-zeros: ``nn.Linear`` accepts CSR inputs) or make them dense. Default: sparse when at most
+            10% of the entries are stored (bag-of-words citation features are about 1%), else dense.
     """
     path = Path(path) if path is not None else data_file(f"hypergraph/{name}.npz", root)
     try:
@@ -58,10 +60,7 @@ def load_npz(path: str | os.PathLike | None = None, *, name: str = "cocitation-c
     if len(d["x_indptr"]) != n + 1 or len(d["labels"]) != n:
         raise HypergraphError(f"{path}: x_shape says {n} nodes but x_indptr has {len(d['x_indptr'])} entries and "
                               f"labels {len(d['labels'])}")
-    x = np.zeros((n, f), dtype=np.float32)
-    rows = np.repeat(np.arange(n), np.diff(d["x_indptr"]))
-    x[rows, d["x_indices"]] = d["x_data"]
-    x = torch.from_numpy(x)
+    x = _features(d, n, f, path, sparse_features)
     ptr, nodes = d["edge_ptr"].astype(np.int64), d["edge_nodes"].astype(np.int64)
     edges = [nodes[ptr[e]:ptr[e + 1]].tolist() for e in range(len(ptr) - 1)]
     hg = Hypergraph.from_edges(edges, n, x=x, duplicates=duplicates)
@@ -69,6 +68,29 @@ def load_npz(path: str | os.PathLike | None = None, *, name: str = "cocitation-c
     if splits.dim() != 2 or (splits < 0).any() or (splits >= n).any():
         raise HypergraphError(f"{path}: train_splits must be a (splits, n_train) array of node ids in [0, {n})")
     return {"hg": hg, "labels": torch.from_numpy(d["labels"].astype(np.int64)), "train_splits": splits}
+
+
+def _features(d: dict[str, Any], n: int, f: int, path: Path, sparse: bool | None) -> torch.Tensor:
+    """The (N, F) float32 node features from the npz's CSR arrays, sparse (CSR) or dense."""
+    indptr, indices = d["x_indptr"].astype(np.int64), d["x_indices"].astype(np.int64)
+    values = d["x_data"].astype(np.float32)
+    if len(indices) != len(values) or (len(indices) and (indices.min() < 0 or indices.max() >= f)):
+        raise HypergraphError(f"{path}: x_indices/x_data must be CSR column ids in [0, {f}) and their values")
+    if sparse is None:
+        sparse = len(values) <= 0.1 * n * f
+    if sparse:
+        import scipy.sparse as sp
+
+        m = sp.csr_matrix((values, indices, indptr), shape=(n, f))
+        m.sum_duplicates()
+        m.sort_indices()
+        from .ops._csr import csr
+
+        return csr(torch.from_numpy(m.indptr.astype(np.int64)), torch.from_numpy(m.indices.astype(np.int64)),
+                   torch.from_numpy(m.data), (n, f))
+    x = np.zeros((n, f), dtype=np.float32)
+    np.add.at(x, (np.repeat(np.arange(n), np.diff(indptr)), indices), values)
+    return torch.from_numpy(x)
 
 
 def _read_rows(path: Path, kind: type) -> list[list]:

@@ -60,6 +60,8 @@ def hyperedge_reliability(teacher: nn.Module, x: torch.Tensor, hg: Hypergraph, *
     """ρ_e = 1 − δ_e / max δ with δ_e = KL(p̄_t(e) ‖ p̄_t^noisy(e)) (see module docstring)."""
     teacher.eval()
     gen = torch.Generator(device="cpu").manual_seed(seed)
+    if x.layout != torch.strided:  # the noisy copy is dense anyway
+        x = x.to_dense()
     xn = x + noise * x.std() * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
     pt = v2e(F.softmax(teacher(x, hg) / tau, -1), hg, "mean")
     pn = v2e(F.softmax(teacher(xn, hg) / tau, -1), hg, "mean")
