@@ -50,16 +50,18 @@ def _quiet() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def hash_sweep(functional_hash: bool, threads: int, epochs: int) -> dict:
-    """One grid sweep of SPACE; returns its time, every trial and the hash statistics."""
+def hash_sweep(functional_hash: bool, threads: int, epochs: int, tpe_trials: int | None = None) -> dict:
+    """One grid sweep of SPACE (or ``tpe_trials`` TPE trials); returns its time, every trial, the hash stats."""
     import optuna
 
     from hyperzoo import core
 
     _quiet()
     started = time.perf_counter()
-    result = core.sweep("digits-seq", "mlp", SPACE, n_trials=10_000, functional_hash=functional_hash,
-                        sampler=optuna.samplers.GridSampler(SPACE, seed=0), pruner=optuna.pruners.NopPruner(),
+    sampler = optuna.samplers.GridSampler(SPACE, seed=0) if tpe_trials is None else \
+        optuna.samplers.TPESampler(seed=0)
+    result = core.sweep("digits-seq", "mlp", SPACE, n_trials=tpe_trials or 10_000, functional_hash=functional_hash,
+                        sampler=sampler, pruner=optuna.pruners.NopPruner(),
                         epochs=epochs, patience=None, threads=threads, progress=False)
     seconds = time.perf_counter() - started
     trials = [{"config": t["config"], "value": t["value"], "reused_from": t["reused_from"],
@@ -107,6 +109,27 @@ def part_hash(repeats: int, epochs: int, thread_counts: list[int], save) -> dict
               f"{hashed_s:.1f} s ({plain_s / hashed_s:.2f}x), {mismatched} reused values differ", flush=True)
         save({"space": SPACE, "epochs": epochs, "repeats": repeats, "rows": rows, "peak_memory": peaks})
     return {"space": SPACE, "epochs": epochs, "repeats": repeats, "rows": rows, "peak_memory": peaks}
+
+
+def part_tpe(epochs: int, trials: int) -> dict:
+    """A TPE search of SPACE (1 thread, seed 0), hashed and plain after a warm-up: TPE repeats configs as well."""
+    from hyperzoo.core import testing
+
+    hash_sweep(True, 1, 1, 2)  # warm-up: imports, the digits data set, first calls
+    out: dict[str, dict] = {}
+    times = testing.interleaved({m: (lambda m=m: out.__setitem__(m, hash_sweep(m == "hashed", 1, epochs, trials)))
+                                 for m in ("plain", "hashed")}, 1, warmup=0)
+    plain, hashed = out["plain"], out["hashed"]
+    plain["seconds"], hashed["seconds"] = times["plain"][0], times["hashed"][0]
+    same = all(a["config"] == b["config"] and a["value"] == b["value"]
+               for a, b in zip(plain["trials"], hashed["trials"]))
+    row = {"trials": trials, "epochs": epochs, **hashed["stats"], "plain_seconds": plain["seconds"],
+           "hashed_seconds": hashed["seconds"], "speedup": plain["seconds"] / hashed["seconds"],
+           "same_trials_and_values": same, "best_plain": plain["best_value"], "best_hashed": hashed["best_value"],
+           "load_average": list(os.getloadavg())}
+    print(f"tpe: {row['hits']}/{trials} hits ({row['config_hits']} repeated configs), plain {plain['seconds']:.1f} s, "
+          f"hashed {hashed['seconds']:.1f} s, same trials and values: {same}", flush=True)
+    return row
 
 
 def _suggestion(task: str, model: str, config: dict, epochs: int) -> dict:
@@ -198,6 +221,20 @@ def write(data: dict, command: str) -> None:
                   "(column 'reused values ≠ trained'), so the hash merged only candidates whose training is "
                   "identical here. The best value of both sweeps is the same "
                   f"({h['rows'][0]['best_plain']:.4f} vs {h['rows'][0]['best_hashed']:.4f}).", ""]
+    tpe = data.get("tpe")
+    if tpe:
+        lines += ["### The same space searched by TPE", "", f"`{tpe['command']}`", "",
+                  f"{tpe['trials']} trials of Optuna's TPE sampler (seed 0) over the same space, "
+                  f"{tpe['epochs']} epochs, 1 thread, once with and once without hashing (the reused values "
+                  "equal the trained ones, so both searches sample the same sequence: "
+                  + ("checked, identical" if tpe["same_trials_and_values"] else "NOT identical") + ").", "",
+                  "| hits / trials | repeated configs | different configs, same function | distinct hashes | "
+                  "plain search | hashed search | speed-up | best (plain / hashed) |",
+                  "|---|---|---|---|---|---|---|---|",
+                  f"| {tpe['hits']} / {tpe['trials']} ({tpe['hit_rate']:.1%}) | {tpe['config_hits']} | "
+                  f"{tpe['functional_hits']} | {tpe['distinct_hashes']} | {_fmt_s(tpe['plain_seconds'])} s | "
+                  f"{_fmt_s(tpe['hashed_seconds'])} s | {tpe['speedup']:.2f}x | {tpe['best_plain']:.4f} / "
+                  f"{tpe['best_hashed']:.4f} |", ""]
     st = data.get("steplaw")
     if st:
         lines += ["## Step Law: suggestion vs a sweep's best", "", f"`{st['command']}`", "",
@@ -231,7 +268,7 @@ def write(data: dict, command: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["hash", "steplaw", "all"], default="all")
+    parser.add_argument("--part", choices=["hash", "tpe", "steplaw", "all"], default="all")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds of the hash part")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per trial in the hash part")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads of the hash part")
@@ -248,6 +285,8 @@ def main() -> None:
             write({**data, "hash": {**partial, "command": command.strip()}}, command)
 
         data["hash"] = {**part_hash(args.repeats, args.epochs, args.threads, save), "command": command.strip()}
+    if args.part in ("tpe", "all"):
+        data["tpe"] = {**part_tpe(args.epochs, 48), "command": command.strip()}
     if args.part in ("steplaw", "all"):
         data["steplaw"] = {"rows": part_steplaw(), "command": command.strip()}
     write(data, command)
