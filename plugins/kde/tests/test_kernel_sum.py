@@ -60,13 +60,14 @@ def spread_data(span: float = 1e4, *, clusters: int = 40, per: int = 50, m: int 
 
 
 def spread_cases(device: str = "cpu"):
-    """Small spread-out cases (also for the interpreted Triton kernel): 10⁴ bandwidths (direct differences) and a
-    narrow set (the dot path), weighted and not."""
+    """Small spread-out cases (also for the interpreted Triton kernel): 10⁴ bandwidths (direct differences), a
+    narrow set (the dot path), weighted and not, and the exponential kernel at training points."""
     y, x, h = spread_data(1e4, clusters=12, per=16, m=48)
     yn, xn, _ = spread_data(4.0, clusters=4, per=16, m=24)
     w = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(3)) + 0.1
     out = [((y, x, h), {"kernel": "gaussian"}), ((y, x, h), {"kernel": "gaussian", "weights": w}),
-           ((y, x, 3.0), {"kernel": "epanechnikov"}), ((yn, xn, h), {"kernel": "gaussian"})]
+           ((y, x, 3.0), {"kernel": "epanechnikov"}), ((yn, xn, h), {"kernel": "gaussian"}),
+           ((xn[:16].clone(), xn, 0.7), {"kernel": "exponential"})]        # √r² at coincident points
     return [_to(case, device) for case in out]
 
 

@@ -13,7 +13,9 @@ Spread-out data: the norm expansion rounds r² by about u·(R_y² + R_x²) (R: r
 u = 6e-8), as in the blocked backend. The wrapper computes that estimate on the device (no host synchronisation)
 and the kernel reads it as a flag: above ``SPREAD_TOL`` (3e-5) every tile takes direct differences
 Σ_k ((y_k − x_k)/h)² of the raw float32 coordinates instead (a loop over the d features, twice the arithmetic of
-the dot), whose rounding is relative to r and independent of the spread. (The query gradient below is formed
+the dot), whose rounding is relative to r and independent of the spread. Kernels other than the Gaussian always
+take direct differences, as in the blocked backend (√r² profiles turn the expansion's rounding into up to √u·R
+at coincident points; compact ones amplify it at their edge). (The query gradient below is formed
 about the global centre, so on such data its relative error grows like u·R.) Gradient with respect to the queries
 (Gaussian kernel): ∂s_q/∂y_q = (Σ_i p_qi x_i − y_q) / h² with p_qi = w_i K_qi e^{−s_q}, computed by a second
 fused pass that accumulates P·X tile by tile (as attention accumulates P·V).
@@ -150,6 +152,8 @@ class _KernelSum(torch.autograd.Function):
         unit = torch.finfo(torch.float32).eps / 2
         spread = unit * ((y * y).sum(1).max() + (x * x).sum(1).max())
         wide = (spread > SPREAD_TOL).to(torch.int32).reshape(1)
+        if kernel != "gaussian":      # √r² and compact profiles amplify the expansion's rounding: always direct
+            wide = torch.ones(1, dtype=torch.int32, device=y.device)
         logw = None if weights is None else torch.log(weights.float()).contiguous()
         out = torch.empty(y.shape[0], device=y.device, dtype=torch.float32)
         tensors = (y, x, yr, xr, logw, wide, 1.0 / h)
