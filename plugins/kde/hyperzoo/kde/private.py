@@ -416,7 +416,9 @@ def audit_laplace(run, statistic, neighbours, *, epsilon: float, trials: int = 2
                   seed: int = 0) -> dict[str, float]:
     """Empirical privacy audit on two neighbouring data sets: a (1 − δ)-confidence lower bound on ε.
 
-    ``run(data, seed)`` releases the mechanism's output on ``data``; ``statistic(output)`` maps it to a number.
+    ``run(data, seed)`` releases the mechanism's output on ``data`` (``seed`` serves mechanisms under test that take
+    one; this module's own draw fresh OS-entropy noise on every release and need none); ``statistic(output)`` maps
+    it to a number.
     For each ordered pair (D, D') of ``neighbours`` and thresholds t fixed on an independent calibration half, the
     tail events S = {stat > t} give ε ≥ log P_D(S) − log P_D'(S); with Clopper–Pearson bounds (Bonferroni over the
     events) the reported ``epsilon_lower`` holds with probability ≥ 1 − δ. A correct ε-DP mechanism keeps
