@@ -1,5 +1,6 @@
 """hyperzoo.hypernets -- hypernetize any module (MLP, chunked and RNN hypernetworks), magnitude-invariant
-parametrisations (MIP), HyperInterval and hypernetwork continual learning.
+parametrisations (MIP), HyperInterval and hypernetwork continual learning, Stein variational Pareto set
+learning, self-tuning networks and BO-REP bilevel optimisation.
 
     from hyperzoo.hypernets import hypernetize
     hnet = hypernetize(model, "*.weight", embedding_dim=8)
@@ -33,4 +34,15 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "hyperinterval": "models",
     "hypernet_conditioned": "models",
     "mip_hypernet": "models",
+    "pareto": None,
+    "psl": None,
+    "stn": None,
+    "bilevel": None,
+    "svgd_direction": "pareto",
+    "hypervolume_2d": "pareto",
+    "ParetoHypernet": "psl",
+    "ExactGP": "psl",
+    "STNMLP": "stn",
+    "STNLinear": "stn",
+    "HyperCleaner": "bilevel",
 })
