@@ -183,6 +183,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweeps import parse_space, sweep
 
+    try:
+        import optuna  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError("hyperzoo sweep needs Optuna: pip install 'hyperzoo[sweep]' (or pip install optuna)") from exc
     if not args.space:
         raise ConfigError("give the search space with --space key=[choices] (or key=log(low, high)), once per key")
     space = parse_space(args.space)
