@@ -112,3 +112,13 @@ def test_bad_input_errors():
         nngp_ntk(x, weight_variance=0.0)
     with pytest.raises(ValueError, match="2-D tensor"):
         nngp_ntk(torch.randn(4, dtype=F64))
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_self_gram_diagonal_is_exact_in_float32(activation):
+    """On the self-Gram diagonal ρ = 1 holds exactly (closed forms): float32 stays within 1e-6 relative of float64
+    (rounding ρ by one ulp would move θ by √(2 ulp) ≈ 5e-4 and the NTK diagonal by ~1e-4)."""
+    x = torch.randn(200, 64, dtype=F64)
+    want = nngp_ntk(x, depth=3, activation=activation)[1]
+    got = nngp_ntk(x.float(), depth=3, activation=activation)[1].double()
+    assert float(((got - want).abs() / want.abs().max()).max()) < 1e-6

@@ -62,8 +62,11 @@ def dual(activation: str, s11: torch.Tensor, s12: torch.Tensor, s22: torch.Tenso
     """(E[φ(u)φ(v)], E[φ'(u)φ'(v)]) for (u, v) ~ N(0, [[s11, s12], [s12, s22]]) (broadcasting)."""
     if activation == "relu":
         norm = torch.sqrt(s11 * s22)
-        eps = torch.finfo(s12.dtype).eps   # keeps arccos' finite at coincident points (value error O(eps^1.5))
-        rho = (s12 / norm).clamp(-1.0 + eps, 1.0 - eps)
+        rho = (s12 / norm).clamp(-1.0, 1.0)
+        # at |ρ| = 1 (coincident or antipodal points) arccos' and √(1−ρ²)' are infinite: the value stays exact and
+        # the gradient through ρ is taken as 0 there (torch.where routes no gradient to the detached branch)
+        edge = rho.detach().abs() >= 1.0
+        rho = torch.where(edge, rho.detach(), rho)
         theta = torch.arccos(rho)
         k = norm * (torch.sqrt((1.0 - rho * rho).clamp_min(0.0)) + (math.pi - theta) * rho) / (2 * math.pi)
         kdot = (math.pi - theta) / (2 * math.pi)
@@ -74,13 +77,20 @@ def dual(activation: str, s11: torch.Tensor, s12: torch.Tensor, s22: torch.Tenso
     return k, kdot
 
 
+def dual_diag(activation: str, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The duals at u = v (ρ = 1), in closed form: ReLU (s/2, 1/2); erf ((2/π) arcsin(2s/(1+2s)), (4/π)/√(1+4s))."""
+    if activation == "relu":
+        return s / 2, torch.full_like(s, 0.5)
+    return (2.0 / math.pi) * torch.arcsin(2.0 * s / (1.0 + 2.0 * s)), (4.0 / math.pi) / torch.sqrt(1.0 + 4.0 * s)
+
+
 def diag_recursion(x: torch.Tensor, depth: int, activation: str, weight_variance: float,
                    bias_variance: float) -> list[torch.Tensor]:
     """Σ^l(x, x) for l = 0 .. depth (a list of (n,) tensors)."""
     s = weight_variance * (x * x).sum(1) / x.shape[1] + bias_variance
     out = [s]
-    for _ in range(depth):   # ρ = 1: E[relu(u)²] = s/2, E[erf(u)²] = (2/π) arcsin(2s/(1 + 2s))
-        k = s / 2 if activation == "relu" else (2.0 / math.pi) * torch.arcsin(2.0 * s / (1.0 + 2.0 * s))
+    for _ in range(depth):
+        k, _ = dual_diag(activation, s)
         s = weight_variance * k + bias_variance
         out.append(s)
     return out
@@ -89,13 +99,20 @@ def diag_recursion(x: torch.Tensor, depth: int, activation: str, weight_variance
 def nngp_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, *, depth: int = 1, activation: str = "relu",
              weight_variance: float = 2.0, bias_variance: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(NNGP, NTK) Gram blocks, each (n1, n2), of the infinitely wide ``depth``-hidden-layer network above."""
+    same = x2 is None
     x2 = check_inputs(x1, x2, depth, activation, weight_variance, bias_variance)
     d1 = diag_recursion(x1, depth, activation, weight_variance, bias_variance)
-    d2 = diag_recursion(x2, depth, activation, weight_variance, bias_variance)
+    d2 = d1 if same else diag_recursion(x2, depth, activation, weight_variance, bias_variance)
     s = weight_variance * (x1 @ x2.T) / x1.shape[1] + bias_variance
+    if same:   # the self-Gram's diagonal has ρ = 1 exactly: closed forms there (rounding ρ by one ulp moves θ by
+        s = s + torch.diag(d1[0] - torch.diagonal(s))    # √(2 ulp), 3e-4 in float32)
     theta = s
     for layer in range(depth):
         k, kdot = dual(activation, d1[layer][:, None], s, d2[layer][None, :])
+        if same:
+            kd, kdotd = dual_diag(activation, d1[layer])
+            k = k + torch.diag(kd - torch.diagonal(k))
+            kdot = kdot + torch.diag(kdotd - torch.diagonal(kdot))
         s = weight_variance * k + bias_variance
         theta = theta * (weight_variance * kdot) + s
     return s, theta
