@@ -285,6 +285,33 @@ def part_train(epochs: int, seeds: list[int], task: str = "digits-2d") -> list[d
     return rows
 
 
+# -- midpoint vs Fréchet-mean batch norm ------------------------------------------------------------------------------
+def part_bn(repeats: int) -> list[dict]:
+    import torch
+
+    import hyperzoo.hyperbolic as H
+    from hyperzoo.core.testing import interleaved, medians
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x0 = H.expmap0(torch.randn(32, 32, 32, 16) * 0.3).permute(0, 3, 1, 2).contiguous()
+    layers = {"midpoint": H.MidpointBatchNorm2d(16), "frechet": H.FrechetBatchNorm2d(16)}
+
+    def case(layer):
+        def step():
+            x = x0.clone().requires_grad_()
+            layer(x).sum().backward()
+        return step
+
+    t = medians(interleaved({k: case(v) for k, v in layers.items()}, repeats=repeats, warmup=1))
+    flat = x0.permute(0, 2, 3, 1).reshape(-1, 16).double()
+    mid, fre = H.midpoint(flat), H.frechet_mean(flat, iters=100)
+    var = lambda m: float((H.dist(flat, m.reshape(1, -1)) ** 2).mean())
+    return [{"part": "bn", "mean": k, "seconds": t[k], "vs_midpoint": t[k] / t["midpoint"],
+             "frechet_variance_about_it": var(mid if k == "midpoint" else fre),
+             "distance_between_the_means": float(H.dist(mid, fre))} for k in layers]
+
+
 # -- markdown -----------------------------------------------------------------------------------------------------
 def _machine() -> str:
     import torch
@@ -344,6 +371,16 @@ def write(results: dict) -> None:
                 lines += ["", f"logmap0 of a float32 point of norm exactly 1: HypLL {r['hypll_nonfinite']} non-finite "
                           f"coordinates, geoopt {r['geoopt_nonfinite']}; ours: {r['ours']}."]
         lines.append("")
+    bn = [r for r in results.get("rows", []) if r["part"] == "bn"]
+    if bn:
+        lines += ["## Midpoint vs Fréchet-mean batch norm (ours), forward+backward on 32 x 16 x 32 x 32, 1 thread", "",
+                  "`python benchmarks/hyperbolic.py --parts bn`", "",
+                  "| mean | time (ms) | × midpoint | mean d(μ, x)² about it |", "|---|---|---|---|"]
+        for r in bn:
+            lines.append(f"| {r['mean']} | {1e3 * r['seconds']:.1f} | {r['vs_midpoint']:.2f} | "
+                         f"{r['frechet_variance_about_it']:.5f} |")
+        lines += ["", f"Distance between the two means of the same batch: {bn[0]['distance_between_the_means']:.2e} "
+                  "(the Fréchet mean minimises the variance; the midpoint is within that of it).", ""]
     wn = [r for r in results.get("rows", []) if r["part"] == "wordnet"]
     if wn:
         lines += ["## WordNet mammals reconstruction (1,180 nodes, 6,540 closure edges)", "",
@@ -393,7 +430,8 @@ def main() -> None:
     for part in args.parts:
         fn = {"conv": lambda: part_conv(args.repeats), "primitives": lambda: part_primitives(args.repeats),
               "numerics": part_numerics, "wordnet": lambda: part_wordnet(args.epochs or 60),
-              "train": lambda: part_train(args.epochs or 50, args.seeds, args.task)}[part]
+              "train": lambda: part_train(args.epochs or 50, args.seeds, args.task),
+              "bn": lambda: part_bn(args.repeats)}[part]
         rows = fn()
         key = f"train-{args.task}" if part == "train" else part
         results["rows"] = [r for r in results["rows"] if r["part"] != key] + rows
