@@ -163,3 +163,17 @@ def test_bad_inputs_have_clear_errors():
         hgnn_smooth(torch.randn(10, 3), hg, isolated="drop")
     with pytest.raises(TypeError, match="floating-point"):
         hgnn_smooth(torch.ones(10, 3, dtype=torch.long), hg)
+
+
+def test_negative_or_nan_edge_weights_are_rejected():
+    import pytest
+    import torch
+
+    from hyperzoo.hypergraph import Hypergraph, hgnn_smooth, hgnnp_smooth
+
+    hg = Hypergraph.from_edges([[0, 1], [1, 2], [0, 2]], 3)
+    x = torch.randn(3, 2)
+    for op in (hgnn_smooth, hgnnp_smooth):
+        for bad in (torch.tensor([1.0, -0.5, 1.0]), torch.tensor([1.0, float("nan"), 1.0])):
+            with pytest.raises(ValueError, match=r"edge_weight must be finite and non-negative.*hyperedge 1"):
+                op(x, hg, bad)

@@ -41,6 +41,10 @@ def check_edge_weight(op: str, edge_weight: torch.Tensor | None, hg: Hypergraph,
     if not isinstance(edge_weight, torch.Tensor) or edge_weight.shape != (hg.num_edges,):
         raise ValueError(f"{op}: edge_weight must be a tensor of shape ({hg.num_edges},), got "
                          f"{tuple(getattr(edge_weight, 'shape', ()))}")
+    if not bool(torch.isfinite(edge_weight).all() & (edge_weight >= 0).all()):  # one host read, only when given
+        bad = (~torch.isfinite(edge_weight) | (edge_weight < 0)).nonzero()[0, 0]
+        raise ValueError(f"{op}: edge_weight must be finite and non-negative (degrees are sums of weights); "
+                         f"hyperedge {int(bad)} has {float(edge_weight[bad])}")
     return edge_weight
 
 
