@@ -45,10 +45,10 @@ def _mlp():
 def make_cases(names=None, fused=False):
     """``{name: step()}``: one optimisation step each (forward, backward, Adam; ``fused=True``: torch's fused
     CPU/GPU Adam kernel for every case alike)."""
-    from hypnettorch.hnets import HMLP
-    from hypnettorch.mnets import MLP
     import hyperlight as hl
     import hypnettorch.utils.hnet_regularizer as hreg
+    from hypnettorch.hnets import HMLP
+    from hypnettorch.mnets import MLP
 
     from hyperzoo.hypernets import FunctionalTarget, HypernetCL, MLPHypernet
 
@@ -293,8 +293,7 @@ def cl_run(task: str, model: str, seed: int, epochs: int | None) -> dict:
         cert = []
         m.eval()
         for t in range(task_obj.num_tasks):
-            sub = task_obj.subtask(t, takes_task_id=True)
-            x, _, y = sub.splits()["test"].tensors
+            x, y = task_obj.subtask(t, takes_task_id=True).tensors("test")
             allowed = task_obj.allowed()[t].expand(len(y), -1) if task_obj.task_identity else None
             cert.append(m.certify(x, y, t, allowed=allowed))
         out["certified_accuracy"] = float(np.mean([c["certified_accuracy"] for c in cert]))
@@ -317,8 +316,9 @@ def cl_markdown(res: dict, command: str, seeds: int) -> list[str]:
     lines = ["## Continual learning", "",
              f"`{command}` — core's tasks with their default trainer settings (split/permuted digits: 10 epochs "
              "per sub-task, batch 32; split MNIST (5k subset): 5 epochs, batch 64), Adam-W lr 1e-3, "
-             f"{seeds} seeds (split MNIST: 1; mean ± std). `mlp` is fine-tuning (core's MLP, no protection). Split tasks are "
-             "task-incremental (the sub-task's two classes); permuted digits runs with `task_identity=True`. "
+             f"{seeds} seeds (split MNIST: 1; mean ± std). `mlp` is fine-tuning (core's MLP, no protection). "
+             "Split tasks are task-incremental (the sub-task's two classes); permuted digits runs with "
+             "`task_identity=True`. "
              "HyperInterval: `certified` = worst-case accuracy over each whole task box (IBP), `universal` = "
              "accuracy of the one network from the universal embedding, both averaged over tasks after the last.",
              "", "| task | model | average accuracy | backward transfer | forgetting | certified | universal | s/run |",
@@ -326,8 +326,8 @@ def cl_markdown(res: dict, command: str, seeds: int) -> list[str]:
     for key, runs in res["runs"].items():
         task, model = key.split("/")
 
-        def ms(k, src="metrics"):
-            v = [r[src][k] if src else r[k] for r in runs] if src else [r.get(k) for r in runs]
+        def ms(k, src="metrics", runs=runs):
+            v = [r[src][k] for r in runs] if src else [r.get(k) for r in runs]
             return f"{np.mean(v):.3f} ± {np.std(v):.3f}"
         cert = ms("certified_accuracy", None) if "certified_accuracy" in runs[0] else ""
         univ = ms("universal_accuracy", None) if "universal_accuracy" in runs[0] else ""
@@ -396,7 +396,7 @@ def psl_markdown(res: dict, command: str, seeds: int) -> list[str]:
     for key, runs in res["runs"].items():
         task, model = key.split("/")
 
-        def ms(k):
+        def ms(k, runs=runs):
             v = [r["metrics"][k] for r in runs]
             return f"{np.mean(v):.3f} ± {np.std(v):.3f}"
         lines.append(f"| {task} | {model} | {ms('test_hypervolume')} | {ms('test_hypervolume_ratio')} | "
@@ -543,7 +543,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None)
     args = ap.parse_args()
     results = _load()
-    results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+    results["machine"] = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                          f"torch {torch.__version__}")
     cmd = "python benchmarks/hypernets.py " + " ".join(sys.argv[1:])
     for part in args.parts.split(","):
         t0 = time.time()

@@ -68,7 +68,7 @@ def _train(m, t, x, y, steps, lr=0.02):
 def _sequence(seed=0, n=3):
     g = torch.Generator().manual_seed(seed)
     data = []
-    for t in range(n):
+    for _ in range(n):
         x = torch.randn(40, 12, generator=g, dtype=torch.float64)
         w = torch.randn(12, 4, generator=g, dtype=torch.float64)
         data.append((x, (x @ w).argmax(-1)))

@@ -9,8 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from hyperzoo.hypernets import (ChunkedHypernet, FunctionalTarget, MLPHypernet, RNNHypernet, hypernetize,
-                                select_parameters)
+from hyperzoo.hypernets import (
+    ChunkedHypernet,
+    FunctionalTarget,
+    MLPHypernet,
+    RNNHypernet,
+    hypernetize,
+    select_parameters,
+)
 
 
 def mlp():
@@ -18,7 +24,8 @@ def mlp():
 
 
 def convnet():
-    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 25, 3))
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 25, 3))
 
 
 class Attn(nn.Module):

@@ -17,23 +17,25 @@ every task ``s <= t`` are stored; while learning task ``T`` the loss adds
 (all earlier embeddings in one batched generator call; old embeddings stay fixed). The look-ahead ``Δθ`` of the
 paper is not used (it reports it as optional).
 
-**HyperInterval.** Task ``t`` owns a box ``[e_t − r_t, e_t + r_t]`` with learned half-widths ``r_t = ε·softmax(ρ_t)``
-(they sum to ``ε``, as in the paper's code) and centre ``e_t = r_t ⊙ tanh(a_t)`` (so ``|e_t| < r_t``: ``0`` lies in
-every box and their intersection is never empty). IBP through the hypernetwork maps the box to a box of target weights
-``[θ_mid − θ_rad, θ_mid + θ_rad]``, and IBP through the target maps the input with those weight boxes to logit
-bounds ``[z_lo, z_hi]``. The loss is ``κ·CE(z_mid, y) + (1 − κ)·CE(z_worst, y)`` with ``z_worst`` the upper bound
-on every wrong class and the lower bound on the right one (``κ = 1 − worst_case_weight``). After task ``t`` the
-hypernetwork's outputs at the lower corner, the centre and the upper corner of every earlier box are stored
-and kept by the same regulariser.
+**HyperInterval.** Task ``t`` owns a box ``[e_t − r_t, e_t + r_t]`` with learned half-widths
+``r_t = ε·softmax(ρ_t)`` (they sum to ``ε``, as in the paper's code) and centre ``e_t = r_t ⊙ tanh(a_t)`` (so
+``|e_t| < r_t``: ``0`` lies in every box and their intersection is never empty). IBP through the hypernetwork maps
+the box to a box of target weights ``[θ_mid − θ_rad, θ_mid + θ_rad]``, and IBP through the target maps the input
+with those weight boxes to logit bounds ``[z_lo, z_hi]``. The loss is ``κ·CE(z_mid, y) + (1 − κ)·CE(z_worst, y)``
+with ``z_worst`` the upper bound on every wrong class and the lower bound on the right one
+(``κ = 1 − worst_case_weight``); the box half-widths and the worst-case weight ramp up from 0 over
+``warmup_steps`` steps per sub-task (the IBP curriculum). After task ``t`` the hypernetwork's outputs at the lower
+corner, the centre and the upper corner of every earlier box are stored and kept by the same regulariser. The
+universal embedding ``u`` is the centre of the intersection of the boxes: as ``u`` lies in every box, ``H(u)`` lies
+in every task's weight box, so one network serves every task, and the worst-case logits bound its predictions on
+each task (the guarantee; :meth:`HyperIntervalNet.certify`).
 
-*Deviation, forced by core's protocol:* the loss core computes is ``CE(model(x, t), y)`` and a model's
-auxiliary losses never see ``y``; so in training the model returns ``z_mid`` and adds
-``(1 − κ)/κ · CE(z_worst(ŷ), ŷ)`` with ``ŷ = argmax z_mid`` (detached): the worst-case loss of the model's own
-prediction (its weight and the box half-widths ramp up from 0 over ``warmup_steps`` steps per sub-task), which is what certification asks (the prediction does not change over the box) and equals the
-paper's term wherever the prediction is right. The total is the paper's objective divided by κ there.
-:meth:`HyperIntervalNet.interval_loss` is the exact loss for a caller that has the labels. The universal embedding ``u`` is the centre of ``∩_t [e_t − ε, e_t + ε]``: as
-``u`` lies in every box, ``H(u)`` lies in every task's weight box, so one network serves every task, and the
-worst-case logits bound its predictions on each task (the guarantee; :meth:`HyperIntervalNet.certify`).
+*Deviation, forced by core's protocol:* the loss core computes is ``CE(model(x, t), y)`` and a model's auxiliary
+losses never see ``y``; so in training the model returns ``z_mid`` and adds ``(1 − κ)/κ · CE(z_worst(ŷ), ŷ)`` with
+``ŷ = argmax z_mid`` (detached): the worst-case loss of the model's own prediction, which is what certification
+asks (the prediction does not change over the box) and equals the paper's term wherever the prediction is right
+(the total is then the paper's objective divided by κ). :meth:`HyperIntervalNet.interval_loss` is the exact loss
+for a caller that has the labels.
 """
 
 from __future__ import annotations

@@ -41,16 +41,18 @@ def interval_sequential(module: nn.Sequential, x_mid: torch.Tensor, x_rad: torch
                         f"{type(module).__name__}")
     weights = dict(weights or {})
     mid, rad = x_mid, x_rad
+
+    def box(name: str, layer: nn.Linear, p: str) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
+        key = f"{name}.{p}"
+        if key in weights:
+            return weights[key]
+        t = getattr(layer, p)
+        return (None, None) if t is None else (t, torch.zeros_like(t))
+
     for name, layer in module.named_children():
         if isinstance(layer, nn.Linear):
-            def box(p: str) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
-                key = f"{name}.{p}"
-                if key in weights:
-                    return weights[key]
-                t = getattr(layer, p)
-                return (None, None) if t is None else (t, torch.zeros_like(t))
-            w_mid, w_rad = box("weight")
-            b_mid, b_rad = box("bias")
+            w_mid, w_rad = box(name, layer, "weight")
+            b_mid, b_rad = box(name, layer, "bias")
             mid, rad = interval_linear(mid, rad, w_mid, w_rad, b_mid, b_rad)
         elif isinstance(layer, nn.ReLU):
             mid, rad = _relu(mid, rad)

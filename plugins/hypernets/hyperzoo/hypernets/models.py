@@ -17,8 +17,8 @@ from .continual import HyperIntervalNet, HypernetCL, target_mlp
 from .layers import HyperNetwork
 from .target import FunctionalTarget
 
-__all__ = ["bo_rep", "stocbio", "stn_mlp", "psl", "svh_psl", "ConditionedClassifier", "hypernet_cl", "rnn_hypernet_cl", "hyperinterval", "hypernet_conditioned",
-           "mip_hypernet"]
+__all__ = ["bo_rep", "stocbio", "stn_mlp", "psl", "svh_psl", "ConditionedClassifier", "hypernet_cl",
+           "rnn_hypernet_cl", "hyperinterval", "hypernet_conditioned", "mip_hypernet"]
 
 
 def hypernet_cl(*, in_features: int, num_classes: int, num_tasks: int, width: int = 100, depth: int = 2,

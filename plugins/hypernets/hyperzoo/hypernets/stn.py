@@ -19,7 +19,6 @@ Tuned here: one dropout rate on the hidden units and one L2 weight on every weig
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
