@@ -7,8 +7,8 @@ Sections (each timed with interleaved repeats, medians, at 1 and 2 threads; peak
 process, VmHWM after a reset):
 1. analytic NTK Gram (depth 3, ReLU, float32): the operator over row blocks vs a plain PyTorch loop of the recursion
    row by row (neural-tangents not installed: it needs jax, which is not in this environment);
-2. empirical NTK of a 64-512-512-1 MLP on 500 points (float64): vmap(jacrev) and implicit vs a naive per-point
-   autograd Jacobian loop, with the max difference;
+2. empirical NTK of a 64-512-512-1 MLP on 500 points (float64): structured, vmap(jacrev) and implicit vs a naive
+   per-point autograd Jacobian loop, with the max difference;
 3. quantum ZZ kernel (200 points) vs qiskit-machine-learning's FidelityStatevectorKernel at 2, 3, 5, 8 qubits;
 4. GSMP Gram vs GPyTorch's SpectralMixtureKernel in 1-D (equal kernels);
 5. experiments: empirical → analytic NTK/NNGP error vs width (slope in log-log), digits accuracy (NTK/NNGP KRR vs
@@ -147,13 +147,13 @@ def gsmp_gpytorch(n: int, q: int):
 
 
 # ---- helpers -------------------------------------------------------------------------------------------------------
-def timed(cases: dict, repeats: int, threads: int) -> dict[str, float]:
+def timed(cases: dict, repeats: int, threads: int, warmup: int = 1) -> dict[str, float]:
     import torch
 
     from hyperzoo.core.testing import interleaved, medians
 
     torch.set_num_threads(threads)
-    return medians(interleaved(cases, repeats=repeats, warmup=1))
+    return medians(interleaved(cases, repeats=repeats, warmup=warmup))
 
 
 def run_case(name: str, *args) -> None:
@@ -195,7 +195,8 @@ def main() -> None:
     loop_rows = 200 if q else 1000
     rows = []
     for threads in (1, 2):
-        t = timed({"ours": lambda: ntk_ours(n), "loop": lambda: ntk_loop(n, rows=loop_rows)}, 2 if q else 3, threads)
+        t = timed({"ours": lambda: ntk_ours(n), "loop": lambda: ntk_loop(n, rows=loop_rows)}, 2, threads,
+                  warmup=1 if q else 0)
         loop_full = t["loop"] * n / loop_rows
         rows.append([threads, n, t["ours"], loop_full, loop_full / t["ours"]])
     from hyperzoo.kernels import nngp_ntk
@@ -218,21 +219,22 @@ def main() -> None:
     rows = []
     diff = {}
     ref = entk_naive(n)
-    for impl in ("jacobian", "implicit"):
+    impls = ("structured", "jacobian", "implicit")
+    for impl in impls:
         diff[impl] = float((entk_ours(n, impl) - ref).abs().max())
     for threads in (1, 2):
-        t = timed({"jacobian": lambda: entk_ours(n, "jacobian"), "implicit": lambda: entk_ours(n, "implicit"),
-                   "naive": lambda: entk_naive(n)}, 2 if q else 3, threads)
-        rows.append([threads, t["jacobian"], t["implicit"], t["naive"], t["naive"] / t["jacobian"],
-                     t["naive"] / t["implicit"]])
-    mem = [peak_mb(entk_ours, n, "jacobian"), peak_mb(entk_ours, n, "implicit"), peak_mb(entk_naive, n)]
+        cases = {impl: (lambda impl=impl: entk_ours(n, impl)) for impl in impls}
+        t = timed({**cases, "naive": lambda: entk_naive(n)}, 2, threads, warmup=1 if q else 0)
+        rows.append([threads] + [t[i] for i in impls] + [t["naive"]] + [t["naive"] / t[i] for i in impls])
+    mem = [peak_mb(entk_ours, n, i) for i in impls] + [peak_mb(entk_naive, n)]
     res["empirical_ntk"] = {"n": n, "rows": rows, "max_abs_diff": diff, "peak_mb": mem}
     md.append(f"## Empirical NTK of a 64-512-512-1 MLP on {n} points, float64\n\nCommand: `{cmd}`. Naive: one "
               "`torch.autograd.grad` per point, then J Jᵀ. neural-tangents not installed (jax). Max |ours − naive|: "
-              f"jacobian {diff['jacobian']:.2e}, implicit {diff['implicit']:.2e}.\n")
-    md.append(table(["threads", "vmap(jacrev) s", "implicit s", "naive loop s", "naive / jacrev",
-                     "naive / implicit"], rows))
-    md.append(f"\nPeak memory above baseline: jacrev {mem[0]} MiB, implicit {mem[1]} MiB, naive {mem[2]} MiB.\n")
+              + ", ".join(f"{i} {diff[i]:.2e}" for i in impls) + ".\n")
+    md.append(table(["threads", "structured s", "vmap(jacrev) s", "implicit s", "naive loop s", "naive / structured",
+                     "naive / jacrev", "naive / implicit"], rows))
+    md.append("\nPeak memory above baseline: " + ", ".join(f"{i} {m} MiB" for i, m in zip(impls + ("naive",), mem))
+              + ".\n")
 
     # 3. quantum kernel vs qiskit
     n = 50 if q else 200
@@ -276,7 +278,8 @@ def main() -> None:
             for s in range(seeds):
                 torch.manual_seed(s)
                 net = NTKMLP(5, width=w, depth=2, activation=act, weight_variance=vw, bias_variance=0.1).double()
-                a.append(float((empirical_ntk(net, xs)[:, :, 0, 0] - ntk).norm() / ntk.norm()))
+                emp = empirical_ntk(net, xs, implementation="structured")[:, :, 0, 0]
+                a.append(float((emp - ntk).norm() / ntk.norm()))
                 with torch.no_grad():
                     h = xs
                     for layer in net.layers[:-1]:

@@ -32,11 +32,16 @@ def _models():
                          nn.Linear(12, 2)).double()
     frozen = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 1)).double().eval()
     frozen[0].weight.requires_grad_(False)           # only trainable parameters count
-    return {"mlp": mlp, "conv": conv, "frozen": frozen}
+    from hyperzoo.kernels import NTKMLP
+
+    ntkmlp = NTKMLP(4, width=8, depth=2, out_features=2, bias_variance=0.3).double()
+    lin = nn.Linear(4, 4).double()
+    shared = nn.Sequential(lin, nn.Tanh(), lin, nn.Tanh(), nn.Linear(4, 2)).double()   # a layer used twice
+    return {"mlp": mlp, "conv": conv, "frozen": frozen, "ntkmlp": ntkmlp, "shared": shared}
 
 
-@pytest.mark.parametrize("name", ["mlp", "conv", "frozen"])
-@pytest.mark.parametrize("implementation", ["jacobian", "implicit"])
+@pytest.mark.parametrize("name", ["mlp", "conv", "frozen", "ntkmlp", "shared"])
+@pytest.mark.parametrize("implementation", ["jacobian", "implicit", "structured"])
 def test_equals_the_naive_jacobian_loop(name, implementation):
     model = _models()[name]
     x1, x2 = torch.randn(5, 4, dtype=F64), torch.randn(3, 4, dtype=F64)
@@ -52,6 +57,7 @@ def test_implicit_chunks_many_points_and_symmetry():
     a = empirical_ntk(model, x, implementation="implicit")
     b = empirical_ntk(model, x)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    torch.testing.assert_close(empirical_ntk(model, x, implementation="structured"), b, rtol=0, atol=1e-10)
     flat = b.permute(0, 2, 1, 3).reshape(120, 120)
     torch.testing.assert_close(flat, flat.T, rtol=0, atol=1e-12)
     assert float(torch.linalg.eigvalsh(flat).min()) >= -1e-10
@@ -67,6 +73,9 @@ def test_bad_input_errors():
         empirical_ntk(model, bad)
     with pytest.raises(ValueError, match="implementation must be one of"):
         empirical_ntk(model, torch.randn(2, 4, dtype=F64), implementation="naive")
+    bn = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 1)).double()
+    with pytest.raises(ValueError, match="BatchNorm in training mode"):
+        empirical_ntk(bn, torch.randn(4, 4, dtype=F64), implementation="structured")
     with pytest.raises(TypeError, match="torch.nn.Module"):
         empirical_ntk(lambda x: x, torch.randn(2, 4, dtype=F64))
     with pytest.raises(ValueError, match="no parameters with requires_grad"):

@@ -21,7 +21,8 @@ def nngp_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, *, depth: int = 1
 
 def empirical_ntk(model: torch.nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None, *,
                   implementation: str = "jacobian", backend: str | None = None) -> torch.Tensor:
-    """Θ̂(x1, x2) = J(x1) J(x2)ᵀ of ``model``, (n1, n2, O, O) (see ops/empirical_ntk.py)."""
+    """Θ̂(x1, x2) = J(x1) J(x2)ᵀ of ``model``, (n1, n2, O, O); ``implementation`` "jacobian", "implicit" or
+    "structured" (see ops/empirical_ntk.py)."""
     return _op("kernels.empirical_ntk")(model, x1, x2, implementation=implementation, backend=backend)
 
 
