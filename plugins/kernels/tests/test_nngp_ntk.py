@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from hyperzoo import core
+from hyperzoo.core import testing
 from hyperzoo.kernels import NTKMLP, empirical_ntk, nngp_ntk
 from hyperzoo.kernels.ops.nngp_ntk import dual
 
@@ -122,3 +123,35 @@ def test_self_gram_diagonal_is_exact_in_float32(activation):
     want = nngp_ntk(x, depth=3, activation=activation)[1]
     got = nngp_ntk(x.float(), depth=3, activation=activation)[1].double()
     assert float(((got - want).abs() / want.abs().max()).max()) < 1e-6
+
+
+def cases(device: str = "cpu"):
+    """Parity cases for the fused Triton backend (tiny: the interpreter is slow): ReLU/erf, self-Gram and blocks,
+    depth 0..3, ragged tile edges, gradients; one float64 case (runs the reference)."""
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for i, (act, depth) in enumerate([("relu", 3), ("erf", 2), ("relu", 0), ("erf", 1)]):
+        x1 = torch.randn(37, 5, generator=g).to(device).requires_grad_(i % 2 == 0)
+        x2 = torch.randn(19, 5, generator=g).to(device)
+        kw = {"depth": depth, "activation": act, "weight_variance": VW[act], "bias_variance": 0.1 * i}
+        out.append(((x1, x2) if i % 2 == 0 else (x1,), kw))
+    out.append(((torch.randn(8, 3, generator=g, dtype=F64).to(device),), {"depth": 2}))
+    return out
+
+
+def test_parity_on_this_machine():
+    ok, why = core.get_operator("kernels.nngp_ntk").backends["triton"].available()
+    if ok and torch.cuda.is_available():
+        report = testing.check_parity("kernels.nngp_ntk", cases("cuda"))
+        assert report.ran["triton"] == len(cases()) - 1
+    else:
+        report = testing.check_parity("kernels.nngp_ntk", cases(),
+                                           skip={"triton": f"needs a CUDA GPU ({why})"})
+        assert report.skipped["triton"].startswith("needs a CUDA GPU")
+
+
+def test_triton_parity_interpreted():
+    report = testing.check_parity_interpreted("kernels.nngp_ntk", f"{__file__}::cases", backends=["triton"])
+    assert report["ran"]["triton"] == len(cases()) - 1          # the float64 case is not a Triton dtype
+    assert any("float64" in r for r in report["not_run"]["triton"])
+    assert report["max_abs_error"]["triton"] < 1e-4

@@ -14,6 +14,9 @@ CLS, REG = "kernel-classification", "kernel-regression"
 def hyperzoo_register(registrar) -> None:
     registrar.operator("kernels.nngp_ntk", _OPS + "nngp_ntk:nngp_ntk",
                        doc="analytic (NNGP, NTK) Gram blocks of a deep ReLU/erf network: the dual recursion")
+    registrar.backend("kernels.nngp_ntk", "triton", _OPS + "nngp_ntk_triton:nngp_ntk", priority=10,
+                      is_available="hyperzoo.core.dispatch:triton_available",
+                      supports=_OPS + "nngp_ntk_triton:supports", tolerances={"float32": (1e-4, 1e-4)})
     registrar.operator("kernels.empirical_ntk", _OPS + "empirical_ntk:empirical_ntk",
                        doc="empirical NTK J(x)J(x')ᵀ of any nn.Module (vmap(jacrev) or the implicit vjp/jvp product)")
     registrar.operator("kernels.quantum_zz_kernel", _OPS + "quantum_zz_kernel:quantum_zz_kernel",
