@@ -277,3 +277,28 @@ def test_task_owned_procedure_with_fresh_models_per_split(register):
 def test_seeds_refuse_a_model_instance_before_training():
     with pytest.raises(core.ConfigError, match="seeds=\\[...\\] needs a registered model name"):
         core.run("digits-seq", AuxModel(), seeds=[0, 1])
+
+
+def test_early_stopping_breaks_ties_on_the_monitored_metric_by_validation_loss():
+    """Equal validation accuracy with a lower validation loss counts as an improvement (kept weights, patience
+    restarts); a tie with a higher loss does not."""
+    import torch
+
+    from hyperzoo.core.trainer import Trainer
+
+    scores = iter([(0.9, 0.5), (0.95, 0.4), (0.95, 0.3), (0.95, 0.35), (0.9, 0.2), (0.9, 0.2)])
+    model = torch.nn.Linear(1, 1)
+
+    def step(epoch):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        return {"train_loss": 1.0}
+
+    def select():
+        acc, loss = next(scores)
+        return {"accuracy": acc, "loss": loss}
+
+    trainer = Trainer(epochs=6, patience=2)
+    info = trainer.fit_steps(model, step, select, monitor="accuracy", mode="max")
+    assert info["best_epoch"] == 3 and info["epochs"] == 5       # epoch 3 ties epoch 2 with a lower loss
+    assert float(model.weight) == 2.0                            # its weights were restored

@@ -447,8 +447,14 @@ class Trainer:
             if value is None:
                 raise KeyError(f"early stopping monitors {watched!r}, which the epoch did not produce: {sorted(row)}")
             state["epoch"] = epoch + 1
-            if state["best"] is None or sign * value > sign * state["best"]:
-                state.update(best=value, best_epoch=epoch + 1, bad=0,
+            # A tie on the monitored metric (common for accuracy on a small validation set) is an improvement
+            # when the validation loss is lower: the later, better-fitted weights are kept and patience restarts.
+            tie_loss = row.get("val_loss") if watched != "val_loss" else None
+            better = state["best"] is None or sign * value > sign * state["best"] or (
+                value == state["best"] and tie_loss is not None and state.get("best_loss") is not None
+                and tie_loss < state["best_loss"])
+            if better:
+                state.update(best=value, best_loss=tie_loss, best_epoch=epoch + 1, bad=0,
                              best_state=_clone_state(model) if restore_best else None)
             else:
                 state["bad"] += 1
