@@ -88,7 +88,11 @@ _state = _State()
 def _provider_hint(kind: str, name: str) -> tuple[str, bool]:
     """For an unknown name: which plugin provides it, and why it is not here (catalogue + load statuses)."""
     plural = kind + "s"
-    for plugin, entry in catalogue().items():
+    try:
+        known = catalogue()
+    except Exception:  # an unreadable catalogue must not hide the "unknown name" error itself
+        known = {}
+    for plugin, entry in known.items():
         if name not in entry.get("provides", {}).get(plural, []):
             continue
         info = _state.infos.get(plugin)
