@@ -466,6 +466,8 @@ def main() -> None:
               "bn": lambda: part_bn(args.repeats), "gcd": lambda: part_gcd(args.epochs or 30, args.seeds)}[part]
         rows = fn()
         key = f"train-{args.task}" if part == "train" else part
+        if OUT_JSON.exists():   # re-read: another part may have finished meanwhile (merge, keep its rows)
+            results = json.loads(OUT_JSON.read_text())
         results["rows"] = [r for r in results["rows"] if r["part"] != key] + rows
         write(results)
         print(f"{part}: {len(rows)} rows", file=sys.stderr)

@@ -51,28 +51,15 @@ class BallError(ValueError):
 
 
 # -- curvature and the accurate conformal denominator --------------------------------------------------------------
-class Curv(float):
-    """A fixed curvature as a Python float (fast scalar arithmetic) with the few tensor methods the ops use."""
-
-    requires_grad = False
-
-    def sqrt(self) -> Curv:
-        return Curv(math.sqrt(self))
-
-    def detach(self) -> Curv:
-        return self
-
-    def double(self) -> Curv:
-        return self
-
-    def dim(self) -> int:
-        return 0
+def _sqrt(c: float | torch.Tensor) -> float | torch.Tensor:
+    """√c of a curvature (a float or a tensor)."""
+    return math.sqrt(c) if isinstance(c, float) else c.sqrt()
 
 
-def curvature(c: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor | Curv:
-    """``c`` checked (finite, > 0): a :class:`Curv` float for a number or a 0-dim tensor that needs no grad,
-    else a tensor in ``like``'s dtype and device (a learnable curvature keeps its graph)."""
-    if isinstance(c, Curv):
+def curvature(c: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor | float:
+    """``c`` checked (finite, > 0): a Python float for a number or a 0-dim tensor that needs no grad (fast scalar
+    arithmetic), else a tensor in ``like``'s dtype and device (a learnable curvature keeps its graph)."""
+    if type(c) is float and math.isfinite(c) and c > 0:
         return c
     if isinstance(c, torch.Tensor):
         if c.is_complex() or not c.is_floating_point():
@@ -81,13 +68,13 @@ def curvature(c: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor | Cur
         value = c.detach().flatten()[:4].tolist()
         if not bad and c.numel() == 1 and c.dim() == 0 and not c.requires_grad:
             # cast to the input's dtype first (a float32 curvature meets float64 points as float32's value)
-            return Curv(float(c.to(like.dtype)))
+            return float(c.to(like.dtype))
         c = c.to(dtype=like.dtype, device=like.device)
     else:
         value = c
         bad = not (isinstance(c, (int, float)) and math.isfinite(c) and c > 0)
         if not bad:
-            return Curv(float(c))
+            return float(c)
     if bad:
         raise ValueError(f"curvature c must be finite and > 0 (the ball has radius 1/sqrt(c)); got {value!r}. "
                          "For a learnable curvature parametrise it, e.g. c = softplus(raw).")
@@ -152,29 +139,36 @@ def _low(x: torch.Tensor) -> bool:
 
 
 def _fix_rows(value: torch.Tensor, mask: torch.Tensor, exact_fn, dim: int) -> torch.Tensor:
-    """``value`` (keepdim row quantity) with the rows in ``mask`` replaced by ``exact_fn(mask)`` (float64, rounded
+    """``value`` (keepdim row quantity) with the rows in ``mask`` replaced by ``exact_fn(index)`` (float64, rounded
     once to the dtype); the gradient stays that of ``value`` (the same function, computed less exactly).
-    When more than an eighth of the rows need it, every row is recomputed (cheaper than gathering)."""
+    ``index`` holds flat row numbers (one ``nonzero``); when more than an eighth of the rows need it, every row is
+    recomputed (cheaper than gathering)."""
     v = value.movedim(dim, -1)
-    if int(mask.sum()) * 8 > mask.numel():
-        mask = torch.ones_like(mask)
-        fixed = exact_fn(mask).to(value.dtype).reshape(v.shape)
+    flat = v.reshape(-1)
+    idx = mask.reshape(-1).nonzero().squeeze(1)
+    if idx.numel() == 0:
+        return value
+    if idx.numel() * 8 > flat.numel():
+        fixed = exact_fn(None).to(value.dtype).reshape(flat.shape)
+        out = flat + (fixed - flat.detach())
     else:
-        fixed = v.detach().clone()
-        fixed[mask] = exact_fn(mask).to(value.dtype).unsqueeze(-1)
-    return (v + (fixed - v.detach())).movedim(-1, dim)
+        cur = flat.index_select(0, idx)
+        new = cur + (exact_fn(idx).to(value.dtype) - cur.detach())
+        out = flat.index_put((idx,), new)
+    return out.reshape(v.shape).movedim(-1, dim)
 
 
-def _rows64(t: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+def _rows64(t: torch.Tensor, idx: torch.Tensor | None, dim: int) -> torch.Tensor:
+    """Rows (flat numbers ``idx``, or all for None) of ``t``'s points along ``dim``, in float64."""
     t = t.detach().movedim(dim, -1)
-    if bool(mask.all()):
-        return t.double().reshape(-1, t.shape[-1])
-    return t[mask].double()
+    t = t.reshape(-1, t.shape[-1])
+    return (t if idx is None else t.index_select(0, idx)).double()
 
 
-def _cval(c, mask: torch.Tensor, shape) -> torch.Tensor | float:
+def _cval(c, idx: torch.Tensor | None, shape) -> torch.Tensor | float:
     if isinstance(c, torch.Tensor) and c.dim() > 0:
-        return c.detach().double().expand(shape)[mask]
+        cc = c.detach().double().expand(shape).reshape(-1)
+        return cc if idx is None else cc.index_select(0, idx)
     return float(c)
 
 
@@ -194,11 +188,11 @@ def conformal_denominator(x: torch.Tensor, c, dim: int = -1, *, op: str = "hyper
     if _low(x):
         if x.device.type == "cpu":
             near = (c * s.detach() > NEAR).movedim(dim, -1).squeeze(-1)
-            if bool(near.any()):
-                def exact(m):
-                    rows = _rows64(x, m, dim)
-                    return 1 - _cval(c, m, near.shape) * torch.einsum("ni,ni->n", rows, rows)
-                den = _fix_rows(den, near, exact, dim)
+
+            def exact(m):
+                rows = _rows64(x, m, dim)
+                return 1 - _cval(c, m, near.shape) * torch.einsum("ni,ni->n", rows, rows)
+            den = _fix_rows(den, near, exact, dim)
         else:
             exact = 1 - (c.detach().double() if isinstance(c, torch.Tensor) else float(c)) * \
                 _sqnorm(x.detach().double(), dim)
@@ -221,12 +215,11 @@ def _pair_sq(x: torch.Tensor, y: torch.Tensor, sx, sy, xy, sign: float, dim: int
     if bad is None:
         return _sqnorm(x + sign * y, dim).clamp_min(0) + 0 * q
     bad = bad.squeeze(-1)
-    if bool(bad.any()):
-        def exact(m):
-            d = _rows64(x.expand(shape), m, -1) + sign * _rows64(y.expand(shape), m, -1)
-            return torch.einsum("ni,ni->n", d, d)
-        q = _fix_rows(q.expand(*shape[:-1], 1), bad, exact, -1)
-    return q.clamp_min(0)
+
+    def exact(m):
+        d = _rows64(x.expand(shape), m, -1) + sign * _rows64(y.expand(shape), m, -1)
+        return torch.einsum("ni,ni->n", d, d)
+    return _fix_rows(q.expand(*shape[:-1], 1), bad, exact, -1).clamp_min(0)
 
 
 def check_point(x: torch.Tensor, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
@@ -262,13 +255,17 @@ def _keep_inside(y: torch.Tensor, c, dim: int, rmax: float | None = None) -> tor
     s = _sqnorm(y.detach(), dim)
     cand = (c * s > min(0.99, rmax * rmax) if not isinstance(c, torch.Tensor) else c.detach() * s > 0.99)
     cand = cand.movedim(dim, -1).squeeze(-1)
-    if not bool(cand.any()):
+    idx = cand.reshape(-1).nonzero().squeeze(1)
+    if idx.numel() == 0:
         return y
-    rows = _rows64(y, cand, dim)
-    cs = _cval(c, cand, cand.shape) * torch.einsum("ni,ni->n", rows, rows)
-    factor = torch.ones(cand.shape, dtype=torch.float64, device=y.device)
-    factor[cand] = torch.where(cs > rmax * rmax, rmax / cs.sqrt(), torch.ones_like(cs))
-    factor = factor.to(y.dtype).unsqueeze(-1).movedim(-1, dim)
+    rows = _rows64(y, idx, dim)
+    cs = _cval(c, idx, cand.shape) * torch.einsum("ni,ni->n", rows, rows)
+    over = cs > rmax * rmax
+    if not bool(over.any()):
+        return y
+    factor = torch.ones(cand.numel(), dtype=torch.float64, device=y.device)
+    factor[idx] = torch.where(over, rmax / cs.sqrt(), torch.ones_like(cs))
+    factor = factor.to(y.dtype).reshape(cand.shape).unsqueeze(-1).movedim(-1, dim)
     return y * factor
 
 
@@ -283,7 +280,7 @@ def project(x: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1, ep
         raise BallError("project: x holds NaN or Inf; there is no point of the ball to project it to")
     if eps is None:
         return _keep_inside(x, c, dim)
-    limit = (1.0 - eps) / c.sqrt()
+    limit = (1.0 - eps) / _sqrt(c)
     n = _sqnorm(x, dim).clamp_min(_tiny(x)).sqrt()
     return torch.where(n > limit, x * (limit / n), x)
 
@@ -293,10 +290,13 @@ def artanh_from(r: torch.Tensor, one_minus_r2: torch.Tensor) -> torch.Tensor:
     """artanh(r) for 0 ≤ r < 1 given an accurate δ = 1 − r²: ``atanh(r)`` where δ ≥ 0.1 (r ≤ 0.95, where the
     dtype's r is accurate enough), else log1p(r) − ½ log δ (exact in terms of δ, no cancellation)."""
     out = torch.atanh(r.clamp_max(norm_max(r.dtype)))
-    near = (one_minus_r2.detach() < 0.1).expand_as(out)
-    if bool(near.any()):
-        rn, dn = r.expand_as(out)[near], one_minus_r2.expand_as(out)[near]
-        out = out.index_put((near,), torch.log1p(rn) - 0.5 * torch.log(dn.clamp_min(_tiny(r))))
+    shape = out.shape
+    idx = (one_minus_r2.detach() < 0.1).expand(shape).reshape(-1).nonzero().squeeze(1)
+    if idx.numel():
+        rn = r.expand(shape).reshape(-1).index_select(0, idx)
+        dn = one_minus_r2.expand(shape).reshape(-1).index_select(0, idx)
+        out = out.reshape(-1).index_put((idx,), torch.log1p(rn) - 0.5 * torch.log(dn.clamp_min(_tiny(r))))
+        out = out.reshape(shape)
     return out
 
 
@@ -321,7 +321,7 @@ def expmap0(u: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) ->
     """exp₀(u) = tanh(√c‖u‖) u / (√c‖u‖), kept strictly inside the ball."""
     _check_float(u, "u", "expmap0")
     c = curvature(c, u)
-    rho = c.sqrt() * _norm(u, dim)
+    rho = _sqrt(c) * _norm(u, dim)
     return _keep_inside(_tanh_over(rho) * u, c, dim)
 
 
@@ -331,7 +331,7 @@ def logmap0(y: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) ->
     c = curvature(c, y)
     s = _sqnorm(y, dim)
     den = conformal_denominator(y, c, dim, op="logmap0", sq=s)
-    r = c.sqrt() * s.clamp_min(_tiny(y)).sqrt()
+    r = _sqrt(c) * s.clamp_min(_tiny(y)).sqrt()
     return _artanh_over(r, den) * y
 
 
@@ -341,8 +341,8 @@ def dist0(x: torch.Tensor, *, c: float | torch.Tensor = 1.0, keepdim: bool = Fal
     c = curvature(c, x)
     s = _sqnorm(x, dim)
     den = conformal_denominator(x, c, dim, op="dist0", sq=s)
-    r = c.sqrt() * s.clamp_min(_tiny(x)).sqrt()
-    d = 2 / c.sqrt() * artanh_from(r, den)
+    r = _sqrt(c) * s.clamp_min(_tiny(x)).sqrt()
+    d = 2 / _sqrt(c) * artanh_from(r, den)
     return d if keepdim else d.squeeze(dim)
 
 
@@ -380,7 +380,7 @@ def dist(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0, kee
     dx = conformal_denominator(x, c, dim, op="dist (x)", sq=sx)
     dy = conformal_denominator(y, c, dim, op="dist (y)", sq=sy)
     z = 2 * c * _pair_sq(x, y, sx, sy, xy, -1.0, dim) / (dx * dy)
-    d = torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / c.sqrt()
+    d = torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / _sqrt(c)
     return d if keepdim else d.squeeze(dim)
 
 
@@ -396,7 +396,7 @@ def cdist(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0) ->
     dy = conformal_denominator(y, c, -1, op="cdist (y)", sq=sy)
     q = (sx + sy.t() - 2 * (x @ y.t())).clamp_min(0)
     z = 2 * c * q / (dx * dy.t())
-    return torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / c.sqrt()
+    return torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / _sqrt(c)
 
 
 def expmap(x: torch.Tensor, u: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
@@ -406,19 +406,19 @@ def expmap(x: torch.Tensor, u: torch.Tensor, *, c: float | torch.Tensor = 1.0, d
     c = curvature(c, x)
     sx, su, xu = _sqnorm(x, dim), _sqnorm(u, dim), _dot(x, u, dim)
     dx = conformal_denominator(x, c, dim, op="expmap (x)", sq=sx)
-    sc = c.sqrt()
+    sc = _sqrt(c)
     un = su.clamp_min(_tiny(u)).sqrt()
     rho = sc * un / dx        # √c λ_x ‖u‖ / 2
     t = torch.tanh(rho) / (sc * un)                       # w = t u
     dw = (1 / torch.cosh(rho.clamp_max(40.0)) ** 2).clamp_min(_tiny(u))
     q = (sx + 2 * t * xu + t * t * su).clamp_min(0)
     cancel = (q.detach() < 0.01 * (sx.detach() + (t * t * su).detach())).movedim(dim, -1).squeeze(-1)
-    if bool(cancel.any()):
-        def exact(m):
-            tt = t.detach().movedim(dim, -1)[m].double()
-            d = _rows64(x, m, dim) + tt * _rows64(u.expand_as(x) if u.shape != x.shape else u, m, dim)
-            return torch.einsum("ni,ni->n", d, d)
-        q = _fix_rows(q, cancel, exact, dim)
+
+    def exact(m):
+        tt = _rows64(t, m, dim)
+        d = _rows64(x, m, dim) + tt * _rows64(u.expand_as(x) if u.shape != x.shape else u, m, dim)
+        return torch.einsum("ni,ni->n", d, d)
+    q = _fix_rows(q, cancel, exact, dim)
     a, b, _ = _add_coef(c, dx, dw, q)
     return _keep_inside(torch.addcmul(a * x, b * t, u), c, dim)
 
@@ -434,7 +434,7 @@ def logmap(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0, d
     dy = conformal_denominator(y, c, dim, op="logmap (y)", sq=sy)
     q = _pair_sq(x, y, sx, sy, xy, -1.0, dim)
     a, b, big_d = _add_coef(c, dx, dy, q)                 # w = −a x + b y
-    sc = c.sqrt()
+    sc = _sqrt(c)
     r = sc * (q / big_d).clamp_min(_tiny(q)).sqrt()
     coef = dx * _artanh_over(r, dx * dy / big_d)          # (δ_x/√c) artanh(r)/‖w‖ = δ_x artanh(r)/r
     return torch.addcmul(-(coef * a) * x, coef * b, y)
@@ -447,7 +447,7 @@ def mobius_scalar_mul(r: torch.Tensor | float, x: torch.Tensor, *, c: float | to
     c = curvature(c, x)
     s = _sqnorm(x, dim)
     den = conformal_denominator(x, c, dim, op="mobius_scalar_mul", sq=s)
-    sc = c.sqrt()
+    sc = _sqrt(c)
     xn = s.clamp_min(_tiny(x)).sqrt()
     a = artanh_from(sc * xn, den)
     r = torch.as_tensor(r, dtype=x.dtype, device=x.device)
@@ -533,7 +533,7 @@ unit step diverges once the points are ~2/√c apart),
     tol = 1e3 * torch.finfo(x.dtype).eps if tol is None else tol
     for _ in range(iters):
         step = (w * logmap(mu.unsqueeze(0), x, c=cc)).sum(0)
-        sd = (cc.sqrt() * dist(mu.unsqueeze(0), x, c=cc)).clamp_min(1e-6)
+        sd = (_sqrt(cc) * dist(mu.unsqueeze(0), x, c=cc)).clamp_min(1e-6)
         eta = 1 / (w.squeeze(-1) * sd / torch.tanh(sd)).sum()
         step = eta * step
         mu = expmap(mu, step, c=cc)

@@ -14,6 +14,8 @@ import math
 
 import geoopt
 import torch
+
+from .functional import _sqrt
 from torch import nn
 
 from . import functional as F
@@ -88,7 +90,7 @@ def hyperplane_logits(x: torch.Tensor, z: torch.Tensor, r: torch.Tensor | None, 
     cosh(2√c r_k) − (λ_x − 1) sinh(2√c r_k)) of points (N, n) to m hyperplanes; used as class logits."""
     cc = F.curvature(c, x)
     den = F.conformal_denominator(x, cc, -1, op="hyperplane_logits")
-    sc = cc.sqrt()
+    sc = _sqrt(cc)
     zn = F._norm(z, 0).squeeze(0)
     ch = torch.cosh(2 * sc * r) if r is not None else 1.0
     sh = torch.sinh(2 * sc * r) if r is not None else 0.0
@@ -165,7 +167,7 @@ def normalise(x: torch.Tensor, mu: torch.Tensor, beta: torch.Tensor, scale: torc
     dm = F.conformal_denominator(m, c, -1, op="batch norm (mean)", sq=sm)
     q = F._pair_sq(x, m, sx, sm, xm, -1.0, -1)                  # ‖x − μ‖²
     a, b, big_d = F._add_coef(c, dm, dx, q)                     # w = (−μ) ⊕ x = −a μ + b x
-    sc = c.sqrt()
+    sc = _sqrt(c)
     r = sc * (q / big_d).clamp_min(F._tiny(q)).sqrt()           # √c‖w‖
     art = F.artanh_from(r, dm * dx / big_d)
     t = torch.tanh(scale * art) / r                             # s ⊗ w = t w / √c ... (scaled below)

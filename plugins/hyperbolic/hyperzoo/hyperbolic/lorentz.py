@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from .functional import _sqrt
+
 from .functional import _check_float, _norm, _tiny, conformal_denominator, curvature
 
 __all__ = ["lorentz_inner", "lorentz_dist", "lorentz_expmap0", "lorentz_logmap0", "lorentz_expmap",
@@ -64,7 +66,7 @@ def lorentz_dist(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 
     inner = -cc * lorentz_inner(x, y, keepdim=True)                  # cosh(√c d)
     z_close = 0.5 * cc * lorentz_inner(d, d, keepdim=True)           # cosh − 1 without cancellation, near
     z = torch.where(inner > 2, inner - 1, z_close).clamp_min(0)      # ... and the plain value, far apart
-    out = torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / cc.sqrt()
+    out = torch.log1p(z + torch.sqrt(z * z + 2 * z + _tiny(z))) / _sqrt(cc)
     return out if keepdim else out.squeeze(-1)
 
 
@@ -72,7 +74,7 @@ def lorentz_expmap0(u: torch.Tensor, *, c: float | torch.Tensor = 1.0) -> torch.
     """exp₀ of the spatial tangent u (..., n) → a point (..., n + 1) on the hyperboloid."""
     _check_float(u, "u", "lorentz_expmap0")
     cc = curvature(c, u)
-    sc = cc.sqrt()
+    sc = _sqrt(cc)
     un = _norm(u, -1)
     return torch.cat([torch.cosh(sc * un) / sc, torch.sinh(sc * un) / (sc * un) * u], -1)
 
@@ -81,7 +83,7 @@ def lorentz_logmap0(x: torch.Tensor, *, c: float | torch.Tensor = 1.0) -> torch.
     """log₀ of points (..., n + 1) → spatial tangent (..., n): asinh(√c‖x_s‖)/√c · x_s/‖x_s‖."""
     _check_float(x, "x", "lorentz_logmap0")
     cc = curvature(c, x)
-    sc = cc.sqrt()
+    sc = _sqrt(cc)
     xs = x[..., 1:]
     n = _norm(xs, -1)
     return torch.asinh(sc * n) / (sc * n) * xs
@@ -91,7 +93,7 @@ def lorentz_expmap(x: torch.Tensor, u: torch.Tensor, *, c: float | torch.Tensor 
     """exp_x(u) for u tangent at x (⟨x, u⟩_L = 0): cosh(√c‖u‖_L) x + sinh(√c‖u‖_L) u/(√c‖u‖_L)."""
     _check_float(x, "x", "lorentz_expmap")
     cc = curvature(c, x)
-    sc = cc.sqrt()
+    sc = _sqrt(cc)
     un = lorentz_inner(u, u, keepdim=True).clamp_min(_tiny(u)).sqrt()
     return torch.cosh(sc * un) * x + torch.sinh(sc * un) / (sc * un) * u
 
@@ -110,7 +112,7 @@ def poincare_to_lorentz(x: torch.Tensor, *, c: float | torch.Tensor = 1.0) -> to
     _check_float(x, "x", "poincare_to_lorentz")
     cc = curvature(c, x)
     den = conformal_denominator(x, cc, -1, op="poincare_to_lorentz")
-    return torch.cat([(2 - den) / (cc.sqrt() * den), 2 * x / den], -1)
+    return torch.cat([(2 - den) / (_sqrt(cc) * den), 2 * x / den], -1)
 
 
 def lorentz_to_poincare(y: torch.Tensor, *, c: float | torch.Tensor = 1.0) -> torch.Tensor:
@@ -119,4 +121,4 @@ def lorentz_to_poincare(y: torch.Tensor, *, c: float | torch.Tensor = 1.0) -> to
 
     _check_float(y, "y", "lorentz_to_poincare")
     cc = curvature(c, y)
-    return _keep_inside(y[..., 1:] / (1 + cc.sqrt() * y[..., :1]), cc, -1)
+    return _keep_inside(y[..., 1:] / (1 + _sqrt(cc) * y[..., :1]), cc, -1)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from ..functional import _sqrt
+
 from .. import functional as F
 
 
@@ -24,7 +26,7 @@ def mobius_matvec(m: torch.Tensor, x: torch.Tensor, *, c: float | torch.Tensor =
     cc = F.curvature(c, x)
     xm = x.movedim(dim, -1)
     den = F.conformal_denominator(xm, cc, -1, op="mobius_matvec")
-    sc = cc.sqrt()
+    sc = _sqrt(cc)
     xn = F._norm(xm, -1)
     mx = xm @ m.to(x.dtype).t()
     mxn = F._norm(mx, -1)

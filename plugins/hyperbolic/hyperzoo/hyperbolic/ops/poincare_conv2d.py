@@ -20,6 +20,8 @@ point represents (float32 patches never get there: artanh of the largest float32
 from __future__ import annotations
 
 import torch
+
+from ..functional import _sqrt
 import torch.nn.functional as tnf
 
 from .. import functional as F
@@ -61,7 +63,7 @@ def patch_tangent(x, c, kh, kw, stride, padding):
 def conv_factors(v2: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """alpha = √c sinh(2ρ)/ρ and beta = cosh(2ρ), ρ = √c‖v‖ ≤ RHO_MAX (ρ ≥ tiny: sinh(2ρ)/ρ → 2 exactly)."""
     rho = (c * v2).clamp_min(F._tiny(v2)).sqrt().clamp_max(RHO_MAX)
-    return (2 * c.sqrt()) * (torch.sinh(2 * rho) / (2 * rho)), torch.cosh(2 * rho)
+    return (2 * _sqrt(c)) * (torch.sinh(2 * rho) / (2 * rho)), torch.cosh(2 * rho)
 
 
 def poincare_conv2d(x: torch.Tensor, z: torch.Tensor, r: torch.Tensor | None = None, *,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from ..functional import _sqrt
+
 from .. import functional as F
 
 
@@ -40,7 +42,7 @@ def poincare_fc(x: torch.Tensor, z: torch.Tensor, r: torch.Tensor | None = None,
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1])
     den = F.conformal_denominator(x2, cc, -1, op="poincare_fc")
-    alpha = cc.sqrt() * 2 / den
+    alpha = _sqrt(cc) * 2 / den
     beta = (2 - den) / den
     p = x2 @ z
     zn = F._norm(z, 0).squeeze(0)

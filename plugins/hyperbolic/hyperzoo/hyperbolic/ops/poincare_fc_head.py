@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import torch
 
+from ..functional import _sqrt
+
 
 def check_inputs(p: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, z_norm: torch.Tensor,
                  r: torch.Tensor | None) -> None:
@@ -69,7 +71,7 @@ def head_math(p, alpha, beta, z_norm, r, c):
 
     When max|a| ≤ SHIFT_ABOVE the shift is M = 0 (w' = sinh a, E = 1: the plain formula); otherwise per-row
     M = max_k |a_k| (exact algebra either way)."""
-    sc = c.sqrt()
+    sc = _sqrt(c)
     if r is None:
         ch, sh = torch.ones_like(z_norm), None
         big_a = (alpha * p) * (ch / z_norm)
@@ -106,7 +108,7 @@ class _Head(torch.autograd.Function):
     def backward(ctx, gy):
         p, alpha, beta, z_norm, r, big_a, h, ash, wp, e, big_r, big_m = ctx.saved_tensors
         c = ctx.c
-        sc = c.sqrt()
+        sc = _sqrt(c)
         ch = torch.cosh(2 * sc * r) if ctx.has_r else torch.ones_like(z_norm)
         a = ash * (2 * z_norm)
         cosh_a = torch.cosh(a) if big_m is None else 0.5 * (torch.exp(a - big_m) + torch.exp(-a - big_m))

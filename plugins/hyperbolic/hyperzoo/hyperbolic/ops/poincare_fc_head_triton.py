@@ -8,6 +8,8 @@ Per-row partial sums for ∂ζ and ∂r are written to an (N, m) buffer and redu
 from __future__ import annotations
 
 import torch
+
+from ..functional import _sqrt
 import triton
 import triton.language as tl
 
@@ -103,7 +105,7 @@ class _HeadTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, p, alpha, beta, z_norm, r, c):
         n, m = p.shape
-        sc = float(c.sqrt())
+        sc = float(_sqrt(c))
         p_, a_, b_ = p.contiguous(), alpha.contiguous(), beta.contiguous()
         zn = z_norm.contiguous()
         ch, sh = _tables(zn, r, sc)
