@@ -157,7 +157,7 @@ def _structured(model: torch.nn.Module, x1: torch.Tensor, x2: torch.Tensor, same
 def empirical_ntk(model: torch.nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None, *,
                   implementation: str = "jacobian") -> torch.Tensor:
     """Θ̂(x1, x2) of ``model``, shape (n1, n2, O, O) (O = outputs per example, flattened)."""
-    from torch.func import jacrev, jvp, vjp, vmap
+    from torch.func import jvp, vjp, vmap
 
     same = x2 is None or x2 is x1
     x2 = _check(model, x1, x2, implementation)

@@ -1,12 +1,12 @@
 """``kernels.nngp_ntk`` -- fused Triton backend: one program per (BLOCK_M × BLOCK_N) tile of the Gram matrix computes
 x1·x2ᵀ (tl.dot over the features) and then the whole dual recursion in registers, writing NNGP and NTK once.
 
-Same signature and semantics as :func:`hyperzoo.kernels.ops.nngp_ntk.nngp_ntk`, for float32 inputs. The diagonal recursions Σ^l(x, x) (O(n · depth)) come from the reference's ``diag_recursion``; on the
-self-Gram diagonal the ρ = 1 closed forms are used, as in the reference. arccos has no Triton primitive: it is the
-Abramowitz–Stegun 4.4.46 polynomial, arccos(|ρ|) = √(1 − |ρ|) Σ_{k≤7} a_k |ρ|^k (|error| ≤ 2·10⁻⁸), reflected for
-ρ < 0; arcsin(z) = π/2 − arccos(z). Backward: the reference's vjp (recomputed under autograd), so gradients equal
-the reference's by construction; the forward is what is fused.
-"""
+Same signature and semantics as :func:`hyperzoo.kernels.ops.nngp_ntk.nngp_ntk`, for float32 inputs. The diagonal
+recursions Σ^l(x, x) (O(n · depth)) come from the reference's ``diag_recursion``; on the self-Gram diagonal the ρ = 1
+closed forms are used, as in the reference. arccos has no Triton primitive: it is the Abramowitz–Stegun 4.4.46
+polynomial, arccos(|ρ|) = √(1 − |ρ|) Σ_{k≤7} a_k |ρ|^k (|error| ≤ 2·10⁻⁸), reflected for ρ < 0; arcsin(z) = π/2 −
+arccos(z). Backward: the reference's vjp (recomputed under autograd), so gradients equal the reference's by
+construction; the forward is what is fused."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import triton.language as tl
 
 from hyperzoo.core.dispatch import triton_supports
 
-from .nngp_ntk import check_inputs, diag_recursion, nngp_ntk as _reference
+from .nngp_ntk import check_inputs, diag_recursion
+from .nngp_ntk import nngp_ntk as _reference
 
 PI = math.pi
 

@@ -13,9 +13,9 @@ D_b(x) = Σ_S φ_S(x) Π_{k∈S} z_k(b) with z_k(b) = 1 − 2 b_k. H^{⊗n} is t
 
     k(x, x') = |⟨Φ(x) | Φ(x')⟩|²,
 
-i.e. the probability of measuring |0…0⟩ after the circuit U(x)† U(x') on |0…0⟩; with ``shots`` it is estimated
-from that many measurements (Binomial(shots, k)/shots, seeded by ``generator``), as on hardware. Qiskit's ``ZZFeatureMap`` uses phase gates
-P(2φ), i.e. exp(−i φ Z) up to a global phase: the complex conjugate of the state above, so the same kernel.
+i.e. the probability of measuring |0…0⟩ after the circuit U(x)† U(x') on |0…0⟩; with ``shots`` it is estimated from that
+many measurements (Binomial(shots, k)/shots, seeded by ``generator``), as on hardware. Qiskit's ``ZZFeatureMap`` uses
+phase gates P(2φ), i.e. exp(−i φ Z) up to a global phase: the complex conjugate of the state above, so the same kernel.
 
 Cost: O(N 2ⁿ (n + reps n²)) for the states and O(N₁ N₂ 2ⁿ) for the Gram matrix; n ≤ 12 qubits (MAX_QUBITS).
 """
