@@ -2,11 +2,12 @@
 the dispatcher picks, called directly. Writes docs/results/core.md (+ core.json).
 
     python benchmarks/core.py                      # today's core, 1 and 2 threads (about a minute)
-    python benchmarks/core.py --baseline e54c8a3   # and core as of that commit, side by side (before/after)
+    python benchmarks/core.py --baseline e54c8a3 --rounds 3 --repeats 1001 --number 20   # before/after (2 min)
 
 Each case is a small input (8 x 64 float32, the size at which Python overhead dominates), so the figure is the
 cost of the dispatch decision itself: the two callables take turns (``core.testing.interleaved``, rotating
-order), each sample times ``number`` calls in a row, and the overhead is the median over repeats of the
+order), each sample times ``number`` calls in a row (few, so that a sample another job interrupts is an outlier rather
+than a shift of every sample), and the overhead is the median over repeats of the
 paired difference (dispatch − direct) per call. ``--baseline REV`` extracts core as of REV (``git archive``) and
 runs it in the same benchmark, in fresh processes alternating with today's (PYTHONPATH puts the old core first).
 """
@@ -203,8 +204,9 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REV", help="also measure core as of this git revision (before/after)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3, help="fresh processes per code, alternating")
-    parser.add_argument("--repeats", type=int, default=31)
-    parser.add_argument("--number", type=int, default=1000, help="calls per timed sample")
+    parser.add_argument("--repeats", type=int, default=1001, help="timed samples per case and process")
+    parser.add_argument("--number", type=int, default=20, help="calls per timed sample (short samples: a sample "
+                        "that another job interrupts is an outlier the median ignores, not a shift of every sample)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
