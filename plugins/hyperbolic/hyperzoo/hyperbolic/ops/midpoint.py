@@ -4,7 +4,7 @@
 
 It equals the Einstein midpoint of the Klein model (k = 2x/(1 + c‖x‖²), γ = 1/√(1 − c‖k‖²),
 m_K = Σ wγk / Σ wγ) mapped back to the ball. λᵢ uses the accurate conformal denominator; 1 − c‖y‖² is computed
-from the stored y the same way and clamped at 0 (y is a Klein point, ‖y‖ ≤ 1/√c up to rounding); the result is
+from the stored y the same way and clamped at the dtype's tiny (y is a Klein point, ‖y‖ ≤ 1/√c up to rounding); the result is
 kept strictly inside the ball. Cost: one pass over the points, O(N d).
 """
 
@@ -49,6 +49,8 @@ def midpoint(x: torch.Tensor, weights: torch.Tensor | None = None, *, c: float |
         raise ValueError("midpoint: the weights of some group sum to 0 (or every point is the origin with "
                          "weight only there); give each group a positive weight")
     y = num / tot
-    dy = F.conformal_denominator(y, cc, dim, op="midpoint", check=False).clamp_min(0)
+    # (clamped at tiny, not 0: where rounding puts y on or past the Klein boundary the clamp stops the gradient,
+    # and √ at tiny keeps it finite)
+    dy = F.conformal_denominator(y, cc, dim, op="midpoint", check=False).clamp_min(F._tiny(y))
     out = F._keep_inside(y / (1 + dy.sqrt()), cc, dim)
     return out if keepdim else out.squeeze(red)

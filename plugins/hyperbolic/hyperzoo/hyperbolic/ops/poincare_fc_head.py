@@ -74,10 +74,10 @@ def head_math(p, alpha, beta, z_norm, r, c):
     sc = _sqrt(c)
     if r is None:
         ch, sh = torch.ones_like(z_norm), None
-        big_a = (alpha * p) * (ch / z_norm)
+        big_a = alpha * (p * (ch / z_norm))
     else:
         ch, sh = torch.cosh(2 * sc * r), torch.sinh(2 * sc * r)
-        big_a = torch.addcmul(-beta * sh, alpha * p, ch / z_norm)      # alpha p ch/ζ − beta sh
+        big_a = torch.addcmul(-beta * sh, alpha, p * (ch / z_norm))    # alpha p ch/ζ − beta sh (p/ζ first)
     h = torch.hypot(big_a, torch.ones((), dtype=p.dtype, device=p.device))
     ash = asinh(big_a, h)
     a = ash * (2 * z_norm)
