@@ -155,3 +155,15 @@ def test_triton_parity_interpreted():
     assert report["ran"]["triton"] == len(cases()) - 1          # the float64 case is not a Triton dtype
     assert any("float64" in r for r in report["not_run"]["triton"])
     assert report["max_abs_error"]["triton"] < 1e-4
+
+
+def test_row_chunking_equals_one_block(monkeypatch):
+    import hyperzoo.kernels.ops.nngp_ntk as ref
+
+    x, y = torch.randn(50, 3, dtype=F64), torch.randn(20, 3, dtype=F64)
+    whole = [nngp_ntk(x, depth=2), nngp_ntk(x, y, depth=2, activation="erf")]
+    monkeypatch.setattr(ref, "CHUNK", 64)       # 3 rows per chunk for the self-Gram, crossing the diagonal
+    chunked = [nngp_ntk(x, depth=2), nngp_ntk(x, y, depth=2, activation="erf")]
+    for a, b in zip(whole, chunked):
+        for u, v in zip(a, b):
+            torch.testing.assert_close(u, v, rtol=0, atol=1e-13)

@@ -103,16 +103,33 @@ def nngp_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, *, depth: int = 1
     x2 = check_inputs(x1, x2, depth, activation, weight_variance, bias_variance)
     d1 = diag_recursion(x1, depth, activation, weight_variance, bias_variance)
     d2 = d1 if same else diag_recursion(x2, depth, activation, weight_variance, bias_variance)
+    # rows in chunks of ~2^18 entries: the recursion is a chain of elementwise passes, cache-resident per chunk
+    step = max(1, CHUNK // max(1, x2.shape[0]))
+    blocks = [_block(x1[r:r + step], x2, [d[r:r + step] for d in d1], d2, r if same else None, depth, activation,
+                     weight_variance, bias_variance) for r in range(0, x1.shape[0], step)]
+    if len(blocks) == 1:
+        return blocks[0]
+    return torch.cat([b[0] for b in blocks]), torch.cat([b[1] for b in blocks])
+
+
+CHUNK = 1 << 18
+
+
+def _block(x1, x2, d1, d2, diag_offset, depth, activation, weight_variance, bias_variance):
+    """Rows of the Gram matrices; ``diag_offset`` = the first row's index in a self-Gram (else None)."""
     s = weight_variance * (x1 @ x2.T) / x1.shape[1] + bias_variance
-    if same:   # the self-Gram's diagonal has ρ = 1 exactly: closed forms there (rounding ρ by one ulp moves θ by
-        s = s + torch.diag(d1[0] - torch.diagonal(s))    # √(2 ulp), 3e-4 in float32)
+    on_diag = None
+    if diag_offset is not None:   # the self-Gram's diagonal has ρ = 1 exactly: closed forms there (rounding ρ by
+        rows = torch.arange(diag_offset, diag_offset + x1.shape[0], device=x1.device)   # one ulp moves θ by √(2 ulp))
+        on_diag = rows[:, None] == torch.arange(x2.shape[0], device=x1.device)[None, :]
+        s = torch.where(on_diag, d1[0][:, None].expand_as(s), s)
     theta = s
     for layer in range(depth):
         k, kdot = dual(activation, d1[layer][:, None], s, d2[layer][None, :])
-        if same:
+        if on_diag is not None:
             kd, kdotd = dual_diag(activation, d1[layer])
-            k = k + torch.diag(kd - torch.diagonal(k))
-            kdot = kdot + torch.diag(kdotd - torch.diagonal(kdot))
+            k = torch.where(on_diag, kd[:, None].expand_as(k), k)
+            kdot = torch.where(on_diag, kdotd[:, None].expand_as(kdot), kdot)
         s = weight_variance * k + bias_variance
         theta = theta * (weight_variance * kdot) + s
     return s, theta
