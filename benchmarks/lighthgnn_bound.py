@@ -42,14 +42,10 @@ def main() -> None:
         hg = Hypergraph.from_edges(edges, N)
         h = torch.randn(N, HIDDEN)
 
-        def warm():
-            teacher(x, hg)
-
-        def cold():
-            teacher(x, Hypergraph.from_edges(edges, N))
-
-        cases = {"student": lambda: student(x), "teacher warm": warm, "teacher cold": cold,
-                 "smoothing": lambda: hgnn_smooth(h, hg), "dense layers": lambda: student(x)}
+        cases = {"student": lambda s=student: s(x),
+                 "teacher warm": lambda t=teacher, g=hg: t(x, g),
+                 "teacher cold": lambda t=teacher, e=edges: t(x, Hypergraph.from_edges(e, N)),
+                 "smoothing": lambda h=h, g=hg: hgnn_smooth(h, g), "dense layers": lambda s=student: s(x)}
         with torch.no_grad():
             for fn in cases.values():
                 fn()

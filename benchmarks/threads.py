@@ -51,7 +51,7 @@ def main() -> None:
     old.append({"label": args.label, "model": args.model, "epochs": args.epochs, "rows": rows, "median": med})
     path.write_text(json.dumps(old, indent=2) + "\n")
     lines = ["# Threads: the main job at 1 and 2 torch threads", "",
-             f"Command: `python benchmarks/threads.py --epochs E --repeats R --label LABEL` (fresh process per case, "
+             "Command: `python benchmarks/threads.py --epochs E --repeats R --label LABEL` (fresh process per case, "
              "alternated; the 1-minute load average before each case).", "",
              "| machine state | model | epochs | 1 thread (median, s) | 2 threads (median, s) | 2 / 1 | load avg |",
              "|---|---|---|---|---|---|---|"]

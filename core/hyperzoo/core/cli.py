@@ -209,7 +209,8 @@ def _read_config(path: str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             config = json.load(fh)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"--config {path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
+        raise ConfigError(f"--config {path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") \
+            from None
     if not isinstance(config, dict) or not {"task", "model"} <= set(config):
         raise ConfigError(f"--config {path}: expected a run's config.json, a JSON object with 'task' and 'model', "
                           f"got {type(config).__name__}")
@@ -240,7 +241,7 @@ def _read_array(path: str, key: str | None) -> Any:
     try:
         data = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise ConfigError(f"{path}: not a .npy/.npz array file without pickled objects ({exc})")
+        raise ConfigError(f"{path}: not a .npy/.npz array file without pickled objects ({exc})") from None
     if isinstance(data, np.lib.npyio.NpzFile):
         names = list(data.files)
         key = key or ("x" if "x" in names else names[0] if len(names) == 1 else None)

@@ -55,7 +55,8 @@ class RunResult:
         lines = [f"task {self.config['task']}, model {self.config['model']}"
                  + (f", seeds {self.config['seeds']}" if self.config.get("seeds") else f", seed {self.config['seed']}")
                  + (f", {self.config['threads']} thread(s)" if self.config.get("threads") else "")]
-        shown = [k for k in self.metrics if not k.endswith("_std") and not k.startswith("params") and "_class" not in k]
+        shown = [k for k in self.metrics
+                 if not k.endswith("_std") and not k.startswith("params") and "_class" not in k]
         width = max([len(k) for k in shown] + [10]) + 2
 
         def number(v: float) -> str:
