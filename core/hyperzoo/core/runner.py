@@ -78,7 +78,8 @@ class RunResult:
         if self.total_seconds > self.seconds + 0.05:
             time_text += f" (this session; {self.total_seconds:.1f} s in all, with the earlier sessions)"
         lines.append(f"  {'time':<{width}}{time_text}")
-        lines.append(f"  {'run dir':<{width}}{self.run_dir if self.run_dir is not None else '(not saved; pass out_dir)'}")
+        where = self.run_dir if self.run_dir is not None else "(not saved; pass out_dir)"
+        lines.append(f"  {'run dir':<{width}}{where}")
         return "\n".join(lines)
 
 
