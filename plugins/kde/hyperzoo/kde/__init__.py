@@ -10,8 +10,7 @@ The package imports lazily (listing plugins must not import torch): names load o
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hyperzoo.core.lazy import lazy_exports
 
 _LAZY = {
     "KernelDensity": "estimator",
@@ -36,13 +35,4 @@ _LAZY = {
     "weighted_least_squares": "dpp",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'hyperzoo.kde' has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{_LAZY[name] or name}")
-    value = module if _LAZY[name] is None else getattr(module, name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)
