@@ -16,6 +16,8 @@ import math
 
 import torch
 
+from hyperzoo.core.fft import next_fast_len
+
 from .kernels import COMPACT, log_norm, log_profile
 
 CUTOFF = {"gaussian": 8.6, "exponential": 37.0}  # K(cut) < 1e-16
@@ -50,7 +52,7 @@ class Grid:
         r2 = sum(a * a for a in mesh)
         kern = torch.exp(log_profile(r2, kernel))
         shape = [size + 2 * L for L in half]
-        fft_shape = [_fast_len(s) for s in shape]
+        fft_shape = [next_fast_len(s) for s in shape]
         conv = torch.fft.irfftn(torch.fft.rfftn(counts, s=fft_shape) * torch.fft.rfftn(kern, s=fft_shape),
                                 s=fft_shape)
         index = tuple(slice(L, L + size) for L in half)
@@ -116,19 +118,3 @@ class Grid:
         if bool(bad.any()):
             out[bad] = torch.log(self._interpolate(self.density, queries[bad])[0])
         return out, inside
-
-
-def _fast_len(n: int) -> int:
-    """Smallest 2^a·3^b·5^c >= n (fast FFT sizes)."""
-    best = 1 << (n - 1).bit_length()
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p = p35
-            while p < n:
-                p *= 2
-            best = min(best, p)
-            p35 *= 3
-        p5 *= 5
-    return best
