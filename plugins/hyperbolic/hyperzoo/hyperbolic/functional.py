@@ -316,6 +316,36 @@ def _artanh_over(r: torch.Tensor, one_minus_r2: torch.Tensor) -> torch.Tensor:
     return artanh_from(rs, one_minus_r2) / rs
 
 
+def _artanh_norm(x: torch.Tensor, c, dim: int, op: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(r, artanh r) with r = √c‖x‖ (keepdim), in the fewest passes (CPU): atanh(r) for every row, then the rows
+    with c‖x‖² > NEAR (or NaN) recomputed as log1p(r) − ½ log δ with δ from a float64 sum of squares (float32
+    inputs), checked to be inside the ball. Same values and gradients as ``artanh_from(r, δ)``."""
+    r = torch.linalg.vector_norm(x, dim=dim, keepdim=True)
+    if not (isinstance(c, float) and c == 1.0):
+        r = _sqrt(c) * r
+    at = torch.atanh(r.clamp_max(norm_max(x.dtype)))
+    shape = at.movedim(dim, -1).shape
+    idx = (~(r.detach() <= NEAR ** 0.5)).movedim(dim, -1).reshape(-1).nonzero().squeeze(1)
+    if idx.numel() == 0:
+        return r, at
+    csf = r.movedim(dim, -1).reshape(-1).index_select(0, idx) ** 2
+    if _low(x):
+        rows = _rows64(x, idx, dim)
+        exact = (1 - _cval(c, idx, shape) * torch.einsum("ni,ni->n", rows, rows)).to(x.dtype)
+    else:
+        exact = 1 - csf.detach()
+    if not bool((exact > 0).all()):
+        bad = int((~(exact > 0)).sum())
+        raise BallError(f"{op}: {bad} point(s) lie on or outside the Poincaré ball of curvature c (‖x‖ ≥ 1/√c) "
+                        "or are NaN. Map points into the ball with hyperzoo.hyperbolic.project(x, c=c) (explicit "
+                        "projection) or produce them with expmap0.")
+    den = (1 - csf) + (exact - (1 - csf).detach())
+    rn = r.movedim(dim, -1).reshape(-1).index_select(0, idx)
+    fixed = torch.log1p(rn) - 0.5 * torch.log(den)
+    at = at.movedim(dim, -1).reshape(-1).index_put((idx,), fixed).reshape(shape).movedim(-1, dim)
+    return r, at
+
+
 # -- exponential / logarithmic maps ---------------------------------------------------------------------------------
 def expmap0(u: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
     """exp₀(u) = tanh(√c‖u‖) u / (√c‖u‖), kept strictly inside the ball."""
@@ -329,6 +359,10 @@ def logmap0(y: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) ->
     """log₀(y) = artanh(√c‖y‖) y / (√c‖y‖)."""
     _check_float(y, "y", "logmap0")
     c = curvature(c, y)
+    if y.device.type == "cpu":
+        r, at = _artanh_norm(y, c, dim, "logmap0")
+        rs = r.clamp_min(_tiny(y))
+        return (at / rs) * y
     s = _sqnorm(y, dim)
     den = conformal_denominator(y, c, dim, op="logmap0", sq=s)
     r = _sqrt(c) * s.clamp_min(_tiny(y)).sqrt()
@@ -339,6 +373,9 @@ def dist0(x: torch.Tensor, *, c: float | torch.Tensor = 1.0, keepdim: bool = Fal
     """d(0, x) = (2/√c) artanh(√c‖x‖)."""
     _check_float(x, "x", "dist0")
     c = curvature(c, x)
+    if x.device.type == "cpu":
+        d = (2 / _sqrt(c)) * _artanh_norm(x, c, dim, "dist0")[1]
+        return d if keepdim else d.squeeze(dim)
     s = _sqnorm(x, dim)
     den = conformal_denominator(x, c, dim, op="dist0", sq=s)
     r = _sqrt(c) * s.clamp_min(_tiny(x)).sqrt()
