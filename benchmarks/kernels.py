@@ -207,7 +207,7 @@ def analytic_section(q: bool, cmd: str, md: list, res: dict) -> None:
     res["analytic_ntk"] = {"n": n, "rows": rows, "peak_mb": mem, "loop_rows_timed": loop_rows,
                            "max_abs_err_vs_float64_300": {"ours": agree, "loop": agree_loop}}
     md.append(f"## Analytic NTK Gram {n} x {n}, depth 3, ReLU, float32\n\nCommand: `{cmd}`. Ours: the operator over "
-              f"2000-row blocks (computed in row chunks of 2^18 entries inside). Loop: the same recursion one Gram "
+              f"2000-row blocks (computed in row chunks of 2^16 entries inside). Loop: the same recursion one Gram "
               f"row at a time in plain PyTorch, timed on "
               f"{loop_rows} rows and scaled to {n}. neural-tangents: not run (it needs jax, not installed here; "
               f"its install was not attempted). Max error vs the float64 reference on a 300 x 300 self-Gram: "

@@ -103,7 +103,7 @@ def nngp_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, *, depth: int = 1
     x2 = check_inputs(x1, x2, depth, activation, weight_variance, bias_variance)
     d1 = diag_recursion(x1, depth, activation, weight_variance, bias_variance)
     d2 = d1 if same else diag_recursion(x2, depth, activation, weight_variance, bias_variance)
-    # rows in chunks of ~2^18 entries: the recursion is a chain of elementwise passes, cache-resident per chunk
+    # rows in chunks of ~2^16 entries: the recursion is a chain of elementwise passes, cache-resident per chunk
     step = max(1, CHUNK // max(1, x2.shape[0]))
     blocks = [_block(x1[r:r + step], x2, [d[r:r + step] for d in d1], d2, r if same else None, depth, activation,
                      weight_variance, bias_variance) for r in range(0, x1.shape[0], step)]
@@ -112,7 +112,7 @@ def nngp_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, *, depth: int = 1
     return torch.cat([b[0] for b in blocks]), torch.cat([b[1] for b in blocks])
 
 
-CHUNK = 1 << 18
+CHUNK = 1 << 16
 
 
 def _block(x1, x2, d1, d2, diag_offset, depth, activation, weight_variance, bias_variance):
