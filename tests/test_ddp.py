@@ -36,7 +36,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     for row_a, row_b in zip(single["history"], ddp["history"]):
         assert abs(row_a["train_loss"] - row_b["train_loss"]) <= TOL  # global averages, not rank 0's shard
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "history.json", "metrics.json",
-                                                     "model.pt"]
+                                                     "model.pt", "timing.json"]
     assert not any(p.name.endswith(".tmp") for p in out.iterdir())
 
 

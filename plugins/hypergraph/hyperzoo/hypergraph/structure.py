@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -349,7 +350,9 @@ class Hypergraph:
         val = dvis[self.node_ids] * (w / self.edge_size.to(dtype))[e].sqrt()
         h = torch.sparse_coo_tensor(torch.stack([self.node_ids, e]), val, (self.num_nodes, self.num_edges),
                                     check_invariants=False)
-        theta = torch.sparse.mm(h, h.t().coalesce())
+        with warnings.catch_warnings():  # torch's CSR beta notice (raised inside sparse.mm) is not for users
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            theta = torch.sparse.mm(h, h.t().coalesce())
         if isolated == "self_loop":
             iso = (dv == 0).nonzero().flatten()
             eye = torch.sparse_coo_tensor(torch.stack([iso, iso]), torch.ones(iso.numel(), dtype=dtype,
