@@ -64,6 +64,8 @@ def mm(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     row r's entries, which is exactly ``embedding_bag`` in ``"sum"`` mode with per-sample weights (bags = rows).
     Measured on CPU, its kernel is 15-25% faster than ``torch.sparse.mm`` (MKL) on the benchmark hypergraphs and
     writes the result once (``torch.sparse.mm`` zero-fills a result and copies it)."""
+    if x.shape[1] == 0 or a.shape[0] == 0 or x.shape[0] == 0:  # embedding_bag rejects empty tables
+        return x.new_zeros(a.shape[0], x.shape[1])
     return F.embedding_bag(a.col_indices(), x, a.crow_indices(), mode="sum", per_sample_weights=a.values(),
                            include_last_offset=True)
 
