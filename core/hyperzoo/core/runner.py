@@ -49,6 +49,7 @@ class RunResult:
     reports: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     total_seconds: float = 0.0
+    earlier_seconds: float = 0.0  # time of earlier sessions of a resumed run (timing.json)
 
     def summary(self) -> str:
         """A short human-readable report (what ``hyperzoo run`` prints)."""
@@ -75,7 +76,7 @@ class RunResult:
                 text += f" ± {number(std) if whole else f'{std:.4f}'}"
             lines.append(f"  {k:<{width}}{text}")
         time_text = f"{self.seconds:.1f} s"
-        if self.total_seconds > self.seconds + 0.05:
+        if self.earlier_seconds > 0:
             time_text += f" (this session; {self.total_seconds:.1f} s in all, with the earlier sessions)"
         lines.append(f"  {'time':<{width}}{time_text}")
         where = self.run_dir if self.run_dir is not None else "(not saved; pass out_dir)"
@@ -313,7 +314,7 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
             metrics = aggregate(r.metrics for r in runs)
             history = [{"seed": s, **row} for s, r in zip(seeds, runs) for row in r.history]
             result = RunResult(metrics, history, runs[0].model, resolved, out, runs=runs,
-                               total_seconds=sum(r.total_seconds for r in runs))
+                               earlier_seconds=sum(r.earlier_seconds for r in runs))
             if out is not None and rank == 0:
                 write_json(out / "history.json", history)
                 write_json(out / "metrics.json", metrics)
@@ -324,8 +325,7 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
 
             dist.destroy_process_group()
     result.seconds = time.perf_counter() - started
-    if seeds is not None:
-        result.total_seconds = max(result.total_seconds, result.seconds)
+    result.total_seconds = result.earlier_seconds + result.seconds
     return result
 
 
@@ -443,7 +443,7 @@ def _run_one(ctx: _RunContext, resolved: dict[str, Any], seed: int, out: Path | 
             return RunResult(flat, read_json(out / "history.json")
                              if (out / "history.json").exists() else [], loaded, config, out,
                              reports={k: v for k, v in saved.items() if k not in flat},
-                             seconds=time.perf_counter() - started, total_seconds=previous_seconds)
+                             seconds=time.perf_counter() - started, earlier_seconds=previous_seconds)
     trainer.device = ctx.device
     trainer.seed, trainer.run_dir, trainer.resume = seed, out, ctx.resume
     interactive = sys.stderr.isatty()
@@ -467,7 +467,7 @@ def _run_one(ctx: _RunContext, resolved: dict[str, Any], seed: int, out: Path | 
                     (out / "timing.json").exists() else [])
         write_json(out / "timing.json", {"sessions": [*sessions, seconds], "total": sum(sessions) + seconds})
     return RunResult(metrics, trainer.history, model, config, out, reports=dict(trainer.reports), seconds=seconds,
-                     total_seconds=previous_seconds + seconds)
+                     earlier_seconds=previous_seconds)
 
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, float]:
