@@ -393,10 +393,11 @@ class Operator:
             for k, v in kwargs.items():
                 if isinstance(v, tensor):
                     key += (k, v.device, v.dtype, v.requires_grad)
-        run = self._plans.get(tuple(key))
+        frozen = tuple(key)
+        run = self._plans.get(frozen)
         if run is None:
             plan = self._plan(args, kwargs)
-            run = self._plans[tuple(key)] = plan.direct if plan.direct is not None else plan.run
+            run = self._plans[frozen] = plan.direct if plan.direct is not None else plan.run
         return run(*args, **kwargs)
 
     def explain(self) -> dict[str, Any]:

@@ -414,10 +414,12 @@ class Trainer:
             if saved["done"]:  # a finished run resumed with a larger epochs budget trains on
                 state["best_state"] = saved["best_model"] if restore_best else None
 
-        def save(done: bool, metrics: dict[str, float] | None = None, best_model: Any = None) -> None:
+        def save(done: bool, metrics: dict[str, float] | None = None, best_model: Any = None,
+                 last_model: Any = None) -> None:
             if ckpt is None or not self.is_main:
                 return
-            save_checkpoint(ckpt, {"format": _FORMAT, "done": done, "metrics": metrics, "model": model.state_dict(),
+            save_checkpoint(ckpt, {"format": _FORMAT, "done": done, "metrics": metrics,
+                                   "model": last_model if last_model is not None else model.state_dict(),
                                    "best_model": best_model,
                                    "optimizers": [o.state_dict() for o in optimizers],
                                    "schedulers": [s.state_dict() for s in schedulers],
@@ -475,10 +477,8 @@ class Trainer:
         best_model = state["best_state"]
         state["best_state"] = None
         if last is not None:  # the checkpoint keeps the last weights (to train longer) and the best ones
-            model_now = _clone_state(model)
-            model.load_state_dict(last)
-            save(done=True, metrics=metrics, best_model=best_model if best_model is not None else model_now)
-            model.load_state_dict(model_now)
+            save(done=True, metrics=metrics, last_model=last,
+                 best_model=best_model if best_model is not None else model.state_dict())
         return metrics
 
     def _report(self, bar: Any, row: dict[str, Any], watched: str, desc: str, started: float) -> None:
