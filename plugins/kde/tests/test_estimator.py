@@ -42,6 +42,26 @@ def test_float32_within_documented_tolerance(kernel, rng, brute):
     np.testing.assert_allclose(got[f], want[f], atol=1e-4)
 
 
+@pytest.mark.parametrize("kernel", ["gaussian", "exponential", "epanechnikov"])
+@pytest.mark.parametrize("algorithm", ["exact", "tree"])
+def test_float32_keeps_its_accuracy_on_data_far_from_the_origin_and_spanning_thousands_of_bandwidths(
+        kernel, algorithm, brute):
+    """Clusters 5000 bandwidths from the origin: casting the points to float32 would round them by 3e-4
+    bandwidths; the estimator centres each block in float64 first, so log p̂ is within 1e-5 of float64."""
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(-5e3, 5e3, size=(8, 3))
+    x = centres[rng.integers(0, 8, 2000)] + rng.standard_normal((2000, 3))
+    y = np.concatenate([centres[rng.integers(0, 8, 60)] + rng.standard_normal((60, 3)),
+                        centres[:2] + 14.0])             # beyond float32's reach of every point: float64 fallback
+    want = KernelDensity(bandwidth=1.0, kernel=kernel).fit(x).score_samples(y)
+    est = KernelDensity(bandwidth=1.0, kernel=kernel, algorithm=algorithm, dtype="float32").fit(x)
+    got = est.score_samples(y)
+    assert est.log_density(torch.as_tensor(y)).dtype == torch.float32
+    f = np.isfinite(want)
+    np.testing.assert_array_equal(np.isfinite(got), f)
+    np.testing.assert_allclose(got[f], want[f], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_density_integrates_to_one_1d(kernel, rng):
     x = rng.normal(size=(30, 1))

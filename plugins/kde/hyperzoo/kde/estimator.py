@@ -59,7 +59,9 @@ class KernelDensity(BaseEstimator):
         rtol: relative error bound of ``algorithm="tree"`` (0 = exact).
         grid_size: grid points per dimension for ``"grid"`` (default 4096 / 512 / 96 for d = 1 / 2 / 3).
         leaf_size: points per leaf for ``"tree"``.
-        device: ``"cpu"``, ``"cuda"``, ...; dtype: ``"float64"`` (default) or ``"float32"``.
+        device: ``"cpu"``, ``"cuda"``, ...; dtype: the arithmetic, ``"float64"`` (default) or ``"float32"`` (the
+            points stay in float64: each block is centred in float64 before the cast, so float32 stays accurate on
+            data far from the origin or spanning thousands of bandwidths).
         backend: force a ``kde.kernel_sum`` backend (``"reference"``, ``"blocked"``, ``"triton"``).
     """
 
@@ -113,16 +115,19 @@ class KernelDensity(BaseEstimator):
 
     def _set_data(self, X: np.ndarray, weights: np.ndarray | None) -> None:
         dtype, device = DTYPES[self.dtype], torch.device(self.device)
-        # like scikit-learn's KernelDensity, keep a reference to X where no conversion is needed (no copy)
-        self.data_ = torch.as_tensor(X if X.flags.writeable else X.copy(), dtype=dtype, device=device)
-        self.weights_ = None if weights is None else torch.tensor(weights, dtype=dtype, device=device)
+        # the points are kept in float64 whatever ``dtype`` (float32 is the arithmetic: each block is centred in
+        # float64 first, see functional.kernel_sum_centred); like scikit-learn's KernelDensity, keep a reference
+        # to X where no conversion is needed (no copy)
+        self.data_ = torch.as_tensor(X if X.flags.writeable else X.copy(), dtype=torch.float64, device=device)
+        self.weights_ = None if weights is None else torch.tensor(weights, dtype=torch.float64, device=device)
         w_total = X.shape[0] if weights is None else float(weights.sum())
         self.log_norm_ = math.log(w_total) + X.shape[1] * math.log(self.bandwidth_) + log_norm(self.kernel, X.shape[1])
         self.grid_ = self.tree_ = None
         if self.algorithm == "grid":
             from .grid import Grid
 
-            self.grid_ = Grid(self.data_, self.weights_, self.bandwidth_, self.kernel, self.grid_size)
+            self.grid_ = Grid(self.data_.to(dtype), None if self.weights_ is None else self.weights_.to(dtype),
+                              self.bandwidth_, self.kernel, self.grid_size)
         elif self.algorithm == "tree":
             from .tree import Tree
 
@@ -130,15 +135,20 @@ class KernelDensity(BaseEstimator):
 
     # -- evaluation ------------------------------------------------------------------------------------------
     def _kernel_sum(self, queries: torch.Tensor, data: torch.Tensor, h: float, *, kernel: str, weights=None):
-        from .functional import kernel_sum
+        """The kernel sum of float64 queries and data, computed in ``dtype`` (returned as float64)."""
+        from .functional import kernel_sum, kernel_sum_centred
 
-        return kernel_sum(queries, data, h, kernel=kernel, weights=weights, backend=self.backend)
+        if self.dtype == "float64":
+            return kernel_sum(queries, data, h, kernel=kernel, weights=weights, backend=self.backend)
+        return kernel_sum_centred(queries, data, h, dtype=DTYPES[self.dtype], kernel=kernel, weights=weights,
+                                  backend=self.backend).to(queries.dtype)
 
     @torch.no_grad()
     def log_density(self, queries: torch.Tensor) -> torch.Tensor:
-        """log p̂ at a tensor of queries (on the estimator's device and dtype)."""
+        """log p̂ at a tensor of queries on the estimator's device, in its ``dtype``."""
+        queries = queries.to(torch.float64)
         if self.algorithm == "grid":
-            out, inside = self.grid_.log_density_at(queries)
+            out, inside = self.grid_.log_density_at(queries.to(DTYPES[self.dtype]))
             if not bool(inside.all()):
                 outside = ~inside
                 out[outside] = self._kernel_sum(queries[outside], self.data_, self.bandwidth_, kernel=self.kernel,
@@ -148,13 +158,13 @@ class KernelDensity(BaseEstimator):
             s = self.tree_.log_kernel_sum(queries, self.bandwidth_, self.kernel, float(self.rtol), self._kernel_sum)
         else:
             s = self._kernel_sum(queries, self.data_, self.bandwidth_, kernel=self.kernel, weights=self.weights_)
-        return s - self.log_norm_
+        return s.to(DTYPES[self.dtype]) - self.log_norm_
 
     def score_samples(self, X) -> np.ndarray:
         """Log density at each row of X (normalised: densities integrate to 1)."""
         check_is_fitted(self, "data_")
         X = validate_data(self, X, dtype=np.float64, order="C", reset=False)
-        queries = torch.as_tensor(X, dtype=self.data_.dtype).to(self.data_.device)
+        queries = torch.as_tensor(X, dtype=torch.float64).to(self.data_.device)
         return self.log_density(queries).double().cpu().numpy()
 
     def score(self, X, y=None) -> float:

@@ -117,7 +117,7 @@ def _norms(ya: torch.Tensor, xat: torch.Tensor, kernel: str) -> tuple[torch.Tens
     return (ya[:, -2] * sign).clamp_min(0.0).sqrt(), (xat[-1] * sign).clamp_min(0.0).sqrt()
 
 
-def _reach(kernel: str, floor: float) -> float:
+def reach_of(kernel: str, floor: float) -> float:
     """Distance (in bandwidths) beyond which a term is below e^floor (compact kernels: their support)."""
     return math.sqrt(-2.0 * floor) if kernel == "gaussian" else -floor if kernel == "exponential" else 1.0
 
@@ -157,7 +157,7 @@ def kernel_sum(queries: torch.Tensor, data: torch.Tensor, bandwidth: float | tor
         return _spread_out(queries, data, h, kernel, weights)
     m, n = ya.shape[0], xat.shape[1]
     floor = FLOOR[ya.dtype]
-    reach = _reach(kernel, floor)
+    reach = reach_of(kernel, floor)
     out = torch.zeros(m, dtype=ya.dtype, device=ya.device)
     buf = torch.empty(min(QUERY_BLOCK, m), min(DATA_BLOCK, n), dtype=ya.dtype, device=ya.device)
     tiles = _tiles(xat, w, x_norm)
@@ -177,7 +177,7 @@ def _doubtful(n: int, floor: float, dtype, kernel: str) -> float:
     return n * math.exp(floor) / torch.finfo(dtype).eps if kernel in ("gaussian", "exponential") else 0.0
 
 
-def _compact_blocks(points: torch.Tensor, h: float, reach: float, unit: float, tol: float,
+def compact_blocks(points: torch.Tensor, h: float, reach: float, unit: float, tol: float,
                     min_block: int) -> list[torch.Tensor]:
     """Query indices in spatially compact blocks: split at the median of the widest coordinate until a block has
     at most QUERY_BLOCK points and its local rounding estimate u·(R² + (R + reach)²) is within ``tol`` (R: half
@@ -205,14 +205,14 @@ def _spread_out(queries, data, h: float, kernel: str, weights) -> torch.Tensor:
 
     dtype, (m, n) = queries.dtype, (queries.shape[0], data.shape[0])
     floor, unit, tol = FLOOR[dtype], torch.finfo(dtype).eps / 2, SPREAD_TOL[dtype]
-    reach = _reach(kernel, floor)
+    reach = reach_of(kernel, floor)
     w, log_top = _scaled_weights(weights, dtype)
     out = torch.zeros(m, dtype=dtype, device=queries.device)
     flat = torch.empty(QUERY_BLOCK * DATA_BLOCK, dtype=dtype, device=queries.device)
     # only the Gaussian's blocks use the local matmul, so only they are split below QUERY_BLOCK for accuracy (the
     # exponential's reach, 80 bandwidths in float32, never meets the estimate: its blocks take direct differences)
     local = kernel == "gaussian" and unit * reach**2 <= tol
-    for idx in _compact_blocks(queries, h, reach, unit, tol, MIN_BLOCK if local else QUERY_BLOCK):
+    for idx in compact_blocks(queries, h, reach, unit, tol, MIN_BLOCK if local else QUERY_BLOCK):
         q = queries[idx]
         centre = 0.5 * (q.amin(0) + q.amax(0))    # the box's centre: every query within the split's radius
         y = (q - centre) / h
