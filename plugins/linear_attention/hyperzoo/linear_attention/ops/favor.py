@@ -15,6 +15,9 @@ an unbiased estimate of softmax attention's numerator and denominator. Each quer
 subtracting its largest exponent (a per-query factor that cancels in the row normalisation); non-causal keys
 without states are shifted by one constant per (batch, head) (causal outputs must not depend on later keys, and
 states stay in absolute units so that they compose across calls). The error of φ(x)·φ(y) shrinks as m^-½.
+Range: in absolute units (causal, or states in or out) a key's features exp(ωᵀk̃ − ‖k̃‖²/2) underflow to 0 once
+‖k̃‖²/2 − ωᵀk̃ exceeds the dtype's exponent range (≈ 87 in float32, ≈ 708 in float64), i.e. for keys of norm
+≳ 13 (float32) after the scale; such a key then carries no weight. Normalise keys (or use float64) there.
 """
 
 from __future__ import annotations
