@@ -25,6 +25,10 @@ def hyperzoo_register(registrar) -> None:
         registrar.backend(f"hypergraph.{op}", "csr", f"{_OPS}{op}_csr:{op}", priority=5,
                           supports=f"{_OPS}{op}_csr:supports",
                           tolerances={"float32": (1e-5, 1e-6), "float64": (1e-10, 1e-12)})
+        registrar.backend(f"hypergraph.{op}", "triton", f"{_OPS}{op}_triton:{op}", priority=10,
+                          is_available="hyperzoo.core.dispatch:triton_available",
+                          supports=f"{_OPS}{op}_triton:supports",
+                          tolerances={"float32": (1e-5, 1e-6), "float64": (1e-10, 1e-12)})
 
     registrar.model("hgnn", _M + "hgnn", fits=[NODE])
     registrar.model("hgnnp", _M + "hgnnp", fits=[NODE, ENC])
@@ -36,6 +40,12 @@ def hyperzoo_register(registrar) -> None:
     registrar.model("softhgnn", _M + "softhgnn", fits=[IMG])
     registrar.model("dht", _M + "dht", fits=[GRAPH])
     registrar.model("hyperedge-reconstructor", _M + "reconstructor", fits=[RECON])
+    _HF, _LP = "hyperzoo.hypergraph.hyperformer:", "link-prediction"
+    registrar.model("hyperformer", _HF + "hyperformer", fits=[_LP])
+    registrar.model("hyperformer-triple", _HF + "hyperformer_triple", fits=[_LP])
+    registrar.model("kg-transformer", _HF + "kg_transformer", fits=[_LP])
+    registrar.model("distmult", _HF + "distmult", fits=[_LP])
+    registrar.model("complex", _HF + "complex_scorer", fits=[_LP])
 
     registrar.task("hypergraph-npz", _T + "HypergraphNPZ", kind=NODE)
     registrar.task("cocitation-cora", _T + "CocitationCora", kind=NODE)
@@ -46,6 +56,7 @@ def hyperzoo_register(registrar) -> None:
     registrar.task("enc-cora-outsider", _T + "ENCCoraOutsider", kind=ENC)
     registrar.task("hyperedge-reconstruction", _T + "HyperedgeReconstruction", kind=RECON)
     registrar.task("graph-families", _T + "GraphFamilies", kind=GRAPH)
+    registrar.task("wd50k-100", "hyperzoo.hypergraph.link_prediction:WD50K100", kind="link-prediction")
 
     registrar.dataset("hypergraph-npz", "hyperzoo.hypergraph.data:load_npz")
     registrar.dataset("hypergraph-enc", "hyperzoo.hypergraph.data:load_enc")
