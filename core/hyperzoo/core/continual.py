@@ -33,6 +33,14 @@ replay repeats what the uninterrupted run did; a model therefore keeps what ``en
 - ``end_task(t, train_inputs, train_targets)`` after it (store embeddings, snapshots, a generative replay
   model, ...);
 - extra losses through the existing ``auxiliary_losses()`` (added to the loss by the trainer and logged);
+- ``continual_loss(x, y, task_id, allowed)``: the model's own training loss, for a loss that needs the labels
+  (e.g. a worst-case loss over an interval of networks). When present it is called in training *instead of*
+  the forward, with the batch's inputs, labels, sub-task ids and ``allowed`` (``(N, num_classes)`` booleans:
+  the classes each example may take with ``task_identity=True``, else ``None``), and returns
+  ``(logits, loss)``: the logits (masked like any model's) serve the training metrics and ``loss`` (a scalar)
+  replaces the task's cross-entropy; ``auxiliary_losses()`` are still added. Evaluation calls the model as
+  usual. It cannot be combined with ``label_smoothing`` (the loss is the model's) nor with
+  ``DistributedDataParallel`` (it bypasses the wrapper's forward); both raise;
 - ``takes_task_id = True``: the model is called as ``model(x, task_id)`` with a LongTensor of sub-task ids
   (one per example) in training, and in evaluation when ``task_identity=True``; in evaluation without task
   identity it is called as ``model(x)`` and must infer the sub-task itself (or use a task-agnostic path).
@@ -138,6 +146,7 @@ class SubTask(SupervisedTask):
         self.name, self.fetch = name, fetch
         self.num_classes = num_classes
         self.allowed, self._allowed_on = allowed, {}
+        self._model_loss: tuple[torch.Tensor, torch.Tensor] | None = None  # (logits, loss) of continual_loss
         self.takes_task_id, self.task_identity = takes_task_id, task_identity
         self._splits = {split: TensorDataset(idx, tid, y) for split, (idx, tid, y) in data.items()}
 
@@ -152,10 +161,26 @@ class SubTask(SupervisedTask):
         idx, tid, y = (t.to(device) for t in self._splits[split].tensors)
         return self.fetch(idx, tid), y
 
+    def _allowed(self, device: Any) -> torch.Tensor:
+        key = str(device)
+        if key not in self._allowed_on:  # one copy per device, not one per batch
+            self._allowed_on[key] = self.allowed.to(device)
+        return self._allowed_on[key]
+
     def forward(self, model: Any, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         index, task_id, target = batch
         x = self.fetch(index, task_id)
-        if self.takes_task_id and (model.training or self.task_identity):
+        own_loss, loss = _continual_loss_hook(model) if model.training else None, None
+        if own_loss is not None:
+            allowed = self._allowed(x.device)[task_id] if self.allowed is not None else None
+            out, loss = own_loss(x, target, task_id, allowed)
+            if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                raise ValueError(f"{type(model).__name__}.continual_loss must return (logits, loss) with a scalar "
+                                 f"loss tensor, got a loss of {type(loss).__name__} "
+                                 f"{tuple(getattr(loss, 'shape', ()))}")
+        elif self.takes_task_id and (model.training or self.task_identity):
             out = model(x, task_id)
         else:
             out = model(x)
@@ -163,17 +188,23 @@ class SubTask(SupervisedTask):
             raise ValueError(f"continual-learning tasks need logits of shape (N, {self.num_classes}) over every "
                              f"sub-task's classes; the model returned {tuple(out.shape)}")
         if self.allowed is not None:
-            key = str(out.device)
-            if key not in self._allowed_on:  # one copy per device, not one per batch
-                self._allowed_on[key] = self.allowed.to(out.device)
-            out = out.masked_fill(~self._allowed_on[key][task_id], float("-inf"))
+            out = out.masked_fill(~self._allowed(out.device)[task_id], float("-inf"))
+        self._model_loss = None if loss is None else (out, loss)
         return out, target
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
         """Cross-entropy over the classes each example may take (``-inf`` logits are masked classes); label
-        smoothing spreads over those classes only."""
+        smoothing spreads over those classes only. For the outputs of a model's ``continual_loss`` (see the
+        module docstring) the loss it returned."""
         import torch
 
+        own, self._model_loss = self._model_loss, None
+        if own is not None and own[0] is outputs:
+            if label_smoothing:
+                raise ValueError("the model supplies its own training loss (continual_loss), so label_smoothing "
+                                 f"={label_smoothing} cannot apply; set label_smoothing=0 or smooth inside the "
+                                 "model's loss")
+            return own[1]
         logp = torch.log_softmax(outputs, dim=-1)
         nll = -logp.gather(1, targets[:, None]).squeeze(1)
         if label_smoothing:
@@ -184,6 +215,20 @@ class SubTask(SupervisedTask):
 
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         return {"accuracy": float((outputs.argmax(-1) == targets).float().mean())}
+
+
+def _continual_loss_hook(model: Any) -> Any:
+    """The model's ``continual_loss`` method, or None; an error under DistributedDataParallel (the hook would
+    bypass the wrapper's gradient synchronisation)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    if isinstance(model, DistributedDataParallel):
+        if callable(getattr(model.module, "continual_loss", None)):
+            raise ValueError(f"{type(model.module).__name__} defines continual_loss, which cannot run under "
+                             "DistributedDataParallel (it bypasses the wrapper's forward); train it in one process")
+        return None
+    hook = getattr(model, "continual_loss", None)
+    return hook if callable(hook) else None
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None, why: str) -> None:
