@@ -14,6 +14,7 @@ from hyperzoo.linear_attention.ops import favor as fav
 from hyperzoo.linear_attention.ops import nala as nl
 from hyperzoo.linear_attention.shiftadd import ShiftAddMoE, ShiftLinear, power_of_two
 from hyperzoo.linear_attention.snnk import SNNK
+from hyperzoo.linear_attention import urf
 
 
 # -- NaLa ------------------------------------------------------------------------------------------------------
@@ -226,3 +227,61 @@ def test_snnk_layer_converges_to_the_exact_feed_forward_layer():
         with torch.no_grad():
             errs.append(float((layer(x) - layer.exact(x)).abs().mean() / layer.exact(x).abs().mean()))
     assert errs[0] > errs[1] > errs[2] and errs[2] < 0.05, errs
+
+
+# -- universal random features (SNNK) ---------------------------------------------------------------------------
+def _urf_errors(name, ms, seeds=24):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(24, 6, generator=g, dtype=torch.float64) * 0.3
+    w = torch.randn(16, 6, generator=g, dtype=torch.float64) * 0.3
+    b = torch.randn(16, generator=g, dtype=torch.float64)
+    exact = urf.activation(name, x @ w.T + b)
+    return np.array([np.mean([float((urf.URF(name, 6, m, seed=s).estimate(x, w, b) - exact).abs().mean())
+                              for s in range(seeds)]) for m in ms])
+
+
+@pytest.mark.parametrize("name", urf.SPECTRA)
+def test_universal_random_features_error_slope(name):
+    """f(wᵀx + b) ≈ Re Φ(x)ᵀΨ(w, b): the mean error against the exact activation falls as m^-½."""
+    ms = np.array([16, 64, 256, 1024])
+    errs = _urf_errors(name, ms)
+    slope = np.polyfit(np.log(ms), np.log(errs), 1)[0]
+    assert -0.6 <= slope <= -0.4, (slope, errs)
+    assert errs[-1] < 0.05, errs
+
+
+def test_universal_random_features_are_unbiased_and_reduce_to_favor():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(5, 4, generator=g, dtype=torch.float64) * 0.3
+    w = torch.randn(3, 4, generator=g, dtype=torch.float64) * 0.3
+    b = torch.randn(3, generator=g, dtype=torch.float64)
+    # unbiased: the average of many independent estimates approaches cos(xᵀw + b) (standard error ~ 1/√(m·seeds))
+    mean = torch.stack([urf.URF("cos", 4, 64, seed=s).estimate(x, w, b) for s in range(200)]).mean(0)
+    torch.testing.assert_close(mean, torch.cos(x @ w.T + b), atol=0.02, rtol=0)
+    # ξ = −i (the softmax kernel's point mass): c = (iξ)^½ = 1 and Φ is FAVOR+'s positive map exp(ωᵀx − ‖x‖²/2)
+    r = urf.URF("cos", 4, 16, seed=0)
+    r.xi = torch.full((16,), -1j, dtype=torch.complex128)
+    phi = r.phi(x)
+    torch.testing.assert_close(phi.imag, torch.zeros_like(phi.imag), atol=1e-12, rtol=0)
+    assert (phi.real > 0).all()
+    torch.testing.assert_close(phi.real, fav.positive_features(x, r.omega), rtol=1e-12, atol=0)
+    torch.testing.assert_close((r.phi(x) @ r.psi(w).T).real, fav.positive_features(x, r.omega)
+                               @ fav.positive_features(w, r.omega).T, rtol=1e-12, atol=0)
+
+
+def test_snnk_with_universal_random_features_converges_and_trains():
+    torch.manual_seed(0)
+    x = torch.randn(64, 6, dtype=torch.float64) * 0.5
+    errs = []
+    for m in (16, 256, 4096):
+        layer = SNNK(6, 3, 10, num_features=m, activation="cos").double()
+        with torch.no_grad():
+            errs.append(float((layer(x) - layer.exact(x)).abs().mean() / layer.exact(x).abs().mean()))
+    assert errs[0] > errs[1] > errs[2] and errs[2] < 0.1, errs
+    layer = SNNK(6, 3, 10, num_features=32, activation="gaussian")
+    layer(x.float()).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
+    with pytest.raises(ValueError, match="activation must be one of"):
+        SNNK(6, 3, 10, activation="relu")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        urf.URF("relu", 6, 8)
