@@ -56,9 +56,13 @@ def _train(m, t, x, y, steps, lr=0.02):
     m.train()
     m.begin_task(t)
     opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=lr)
+    ids = torch.full((len(x),), t)
     for _ in range(steps):
-        out = m(x, torch.full((len(x),), t))
-        loss = torch.nn.functional.cross_entropy(out, y) + sum(m.auxiliary_losses().values())
+        if hasattr(m, "continual_loss"):       # what core's protocol calls: the label-aware loss
+            loss = m.continual_loss(x, y, ids, None)[1]
+        else:
+            loss = torch.nn.functional.cross_entropy(m(x, ids), y)
+        loss = loss + sum(m.auxiliary_losses().values())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -112,6 +116,66 @@ def test_the_guarantee_holds_after_the_last_task_only_with_the_regulariser(beta,
         assert m.certify(x0, y0, 0)["certified_accuracy"] >= cert_before - 0.05
     else:
         assert drift > 0.2 * scale
+
+
+def test_hyperinterval_regulariser_keeps_the_ibp_bounds_of_earlier_boxes():
+    """β · mean_s Σ_{lo, mid, hi} ‖θ_·,s − θ*_·,s‖² / 3 with (θ_lo, θ_mid, θ_hi) the IBP weight box of task s."""
+    torch.manual_seed(0)
+    m = small(radius=0.5, warmup_steps=0, regularizer_weight=0.7)
+    seq = _sequence()
+    _train(m, 0, *seq[0], 3)
+    _train(m, 1, *seq[1], 3)
+    stored = []
+    for s_ in (0, 1):
+        mid, rad = m.weight_box(s_)
+        stored.append(torch.stack([mid - rad, mid, mid + rad]).detach())
+    torch.testing.assert_close(m.stored_bounds, torch.stack(stored), rtol=1e-12, atol=1e-12)
+    m.begin_task(2)
+    with torch.no_grad():
+        for p in m.generator.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    want = 0.0
+    for s_ in (0, 1):
+        mid, rad = m.weight_box(s_)
+        now = torch.stack([mid - rad, mid, mid + rad])
+        want += float((now - stored[s_]).square().sum()) / 3
+    m.train()
+    assert float(m.auxiliary_losses()["hnet_reg"]) == pytest.approx(0.7 * want / 2, rel=1e-10)
+
+
+def test_continual_loss_is_the_papers_worst_case_loss_with_the_labels():
+    """κ·CE(z_mid, y) + (1−κ)·CE(z_worst(y), y) over the task box (core's label-aware hook), classes outside
+    ``allowed`` masked; the half-widths and 1−κ ramp over warmup_steps; interval_loss is the post-warm-up loss."""
+    torch.manual_seed(0)
+    m = small(radius=0.5, warmup_steps=4, worst_case_weight=0.5).train()
+    x, y = _sequence()[0]
+    y = y % 2                                        # classes {0, 1} of a split-style sub-task
+    ids = torch.zeros(len(x), dtype=torch.long)
+    allowed = torch.zeros(len(x), 4, dtype=torch.bool)
+    allowed[:, :2] = True
+    F = torch.nn.functional
+    for step in range(6):
+        ramp = min(1.0, step / 4)
+        mid, rad = m.logit_box(x, *m.weight_box(0, scale=ramp))
+        worst = torch.where(F.one_hot(y, 4).bool(), mid - rad, mid + rad)
+        mask = lambda z: z.masked_fill(~allowed, -math.inf)  # noqa: E731
+        kappa = 1 - 0.5 * ramp
+        want = kappa * F.cross_entropy(mask(mid), y) + (1 - kappa) * F.cross_entropy(mask(worst), y)
+        out, loss = m.continual_loss(x, y, ids, allowed)
+        assert float(loss) == pytest.approx(float(want), rel=1e-10)
+        torch.testing.assert_close(out, mask(mid))
+    assert int(m.steps) == 6 and m.ramp() == 1.0
+    assert float(m.interval_loss(x, y, 0, allowed)) == pytest.approx(float(want), rel=1e-10)
+    # the worst case is taken at the true label, not at the model's own prediction
+    pred = mid.detach().masked_fill(~allowed, -math.inf).argmax(-1)
+    assert bool((pred != y).any())
+    pseudo = F.cross_entropy(mask(torch.where(F.one_hot(pred, 4).bool(), mid - rad, mid + rad)), pred)
+    assert abs(float(pseudo) - float(F.cross_entropy(mask(worst), y))) > 1e-3
+    # several sub-tasks in one batch: each example's own box
+    mixed = torch.tensor([0, 1] * 20)
+    _, loss = m.continual_loss(x, y, mixed, None)
+    per = [m.interval_loss(x[mixed == t], y[mixed == t], t) * (mixed == t).sum() for t in (0, 1)]
+    assert float(loss) == pytest.approx(float(sum(per) / len(x)), rel=1e-10)
 
 
 def test_hypernet_regulariser_is_the_closed_form_and_batches_earlier_tasks():
@@ -180,3 +244,7 @@ def test_models_learn_split_digits_through_core_run(name):
     assert m["test_average_accuracy"] > 0.7                    # chance is 0.5 within a sub-task's two classes
     assert math.isfinite(m["test_backward_transfer"])
     assert len([r for r in result.history if "accuracy_row" in r]) == 5
+    if name == "hyperinterval":   # trained through core's label-aware hook: one curriculum step per batch (the
+        # counter is a buffer, so it comes back with the weights of the best epoch: one or two epochs' worth)
+        batches = -(-len(core.get_task("split-digits").subtask(4).splits()["train"]) // 32)
+        assert int(result.model.steps) in (batches, 2 * batches)

@@ -17,25 +17,28 @@ every task ``s <= t`` are stored; while learning task ``T`` the loss adds
 (all earlier embeddings in one batched generator call; old embeddings stay fixed). The look-ahead ``Δθ`` of the
 paper is not used (it reports it as optional).
 
-**HyperInterval.** Task ``t`` owns a box ``[e_t − r_t, e_t + r_t]`` with learned half-widths
-``r_t = ε·softmax(ρ_t)`` (they sum to ``ε``, as in the paper's code) and centre ``e_t = r_t ⊙ tanh(a_t)`` (so
-``|e_t| < r_t``: ``0`` lies in every box and their intersection is never empty). IBP through the hypernetwork maps
-the box to a box of target weights ``[θ_mid − θ_rad, θ_mid + θ_rad]``, and IBP through the target maps the input
-with those weight boxes to logit bounds ``[z_lo, z_hi]``. The loss is ``κ·CE(z_mid, y) + (1 − κ)·CE(z_worst, y)``
-with ``z_worst`` the upper bound on every wrong class and the lower bound on the right one
-(``κ = 1 − worst_case_weight``); the box half-widths and the worst-case weight ramp up from 0 over
-``warmup_steps`` steps per sub-task (the IBP curriculum). After task ``t`` the hypernetwork's outputs at the lower
-corner, the centre and the upper corner of every earlier box are stored and kept by the same regulariser. The
-universal embedding ``u`` is the centre of the intersection of the boxes: as ``u`` lies in every box, ``H(u)`` lies
-in every task's weight box, so one network serves every task, and the worst-case logits bound its predictions on
-each task (the guarantee; :meth:`HyperIntervalNet.certify`).
+**HyperInterval** (Krukowski et al., arXiv 2405.15444). Task ``t`` owns a box ``[e_t − r_t, e_t + r_t]`` with learned
+half-widths ``r_t = ε·softmax(ρ_t)`` (they sum to ``ε``, the paper's perturbation size) and centre
+``e_t = r_t ⊙ tanh(a_t)`` (so ``|e_t| < r_t``: ``0`` lies in every box and their intersection is never empty).
+IBP through the hypernetwork maps the box to a box of target weights ``[θ_lo, θ_hi]`` (midpoint ``θ_mid``), and
+IBP through the target maps the input with those weight boxes to logit bounds ``[z_lo, z_hi]``. The loss of the
+current task is
 
-*Deviation, forced by core's protocol:* the loss core computes is ``CE(model(x, t), y)`` and a model's auxiliary
-losses never see ``y``; so in training the model returns ``z_mid`` and adds ``(1 − κ)/κ · CE(z_worst(ŷ), ŷ)`` with
-``ŷ = argmax z_mid`` (detached): the worst-case loss of the model's own prediction, which is what certification
-asks (the prediction does not change over the box) and equals the paper's term wherever the prediction is right
-(the total is then the paper's objective divided by κ). :meth:`HyperIntervalNet.interval_loss` is the exact loss
-for a caller that has the labels.
+    κ·CE(z_mid, y) + (1 − κ)·CE(z_worst, y),     z_worst = z_lo on the true class y, z_hi on every other,
+
+through core's label-aware hook ``continual_loss(x, y, task_id, allowed)`` (classes outside ``allowed`` masked
+in both); the box half-widths and ``1 − κ`` ramp up from 0 to ``ε`` and ``worst_case_weight`` over
+``warmup_steps`` steps per sub-task (the IBP curriculum of the paper's code, which ramps ε over the first half of
+a task's iterations). After task ``t`` the IBP bounds and midpoint ``(θ_lo,s, θ_mid,s, θ_hi,s)`` of every earlier
+box are stored, and learning task ``T`` adds
+
+    β / (T − 1) · Σ_{s<T} (‖θ_lo,s − θ*_lo,s‖² + ‖θ_mid,s − θ*_mid,s‖² + ‖θ_hi,s − θ*_hi,s‖²) / 3
+
+(all earlier boxes in one IBP pass): each old task's weight box, and so its certified predictions, stays put.
+The universal embedding ``u`` is the centre of the intersection of the boxes: as ``u`` lies in every box, ``H(u)``
+lies in every task's weight box, so one network serves every task, and the worst-case logits bound its
+predictions on each task (the guarantee; :meth:`HyperIntervalNet.certify`). Evaluation uses the centre network
+``H(e_t)`` with a task id and ``H(u)`` without one.
 """
 
 from __future__ import annotations
@@ -211,9 +214,8 @@ class HyperIntervalNet(HypernetCL):
         with torch.no_grad():
             self.task_embeddings.uniform_(-1.0, 1.0)        # the pre-tanh parameters a_t
         self.task_radii = nn.Parameter(torch.rand(num_tasks, embedding_width))   # ρ_t: r_t = ε softmax(ρ_t)
-        self.register_buffer("stored_corners", torch.zeros(0, 3, self.target.num_weights))
+        self.register_buffer("stored_bounds", torch.zeros(0, 3, self.target.num_weights))
         assert isinstance(self.generator, MLPHypernet)
-        self._worst: torch.Tensor | None = None
 
     # -- boxes ---------------------------------------------------------------------------------------------------
     def half_widths(self, n: int | None = None) -> torch.Tensor:
@@ -270,57 +272,84 @@ class HyperIntervalNet(HypernetCL):
 
     # -- outputs ---------------------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, task_id: int | torch.Tensor | None = None) -> torch.Tensor:
+        """The centre network of each example's task box (``H(e_t)``); without ids the universal network."""
         if task_id is None:                                   # no task identity: the universal network
             return self.target(self.generator(self.universal_embedding()), x)
-        if self.training:
-            worst: list[torch.Tensor] = []
-            ramp = self.ramp()
-            self.steps += 1
-
-            def boxed(xs: torch.Tensor, t: int) -> torch.Tensor:
-                mid, rad = self.logit_box(xs, *self.weight_box(t, scale=ramp))
-                pred = mid.detach().argmax(-1)
-                worst.append(F.cross_entropy(worst_case_logits(mid, rad, pred), pred, reduction="sum"))
-                return mid
-            out = self._per_task(x, task_id, boxed)
-            self._worst = ramp * torch.stack(worst).sum() / len(x)
-            return out
         return self._per_task(x, task_id, lambda xs, t: self.target(self.generator(self.center(t)), xs))
 
-    def interval_loss(self, x: torch.Tensor, y: torch.Tensor, task_id: int) -> torch.Tensor:
-        """The paper's loss for one sub-task: κ·CE(z_mid) + (1−κ)·CE(z_worst)."""
-        mid, rad = self.logit_box(x, *self.weight_box(task_id))
-        kappa = 1.0 - self.worst_case_weight
-        return kappa * F.cross_entropy(mid, y) + (1 - kappa) * F.cross_entropy(worst_case_logits(mid, rad, y), y)
+    def kappa(self) -> float:
+        """κ of the current training step: 1 − ramp·``worst_case_weight`` (so 1 − worst_case_weight after the
+        warm-up)."""
+        return 1.0 - self.ramp() * self.worst_case_weight
+
+    def continual_loss(self, x: torch.Tensor, y: torch.Tensor, task_id: torch.Tensor,
+                       allowed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Core's label-aware training hook: ``(z_mid, κ·CE(z_mid, y) + (1−κ)·CE(z_worst(y), y))`` over the
+        box of each example's sub-task (half-widths and 1−κ ramped over ``warmup_steps``), classes outside
+        ``allowed`` masked in both logit sets. One call is one training step of the curriculum."""
+        scale, kappa = self.ramp(), self.kappa()
+        self.steps += 1
+        return self._box_loss(x, y, task_id, allowed, scale, kappa)
+
+    def interval_loss(self, x: torch.Tensor, y: torch.Tensor, task_id: int | torch.Tensor,
+                      allowed: torch.Tensor | None = None) -> torch.Tensor:
+        """The paper's loss after the warm-up: κ·CE(z_mid, y) + (1−κ)·CE(z_worst, y), κ = 1 − worst_case_weight."""
+        ids = task_id if isinstance(task_id, torch.Tensor) and task_id.dim() else \
+            torch.full((len(x),), self._task(task_id), dtype=torch.long, device=x.device)
+        return self._box_loss(x, y, ids, allowed, 1.0, 1.0 - self.worst_case_weight)[1]
+
+    def _box_loss(self, x, y, task_id, allowed, scale, kappa):
+        if task_id.shape != (len(x),) or y.shape != (len(x),):
+            raise ValueError(f"need one label and one task id per example ({len(x)}), got labels "
+                             f"{tuple(y.shape)} and ids {tuple(task_id.shape)}")
+        mids, total = [], x.new_zeros(())
+        ids = task_id.unique()
+        for t in ids.tolist():
+            sel = slice(None) if len(ids) == 1 else task_id == t
+            mid, rad = self.logit_box(x[sel], *self.weight_box(t, scale=scale))
+            worst = worst_case_logits(mid, rad, y[sel])
+            if allowed is not None:
+                mid = mid.masked_fill(~allowed[sel], -math.inf)
+                worst = worst.masked_fill(~allowed[sel], -math.inf)
+            total = total + kappa * F.cross_entropy(mid, y[sel], reduction="sum")
+            if kappa < 1:
+                total = total + (1 - kappa) * F.cross_entropy(worst, y[sel], reduction="sum")
+            mids.append((sel, mid))
+        if len(mids) == 1:
+            out = mids[0][1]
+        else:
+            out = mids[0][1].new_empty(len(x), mids[0][1].shape[1])
+            for sel, mid in mids:
+                out[sel] = mid
+        return out, total / len(x)
 
     def auxiliary_losses(self) -> dict[str, torch.Tensor]:
-        if not self.training:
+        if not self.training or self.current == 0 or self.regularizer_weight == 0:
             return {}
-        out = super().auxiliary_losses()
-        if self._worst is not None and self.worst_case_weight > 0:
-            k = 1.0 - self.worst_case_weight
-            out["worst_case"] = (1 - k) / k * self._worst
-            self._worst = None
-        return out
+        return {"hnet_reg": self.regularizer()}
 
     # -- the protocol ----------------------------------------------------------------------------------------------
-    def _corners(self, n: int) -> torch.Tensor:
+    def weight_bounds(self, n: int) -> torch.Tensor:
+        """``(n, 3, P)``: the lower bound, midpoint and upper bound of the weight boxes of the first ``n`` task
+        boxes (IBP through the hypernetwork, all boxes in one pass; the boxes themselves detached)."""
         c, r = self.centers(n).detach(), self.half_widths(n).detach()
-        return torch.stack([c - r, c, c + r], dim=1)                            # (n, 3, E)
+        stack = nn.Sequential(*self.generator.body, self.generator.head)
+        mid, rad = interval_sequential(stack, c, r)
+        return torch.stack([mid - rad, mid, mid + rad], dim=1)
 
     def regularizer(self) -> torch.Tensor:
-        """β/(T−1) Σ_{s<T} Σ_{corner ∈ lo, mid, hi} ‖H(corner_s) − stored‖² / 3, in one generator call."""
-        n = min(len(self.stored_corners), self.current)
+        """β/(T−1) Σ_{s<T} (‖θ_lo,s − θ*_lo,s‖² + ‖θ_mid,s − θ*_mid,s‖² + ‖θ_hi,s − θ*_hi,s‖²) / 3: the weight box of
+        every earlier task (its IBP bounds and midpoint) kept where it was after that task."""
+        n = min(len(self.stored_bounds), self.current)
         if n == 0 or self.regularizer_weight == 0:
             return self.task_embeddings.new_zeros(())
-        now = self.generator(self._corners(n))                                  # (n, 3, P)
-        return self.regularizer_weight * (now - self.stored_corners[:n]).square().sum(-1).mean()
+        return self.regularizer_weight * (self.weight_bounds(n) - self.stored_bounds[:n]).square().sum(-1).mean()
 
     @torch.no_grad()
     def end_task(self, t: int, train_inputs: Any = None, train_targets: Any = None) -> None:
         t = self._task(t)
-        self.stored_corners = self.generator(self._corners(t + 1)).detach().clone()
-        self.stored = self.stored_corners[:, 1].clone()
+        self.stored_bounds = self.weight_bounds(t + 1).detach().clone()
+        self.stored = self.stored_bounds[:, 1].clone()
         self.learned.fill_(max(int(self.learned), t + 1))
 
     @torch.no_grad()

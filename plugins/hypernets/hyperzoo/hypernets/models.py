@@ -44,7 +44,8 @@ def hyperinterval(*, in_features: int, num_classes: int, num_tasks: int, width: 
                   embedding_width: int = 32, hyper_width: int = 100, hyper_depth: int = 2,
                   regularizer_weight: float = 0.01, radius: float = 0.01, worst_case_weight: float = 0.5,
                   warmup_steps: int = 50) -> HyperIntervalNet:
-    """HyperInterval: box embeddings of half-width ``radius``, IBP, a universal embedding."""
+    """HyperInterval: box embeddings with half-widths summing to ``radius`` (ε), IBP, the worst-case loss with
+    weight ``worst_case_weight`` (1 − κ) through core's label-aware ``continual_loss`` hook, a universal embedding."""
     return HyperIntervalNet(in_features=in_features, num_classes=num_classes, num_tasks=num_tasks, width=width,
                             depth=depth, embedding_width=embedding_width, hyper_width=hyper_width,
                             hyper_depth=hyper_depth, regularizer_weight=regularizer_weight, radius=radius,
