@@ -59,8 +59,41 @@ def cases_smooth():
 @pytest.mark.parametrize("op, cases", [("v2e", cases_v2e), ("e2v", cases_e2v), ("hgnn_smooth", cases_smooth),
                                        ("hgnnp_smooth", cases_smooth)])
 def test_csr_backend_parity(op, cases):
-    report = testing.check_parity(f"hypergraph.{op}", cases())
+    """Every backend that can run here against the reference; on a CUDA GPU the cases move there and the
+    compiled Triton kernel runs too (scripts/gpu-check), elsewhere Triton is skipped with that reason."""
+    from hyperzoo import core
+
+    triton_ok, why = core.triton_available()
+    if triton_ok:
+        on_gpu = [(tuple(a.to("cuda") if isinstance(a, (torch.Tensor, Hypergraph)) else a for a in args), kw)
+                  for args, kw in cases()]
+        report = testing.check_parity(f"hypergraph.{op}", on_gpu)
+        assert report.ran["triton"] >= 3
+    else:
+        report = testing.check_parity(f"hypergraph.{op}", cases(), skip={"triton": f"needs a CUDA GPU ({why})"})
     assert report.ran["csr"] >= 3
+
+
+def triton_cases_smooth():
+    """Both hgnn_smooth paths (two products; the cached Θ), float32 and float64, weights, isolated nodes."""
+    out = []
+    for hg in (_random_hg(4), _small_edges_hg(6)):
+        x = torch.randn(hg.num_nodes, 6, generator=torch.Generator().manual_seed(4), requires_grad=True)
+        out += [((x, hg), {"isolated": "self_loop"}),
+                ((x.double().detach().requires_grad_(), hg, hg.edge_weight.double() * 2), {})]
+    return out
+
+
+@pytest.mark.parametrize("op, cases, declined", [("v2e", "cases_v2e", 1), ("e2v", "cases_e2v", 1),
+                                                 ("hgnn_smooth", "triton_cases_smooth", 0),
+                                                 ("hgnnp_smooth", "triton_cases_smooth", 0)])
+def test_triton_backend_parity_interpreted(op, cases, declined):
+    """Outputs and gradients of the Triton segment-reduction backend equal the reference (float32 and float64,
+    weights, isolated nodes), run under TRITON_INTERPRET=1; only aggr='max' is declined."""
+    pytest.importorskip("triton")
+    report = testing.check_parity_interpreted(f"hypergraph.{op}", f"{__file__}::{cases}", backends=["triton"])
+    assert report["ran"]["triton"] == len(globals()[cases]()) - declined
+    assert len(report["not_run"].get("triton", [])) == declined
 
 
 def test_csr_declines_what_it_cannot_do():

@@ -74,15 +74,16 @@ class _SpMM(torch.autograd.Function):
     # The matrices come in one tuple, which autograd does not inspect (sparse tensors as direct inputs made
     # the backward measurably slower).
     @staticmethod
-    def forward(ctx, x, pair):
-        ctx.a_t = pair[1]
-        return mm(pair[0], x)
+    def forward(ctx, x, pair, kernel):
+        ctx.a_t, ctx.kernel = pair[1], kernel
+        return kernel(pair[0], x)
 
     @staticmethod
     def backward(ctx, g):
-        return mm(ctx.a_t, g.contiguous()), None
+        return ctx.kernel(ctx.a_t, g.contiguous()), None, None
 
 
-def spmm(pair: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """``A @ x`` for ``pair = (A, Aᵀ)``, differentiable in ``x``. A symmetric A is passed as ``(A, A)``."""
-    return _SpMM.apply(x.contiguous(), pair)
+def spmm(pair: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, kernel=mm) -> torch.Tensor:
+    """``A @ x`` for ``pair = (A, Aᵀ)``, differentiable in ``x``. A symmetric A is passed as ``(A, A)``.
+    ``kernel(csr, dense)`` is the product: :func:`mm` here, the Triton row kernel for the ``triton`` backends."""
+    return _SpMM.apply(x.contiguous(), pair, kernel)

@@ -6,10 +6,11 @@ import torch
 
 from ..structure import Hypergraph
 from ._common import check_aggregation, check_features, csr_supports, safe_inv
-from ._csr import by_node, spmm
+from ._csr import by_node, mm, spmm
 
 
-def e2v(y: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
+def e2v(y: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tensor | None = None, *,
+        kernel=mm) -> torch.Tensor:
     check_features("hypergraph.e2v", y, hg, "hyperedges")
     check_aggregation("hypergraph.e2v", aggr, weight, hg)
 
@@ -19,7 +20,7 @@ def e2v(y: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tenso
             a = a * safe_inv(y.new_zeros(hg.num_nodes).index_add(0, hg.node_ids, a))[hg.node_ids]
         return by_node(hg, a)
 
-    return spmm(make() if weight is not None else hg._cached(("by_node", aggr, y.dtype), make), y)
+    return spmm(make() if weight is not None else hg._cached(("by_node", aggr, y.dtype), make), y, kernel)
 
 
 def supports(y, hg, aggr="mean", weight=None) -> tuple[bool, str]:

@@ -22,7 +22,7 @@ import torch
 
 from ..structure import Hypergraph
 from ._common import check_edge_weight, check_features, csr_supports, safe_inv
-from ._csr import _BETA, by_edge, by_node, csr, index_dtype, spmm
+from ._csr import _BETA, by_edge, by_node, csr, index_dtype, mm, spmm
 
 THETA_FACTOR = 4  # Θ path when Σ_e |e|² ≤ THETA_FACTOR · nnz(H)
 
@@ -45,24 +45,25 @@ def theta(hg: Hypergraph, dtype: torch.dtype, isolated: str) -> torch.Tensor:
 
 
 def hgnn_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | None = None,
-                isolated: str = "zero") -> torch.Tensor:
+                isolated: str = "zero", *, kernel=mm) -> torch.Tensor:
     check_features("hypergraph.hgnn_smooth", x, hg, "nodes")
     w = check_edge_weight("hypergraph.hgnn_smooth", edge_weight, hg, isolated)
     if edge_weight is None:
-        return smooth(x, hg, isolated, "theta" if use_theta(hg) else "incidence")
-    return _two_products(x, hg, w, isolated, cached=False)
+        return smooth(x, hg, isolated, "theta" if use_theta(hg) else "incidence", kernel)
+    return _two_products(x, hg, w, isolated, False, kernel)
 
 
-def smooth(x: torch.Tensor, hg: Hypergraph, isolated: str, path: str) -> torch.Tensor:
+def smooth(x: torch.Tensor, hg: Hypergraph, isolated: str, path: str, kernel=mm) -> torch.Tensor:
     """Θ x with the hypergraph's own weights through one ``path``: ``"theta"`` (one product with the cached
     N×N Θ) or ``"incidence"`` (two cached products through H); :func:`hgnn_smooth` picks by :func:`use_theta`."""
     if path == "theta":
         t = hg._cached(("hgnn_theta", x.dtype, isolated), lambda: theta(hg, x.dtype, isolated))
-        return spmm((t, t), x)
-    return _two_products(x, hg, hg.edge_weight, isolated, cached=True)
+        return spmm((t, t), x, kernel)
+    return _two_products(x, hg, hg.edge_weight, isolated, True, kernel)
 
 
-def _two_products(x: torch.Tensor, hg: Hypergraph, w: torch.Tensor, isolated: str, cached: bool) -> torch.Tensor:
+def _two_products(x: torch.Tensor, hg: Hypergraph, w: torch.Tensor, isolated: str, cached: bool,
+                  kernel=mm) -> torch.Tensor:
     def make():
         wx = w.to(x.dtype)
         v, e = hg.node_ids, hg.incidence_edge
@@ -72,7 +73,7 @@ def _two_products(x: torch.Tensor, hg: Hypergraph, w: torch.Tensor, isolated: st
                 (dv == 0).nonzero().flatten())
 
     first, second, iso = hg._cached(("hgnn_csr", x.dtype), make) if cached else make()
-    out = spmm(second, spmm(first, x))
+    out = spmm(second, spmm(first, x, kernel), kernel)
     if isolated == "self_loop":
         out = out.index_add_(0, iso, x.index_select(0, iso))  # isolated rows only
     return out

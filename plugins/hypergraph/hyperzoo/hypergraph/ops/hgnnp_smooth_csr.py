@@ -6,11 +6,11 @@ import torch
 
 from ..structure import Hypergraph
 from ._common import check_edge_weight, check_features, csr_supports, safe_inv
-from ._csr import by_edge, by_node, spmm
+from ._csr import by_edge, by_node, mm, spmm
 
 
 def hgnnp_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | None = None,
-                 isolated: str = "zero") -> torch.Tensor:
+                 isolated: str = "zero", *, kernel=mm) -> torch.Tensor:
     check_features("hypergraph.hgnnp_smooth", x, hg, "nodes")
     w = check_edge_weight("hypergraph.hgnnp_smooth", edge_weight, hg, isolated).to(x.dtype)
 
@@ -21,7 +21,7 @@ def hgnnp_smooth(x: torch.Tensor, hg: Hypergraph, edge_weight: torch.Tensor | No
                 (dv == 0).nonzero().flatten())
 
     first, second, iso = make() if edge_weight is not None else hg._cached(("hgnnp_csr", x.dtype), make)
-    out = spmm(second, spmm(first, x))
+    out = spmm(second, spmm(first, x, kernel), kernel)
     if isolated == "self_loop":
         out = out.index_add_(0, iso, x.index_select(0, iso))  # isolated rows only
     return out

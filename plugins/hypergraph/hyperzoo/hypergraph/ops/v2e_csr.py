@@ -6,10 +6,11 @@ import torch
 
 from ..structure import Hypergraph
 from ._common import check_aggregation, check_features, csr_supports, safe_inv
-from ._csr import by_edge, spmm
+from ._csr import by_edge, mm, spmm
 
 
-def v2e(x: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
+def v2e(x: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tensor | None = None, *,
+        kernel=mm) -> torch.Tensor:
     check_features("hypergraph.v2e", x, hg, "nodes")
     check_aggregation("hypergraph.v2e", aggr, weight, hg)
 
@@ -19,7 +20,7 @@ def v2e(x: torch.Tensor, hg: Hypergraph, aggr: str = "mean", weight: torch.Tenso
             a = a * safe_inv(x.new_zeros(hg.num_edges).index_add(0, hg.incidence_edge, a))[hg.incidence_edge]
         return by_edge(hg, a)
 
-    return spmm(make() if weight is not None else hg._cached(("by_edge", aggr, x.dtype), make), x)
+    return spmm(make() if weight is not None else hg._cached(("by_edge", aggr, x.dtype), make), x, kernel)
 
 
 def supports(x, hg, aggr="mean", weight=None) -> tuple[bool, str]:
