@@ -20,5 +20,8 @@ _LAZY = {
     "SoftHGNNClassifier": "softhgnn", "DHTClassifier": "dht",
     "HyperedgeReconstructor": "reconstruction", "jaccard": "reconstruction",
     "load_npz": "data", "load_enc": "data", "graph_families": "data",
+    "HyperRelationalFacts": "hyperrelational", "HyperRelationalError": "hyperrelational",
+    "load_facts": "hyperrelational", "load_hyper_relational": "hyperrelational",
+    "HyperFormer": "hyperformer", "MoEFeedForward": "hyperformer",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)
