@@ -270,8 +270,7 @@ def mip_markdown(res: dict, command: str, seeds: int, steps: int) -> list[str]:
 # -- continual learning ------------------------------------------------------------------------------------------
 CL_TASKS = {"split-digits": {}, "permuted-digits": {"task_identity": True}, "split-mnist": {}}
 CL_SEEDS = {"split-mnist": 1}         # the 784-input target makes split MNIST the slow one on this CPU
-CL_MODELS = {"mlp": {}, "hypernet-cl": {}, "rnn-hypernet-cl": {}, "hyperinterval": {},
-             "hyperinterval β=0.1": {"regularizer_weight": 0.1}}
+CL_MODELS = {"mlp": {}, "hypernet-cl": {}, "rnn-hypernet-cl": {}, "hyperinterval": {}}
 
 
 def cl_run(task: str, model: str, seed: int, epochs: int | None) -> dict:
@@ -301,28 +300,48 @@ def cl_run(task: str, model: str, seed: int, epochs: int | None) -> dict:
     return out
 
 
-def run_cl(args) -> dict:
-    res = {}
-    for task in CL_TASKS:
-        for model in CL_MODELS:
+def run_cl(args, earlier: dict | None = None) -> dict:
+    """Every (task, model) of ``--cl-tasks`` × ``--cl-models`` (default: all); the other rows of an earlier run are
+    kept, each with the command that measured it (rows of models no longer in CL_MODELS are dropped)."""
+    tasks = args.cl_tasks.split(",") if args.cl_tasks else list(CL_TASKS)
+    models = args.cl_models.split(",") if args.cl_models else list(CL_MODELS)
+    for name in tasks + models:
+        if name not in CL_TASKS and name not in CL_MODELS:
+            raise SystemExit(f"unknown continual-learning task or model {name!r}: {list(CL_TASKS)}, {list(CL_MODELS)}")
+    old = (earlier or {}).get("runs", {})
+    res = {k: v for k, v in old.items() if k.split("/")[1] in CL_MODELS and k.split("/")[0] in CL_TASKS}
+    before = (earlier or {}).get("commands") or {}
+    if not before and earlier and earlier.get("markdown"):      # a run from before per-row commands were kept
+        first = next((ln for ln in earlier["markdown"] if ln.startswith("`")), "")
+        before = {k: first.split("`")[1] for k in res} if first.count("`") >= 2 else {}
+    commands = {k: v for k, v in before.items() if k in res}
+    for task in tasks:
+        for model in models:
             runs = [cl_run(task, model, seed, args.epochs) for seed in range(CL_SEEDS.get(task, args.seeds))]
             res[f"{task}/{model}"] = runs
+            commands[f"{task}/{model}"] = args.command
             print(task, model, [round(r["metrics"]["test_average_accuracy"], 3) for r in runs],
                   [round(r["seconds"]) for r in runs], flush=True)
-    return {"runs": res}
+    order = [f"{t}/{m}" for t in CL_TASKS for m in CL_MODELS]
+    return {"runs": {k: res[k] for k in order if k in res},
+            "commands": {k: commands[k] for k in order if k in commands}}
 
 
 def cl_markdown(res: dict, command: str, seeds: int) -> list[str]:
+    cmds = list(dict.fromkeys(res.get("commands", {}).values())) or [command]
+    mark = {c: "abcdefgh"[i] for i, c in enumerate(cmds)}
     lines = ["## Continual learning", "",
-             f"`{command}` — core's tasks with their default trainer settings (split/permuted digits: 10 epochs "
+             "Commands (column `run`): " + "; ".join(f"({mark[c]}) `{c}`" for c in cmds)
+             + " — core's tasks with their default trainer settings (split/permuted digits: 10 epochs "
              "per sub-task, batch 32; split MNIST (5k subset): 5 epochs, batch 64), Adam-W lr 1e-3, "
              f"{seeds} seeds (split MNIST: 1; mean ± std). `mlp` is fine-tuning (core's MLP, no protection). "
              "Split tasks are task-incremental (the sub-task's two classes); permuted digits runs with "
              "`task_identity=True`. "
              "HyperInterval: `certified` = worst-case accuracy over each whole task box (IBP), `universal` = "
              "accuracy of the one network from the universal embedding, both averaged over tasks after the last.",
-             "", "| task | model | average accuracy | backward transfer | forgetting | certified | universal | s/run |",
-             "|---|---|---|---|---|---|---|---|"]
+             "", "| task | model | average accuracy | backward transfer | forgetting | certified | universal | s/run "
+             "| run |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for key, runs in res["runs"].items():
         task, model = key.split("/")
 
@@ -332,7 +351,8 @@ def cl_markdown(res: dict, command: str, seeds: int) -> list[str]:
         cert = ms("certified_accuracy", None) if "certified_accuracy" in runs[0] else ""
         univ = ms("universal_accuracy", None) if "universal_accuracy" in runs[0] else ""
         lines.append(f"| {task} | {model} | {ms('test_average_accuracy')} | {ms('test_backward_transfer')} | "
-                     f"{ms('test_forgetting')} | {cert} | {univ} | {np.mean([r['seconds'] for r in runs]):.0f} |")
+                     f"{ms('test_forgetting')} | {cert} | {univ} | {np.mean([r['seconds'] for r in runs]):.0f} | "
+                     f"{mark.get(res.get('commands', {}).get(key, command), '')} |")
     lines += ["", "Per-task accuracy along the sequence (seed 0): `hypernets_cl.png`.", ""]
     return lines
 
@@ -574,7 +594,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--cl-tasks", default="", help="comma-separated continual-learning tasks (default: all)")
+    ap.add_argument("--cl-models", default="", help="comma-separated continual-learning models (default: all)")
     args = ap.parse_args()
+    args.command = "python benchmarks/hypernets.py " + " ".join(sys.argv[1:])
     results = _load()
     results["machine"] = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                           f"torch {torch.__version__}")
@@ -592,7 +615,7 @@ def main() -> None:
             res["command"] = cmd
             results["mip"] = res
         elif part == "cl":
-            res = run_cl(args)
+            res = run_cl(args, results.get("cl"))
             res["markdown"] = cl_markdown(res, cmd, args.seeds)
             results["cl"] = res
             cl_plot(res)

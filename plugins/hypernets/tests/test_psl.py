@@ -83,3 +83,33 @@ def test_pareto_set_learning_improves_on_the_initial_design_through_core_run(mod
 def test_bad_problem_settings():
     with pytest.raises(ValueError, match="num_evaluations=10 is out of range"):
         core.get_task("pareto-zdt1", num_evaluations=10, num_initial=20)
+
+
+def test_a_killed_pareto_run_resumes_after_its_last_finished_round(tmp_path, monkeypatch):
+    """Each round is a checkpointed trainer epoch: kill the run in round 3, resume, and get the uninterrupted
+    run's evaluations, history and metrics (the hypernetwork, Adam, the evaluations and the RNG come back)."""
+    from hyperzoo.core.trainer import Trainer
+
+    cfg = dict(num_evaluations=32, num_initial=20, num_per_round=4, num_steps=10, width=8, progress=False)
+    whole = core.run("pareto-zdt1", "svh-psl", out_dir=tmp_path / "whole", **cfg)
+    assert [r["evaluations"] for r in whole.history if "evaluations" in r] == [24, 28, 32]
+
+    original_log, seen = Trainer.log, []
+
+    def killed_in_round_3(self, **row):
+        if "evaluations" in row:
+            seen.append(row["evaluations"])
+            if len(seen) == 3:
+                raise KeyboardInterrupt
+        original_log(self, **row)
+
+    monkeypatch.setattr(Trainer, "log", killed_in_round_3)
+    with pytest.raises(KeyboardInterrupt):
+        core.run("pareto-zdt1", "svh-psl", out_dir=tmp_path / "killed", **cfg)
+    monkeypatch.undo()
+    resumed = core.run("pareto-zdt1", "svh-psl", out_dir=tmp_path / "killed", resume=True, **cfg)
+    assert [r["evaluations"] for r in resumed.history if "evaluations" in r] == [24, 28, 32]
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(resumed.history) == strip(whole.history)
+    assert resumed.metrics["test_hypervolume"] == whole.metrics["test_hypervolume"]
+    assert resumed.metrics["test_igd"] == whole.metrics["test_igd"]

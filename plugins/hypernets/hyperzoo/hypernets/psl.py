@@ -27,7 +27,8 @@ from torch import nn
 
 from .pareto import hypervolume_2d, igd, svgd_direction
 
-__all__ = ["PROBLEMS", "ExactGP", "ParetoHypernet", "true_front", "hypervolume", "pareto_mask"]
+__all__ = ["PROBLEMS", "ExactGP", "ParetoHypernet", "ParetoLoop", "optimise", "true_front", "hypervolume",
+           "pareto_mask"]
 
 
 # -- problems ------------------------------------------------------------------------------------------------------
@@ -183,46 +184,91 @@ def tchebycheff(models: list[ExactGP], ideal: torch.Tensor, beta: float):
     return scalarised
 
 
-def optimise(problem: str, model: ParetoHypernet, *, num_variables: int, budget: int, initial: int, batch: int,
-             steps: int, lr: float, seed: int, beta: float = 0.5, log=None) -> dict[str, Any]:
-    """The whole Bayesian-optimisation loop; returns the evaluated points and hypervolume/IGD per round."""
-    f, m = PROBLEMS[problem]
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(initial, num_variables, generator=g, dtype=torch.float64)
-    y = f(x)
-    ref = torch.full((m,), 1.1, dtype=torch.float64)       # the usual reference point of ZDT and DTLZ2
-    front = true_front(problem)
-    rounds = []
-    dirichlet = torch.distributions.Dirichlet(torch.ones(m, dtype=torch.float64))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    while len(x) < budget:
-        gps = [ExactGP(x, y[:, i]) for i in range(m)]
-        ideal = y.min(0).values - 0.1
-        scal = tchebycheff(gps, ideal, beta)
-        for _ in range(steps):
+class ParetoLoop:
+    """The Bayesian-optimisation loop of PSL / SVH-PSL, one round at a time, with its state (evaluations so far,
+    per-round metrics, the fallback generator) in ``state_dict()`` so a run can resume after any round.
+
+    A round fits the GPs, trains the hypernetwork for ``steps`` steps with ``optimizer``, and evaluates the
+    ``batch`` candidates that greedily add the most hypervolume under the GP means."""
+
+    def __init__(self, problem: str, model: ParetoHypernet, optimizer: torch.optim.Optimizer, *, num_variables: int,
+                 budget: int, initial: int, batch: int, steps: int, seed: int, beta: float = 0.5):
+        if problem not in PROBLEMS:
+            raise ValueError(f"unknown problem {problem!r}: choose from {sorted(PROBLEMS)}")
+        self.problem, self.model, self.optimizer = problem, model, optimizer
+        self.budget, self.batch, self.steps, self.beta, self.initial = budget, batch, steps, beta, initial
+        self.f, self.m = PROBLEMS[problem]
+        self.g = torch.Generator().manual_seed(seed)
+        self.x = torch.rand(initial, num_variables, generator=self.g, dtype=torch.float64)
+        self.y = self.f(self.x)
+        self.ref = torch.full((self.m,), 1.1, dtype=torch.float64)   # the usual reference point of ZDT and DTLZ2
+        self.front = true_front(problem)
+        self.true_hypervolume = hypervolume(self.front, self.ref)
+        self.rounds: list[dict[str, float]] = []
+
+    @property
+    def num_rounds(self) -> int:
+        """Rounds until the budget is spent, from the initial design: ⌈(budget − initial) / batch⌉."""
+        return -(-(self.budget - self.initial) // self.batch)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"x": self.x.clone(), "y": self.y.clone(), "rounds": [dict(r) for r in self.rounds],
+                "generator": self.g.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.x, self.y = state["x"].clone(), state["y"].clone()
+        self.rounds = [dict(r) for r in state["rounds"]]
+        self.g.set_state(state["generator"])
+
+    def round(self) -> dict[str, float]:
+        """One round; returns (and records) its metrics: evaluations, hypervolume, IGD, the last training loss."""
+        if len(self.x) >= self.budget:
+            raise RuntimeError(f"the budget of {self.budget} evaluations is spent")
+        model, m = self.model, self.m
+        dirichlet = torch.distributions.Dirichlet(torch.ones(m, dtype=torch.float64))
+        gps = [ExactGP(self.x, self.y[:, i]) for i in range(m)]
+        ideal = self.y.min(0).values - 0.1
+        scal = tchebycheff(gps, ideal, self.beta)
+        for _ in range(self.steps):
             prefs = dirichlet.sample((model.num_particles,)).float()
             loss = model.loss(prefs, scal)
-            opt.zero_grad()
+            self.optimizer.zero_grad()
             loss.backward()
-            opt.step()
+            self.optimizer.step()
         with torch.no_grad():
             cand = model(dirichlet.sample((200,)).float()).double()
             mu = torch.stack([gp.predict(cand)[0] for gp in gps], 1)
             chosen: list[int] = []
-            current = y[pareto_mask(y)]
-            for _ in range(min(batch, budget - len(x))):
-                base = hypervolume(current, ref)
-                gains = torch.tensor([hypervolume(torch.cat([current, mu[i:i + 1]]), ref) - base
+            current = self.y[pareto_mask(self.y)]
+            for _ in range(min(self.batch, self.budget - len(self.x))):
+                base = hypervolume(current, self.ref)
+                gains = torch.tensor([hypervolume(torch.cat([current, mu[i:i + 1]]), self.ref) - base
                                       if i not in chosen else -1.0 for i in range(len(cand))])
-                i = int(gains.argmax()) if float(gains.max()) > 0 else int(torch.randint(len(cand), (1,), generator=g))
+                i = int(gains.argmax()) if float(gains.max()) > 0 else \
+                    int(torch.randint(len(cand), (1,), generator=self.g))
                 chosen.append(i)
                 current = torch.cat([current, mu[i:i + 1]])
             x_new = cand[chosen]
-        x, y = torch.cat([x, x_new]), torch.cat([y, f(x_new)])
-        row = {"evaluations": len(x), "hypervolume": hypervolume(y[pareto_mask(y)], ref),
-               "igd": igd(y[pareto_mask(y)], front)}
-        rounds.append(row)
+        self.x, self.y = torch.cat([self.x, x_new]), torch.cat([self.y, self.f(x_new)])
+        front = self.y[pareto_mask(self.y)]
+        row = {"evaluations": len(self.x), "added": len(chosen), "hypervolume": hypervolume(front, self.ref),
+               "igd": igd(front, self.front), "train_loss": float(loss.detach())}
+        self.rounds.append(row)
+        return row
+
+    def result(self) -> dict[str, Any]:
+        return {"x": self.x, "y": self.y, "rounds": self.rounds, "ref": self.ref,
+                "true_hypervolume": self.true_hypervolume}
+
+
+def optimise(problem: str, model: ParetoHypernet, *, num_variables: int, budget: int, initial: int, batch: int,
+             steps: int, lr: float, seed: int, beta: float = 0.5, log=None) -> dict[str, Any]:
+    """The whole loop without checkpoints (core's ``pareto-*`` tasks run :class:`ParetoLoop` through the
+    trainer's checkpointed step loop); returns the evaluated points and hypervolume/IGD per round."""
+    loop = ParetoLoop(problem, model, torch.optim.Adam(model.parameters(), lr=lr), num_variables=num_variables,
+                      budget=budget, initial=initial, batch=batch, steps=steps, seed=seed, beta=beta)
+    while len(loop.x) < budget:
+        row = loop.round()
         if log is not None:
-            log(**row)
-    return {"x": x, "y": y, "rounds": rounds, "ref": ref,
-            "true_hypervolume": hypervolume(front, ref)}
+            log(**{k: v for k, v in row.items() if k in ("evaluations", "hypervolume", "igd")})
+    return loop.result()

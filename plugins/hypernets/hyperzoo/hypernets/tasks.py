@@ -137,14 +137,27 @@ class ParetoProblem:
         return {"lr": 1e-2}
 
     def run(self, model: Any, trainer: Any) -> dict[str, float]:
-        from .psl import optimise
+        """One trainer epoch per Bayesian-optimisation round (``trainer.fit_steps``): every round is checkpointed
+        in the run directory (the hypernetwork, its Adam state, the evaluations so far and the random state), so
+        ``resume=True`` continues after the last finished round."""
+        import torch
 
-        out = optimise(self.problem, model, num_variables=self.num_variables, budget=self.num_evaluations,
-                       initial=self.num_initial, batch=self.num_per_round, steps=self.num_steps, lr=trainer.lr,
-                       seed=self.split_seed, log=trainer.log)
-        last = out["rounds"][-1]
+        from .psl import ParetoLoop
+
+        opt = torch.optim.Adam(model.parameters(), lr=trainer.lr)
+        loop = ParetoLoop(self.problem, model, opt, num_variables=self.num_variables, budget=self.num_evaluations,
+                          initial=self.num_initial, batch=self.num_per_round, steps=self.num_steps,
+                          seed=self.split_seed)
+        epochs, patience = trainer.epochs, trainer.patience
+        trainer.epochs, trainer.patience = loop.num_rounds, None     # the rounds are this task's epochs
+        try:
+            trainer.fit_steps(model, lambda epoch: loop.round(), optimizers=[opt], monitor="loss", mode="min",
+                              desc=f"{self.problem} rounds", extra_state=loop)
+        finally:
+            trainer.epochs, trainer.patience = epochs, patience
+        last = loop.rounds[-1]
         return {"test_hypervolume": last["hypervolume"], "test_igd": last["igd"],
-                "test_hypervolume_ratio": last["hypervolume"] / out["true_hypervolume"]}
+                "test_hypervolume_ratio": last["hypervolume"] / loop.true_hypervolume}
 
 
 def _problem(name):
