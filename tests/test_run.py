@@ -29,6 +29,23 @@ def test_same_seed_same_metrics_and_data_derived_sizes():
     json.dumps(a.config)  # plain JSON
 
 
+def test_prepare_checks_and_builds_what_run_would_without_training():
+    plan = core.prepare("digits-2d", "cnn", **{"model.width": 8, "lr": 1e-2, "task.split_seed": 3})
+    assert isinstance(plan, core.RunPlan) and plan.task_args == {"split_seed": 3}
+    assert plan.model_args["width"] == 8 and plan.model_args["image_size"] == [8, 8]   # data-derived
+    assert plan.trainer_kwargs["lr"] == 1e-2 and plan.threads == 1
+    model = plan.build_model()
+    assert model.hyperzoo_spec == {"name": "cnn", "args": plan.model_args}
+    r = core.run("digits-2d", "cnn", **{"model.width": 8, "lr": 1e-2, "task.split_seed": 3}, **FAST)
+    assert (r.config["task_args"], r.config["model_args"]) == (plan.task_args, plan.model_args)
+    with pytest.raises(core.ConfigError, match="is of kind 'image-classification'"):
+        core.prepare("digits-2d", "lstm")
+    cache: dict = {}
+    first = core.prepare("digits-2d", "cnn", task_cache=cache, width=4)
+    assert core.prepare("digits-2d", "cnn", task_cache=cache, width=8).task is first.task   # same task config
+    assert core.prepare("digits-2d", "cnn", task_cache=cache, split_seed=1).task is not first.task
+
+
 def test_dotted_keys_and_user_overrides_beat_task_defaults():
     r = core.run("digits-2d", "cnn", **{"model.width": 8, "trainer.lr": 1e-2, "task.split_seed": 3, "depth": 1}, **FAST)
     assert r.config["model_args"]["width"] == 8 and r.config["model_args"]["depth"] == 1

@@ -24,7 +24,7 @@ from .task import ClassificationTask, SupervisedTask, Task
 
 __all__ = [
     "__version__",
-    "run", "load", "RunResult", "Trainer", "aggregate", "predict", "evaluate", "describe",
+    "run", "prepare", "RunPlan", "load", "RunResult", "Trainer", "aggregate", "predict", "evaluate", "describe",
     "sweep", "SweepResult", "functional_hash", "suggest_hyperparameters",
     "plugins", "PluginInfo", "register_plugin", "unregister_plugin", "check_plugins", "PluginCheck",
     "operators", "models", "tasks", "datasets", "optimizers",
@@ -99,6 +99,8 @@ def get_optimizer(name: str) -> Any:
 
 _LAZY = {
     "run": "runner",
+    "prepare": "runner",
+    "RunPlan": "runner",
     "load": "runner",
     "RunResult": "runner",
     "Trainer": "trainer",

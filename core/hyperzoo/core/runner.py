@@ -11,6 +11,7 @@ With ``out_dir`` the run directory holds ``config.json``, ``history.json``, ``me
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -85,14 +86,14 @@ class RunResult:
 
 
 # -- resolving what to build ---------------------------------------------------------------------------------
-def _factory(kind: str, spec: Any) -> tuple[Any, str]:
+def load_factory(kind: str, spec: Any) -> tuple[Any, str]:
     """(factory, recorded name) for a registered name or a ``"module:Class"`` path (used by reruns of instances)."""
     if isinstance(spec, str) and ":" in spec:
         return resolve(spec, what=kind), spec
     return registry().get(kind, spec).load(), spec
 
 
-def _instance_spec(obj: Any) -> tuple[str, dict[str, Any]]:
+def instance_spec(obj: Any) -> tuple[str, dict[str, Any]]:
     """How an instance was built: core's record if it came from a factory, else its ``__init__`` arguments
     read back scikit-learn style from same-named attributes."""
     spec = getattr(obj, "hyperzoo_spec", None)
@@ -217,91 +218,19 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
                           + ("no out_dir was given" if out is None else f"{str(out)!r} does not exist")
                           + "; pass the out_dir of an earlier run, or drop resume to start one")
 
-    # Resolve the components and route the config.
-    task_factory = model_factory = None
-    task_name = model_name = ""
-    if isinstance(task, str):
-        task_factory, task_name = _factory("task", task)
-    else:
-        task_name, _ = _instance_spec(task)
-    if isinstance(model, str):
-        model_factory, model_name = _factory("model", model)
-    else:
-        model_name, _ = _instance_spec(model)
-    for comp, factory, name in (("task", task_factory, task_name), ("model", model_factory, model_name)):
-        clash = sorted(set(parameters(factory)[0]) & set(_RUN_KEYS)) if factory is not None else []
-        if clash:
-            raise ConfigError(f"{comp} {name!r} takes {clash}, which are run settings of core.run; rename the "
-                              f"parameter (docs/naming.md: a data seed is split_seed)")
-    targets = {"task": parameters(task_factory) if task_factory else None,
-               "model": parameters(model_factory) if model_factory else None,
-               "trainer": parameters(Trainer)}
-    routed = _route(config, targets, {"task": task_name, "model": model_name, "trainer": ""})
-
-    # The task, and the kind check before anything heavy happens.
-    if task_factory is not None:
-        check_kwargs(task_factory, routed["task"], "task")
-        kind = task_kind(task) if ":" not in task else getattr(task_factory, "kind", None)
-        task_obj = _call_factory(task_factory, routed["task"], "task")
-        task_args = bound_config(task_factory, routed["task"])
-    else:
-        task_obj, kind = task, getattr(task, "kind", None)
-        task_args = _instance_spec(task)[1]
-    if isinstance(model, str) and ":" not in model:
-        fits = model_fits(model)
-    else:
-        fits = tuple(getattr(model_factory if model_factory is not None else model, "fits", ()) or ())
-    if fits and kind not in fits:
-        raise ConfigError(f"model {model_name!r} fits {list(fits)}, but task {task_name!r} is of kind {kind!r}; "
-                          f"pick a model that fits {kind!r} (`hyperzoo models`)")
-
-    # Model arguments: data-derived defaults under the user's config.
-    if model_factory is not None:
-        named, var_kw = parameters(model_factory)
-        derived = {k: v for k, v in dict(task_obj.model_defaults()).items() if var_kw or k in named}
-        model_kwargs = {**derived, **routed["model"]}
-        check_kwargs(model_factory, model_kwargs, "model")
-        model_args = bound_config(model_factory, model_kwargs)
-    else:
-        model_kwargs, model_args = {}, _instance_spec(model)[1]
-
-    # Trainer settings: only those the task's procedure honours.
-    honoured = trainer_keys(task_obj)
-    defaults = dict(getattr(task_obj, "trainer_defaults", dict)())
-    for source, keys in (("the config", routed["trainer"]), (f"task {task_name!r}'s trainer_defaults()", defaults)):
-        ignored = sorted(set(keys) - set(honoured))
-        if ignored:
-            listed = ", ".join(honoured) if honoured else "none (it trains nothing with core's trainer)"
-            raise ConfigError(f"task {task_name!r} does not use the trainer setting(s) {ignored} given by {source}; "
-                              f"its procedure honours: {listed}")
-    trainer_kwargs = {**defaults, **routed["trainer"]}
-    check_kwargs(Trainer, trainer_kwargs, "trainer")
-    Trainer(**trainer_kwargs)  # out-of-range values fail here, before any run dir exists
-    if "optimizer" in honoured:
-        registry().get("optimizer", trainer_kwargs.get("optimizer", "adamw"))
-    threads = resolve_threads(trainer_kwargs.get("threads", "auto"))
-
+    plan = prepare(task, model, **config)
     resolved = {
-        "task": task_name, "model": model_name,
-        "task_args": task_args, "model_args": model_args, "trainer_args": bound_config(Trainer, trainer_kwargs),
-        "seed": seed, "seeds": seeds, "device": str(device), "threads": threads,
+        "task": plan.task_name, "model": plan.model_name,
+        "task_args": plan.task_args, "model_args": plan.model_args,
+        "trainer_args": bound_config(Trainer, plan.trainer_kwargs),
+        "seed": seed, "seeds": seeds, "device": str(device), "threads": plan.threads,
         "versions": {"hyperzoo": CORE_VERSION, "torch": torch.__version__,
                      **{p.name: p.version for p in plugins() if p.status == "loaded" and p.name != "core"}},
     }
-
-    def build_model() -> Any:
-        if model_factory is None:
-            raise ConfigError("this run was given a model instance; make_model() needs a registered model name")
-        obj = _call_factory(model_factory, model_kwargs, "model")
-        try:
-            obj.hyperzoo_spec = {"name": model_name, "args": model_args}
-        except AttributeError:
-            pass
-        return obj
-
-    ctx = _RunContext(task_obj, model, build_model, trainer_kwargs, dev, resume, progress, list(callbacks or []))
+    ctx = _RunContext(plan.task, model, plan.build_model, plan.trainer_kwargs, dev, resume, progress,
+                      list(callbacks or []))
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(plan.threads)
     rank, world, created = _distributed()
     ctx.rank, ctx.world = rank, world
     try:
@@ -327,6 +256,110 @@ def run(task: Any, model: Any, *, seed: int = 0, seeds: list[int] | None = None,
     result.seconds = time.perf_counter() - started
     result.total_seconds = result.earlier_seconds + result.seconds
     return result
+
+
+@dataclass
+class RunPlan:
+    """What :func:`run` builds before it trains: the task object, the model factory's arguments (data-derived
+    defaults under the user's config) and the trainer settings, every one checked (see :func:`prepare`)."""
+
+    task: Any
+    task_name: str
+    task_args: dict[str, Any]
+    model: Any
+    model_name: str
+    model_factory: Any
+    model_kwargs: dict[str, Any]
+    model_args: dict[str, Any]
+    trainer_kwargs: dict[str, Any]
+    threads: int
+
+    def build_model(self) -> Any:
+        """A fresh model from the factory (a run given a model instance has none)."""
+        if self.model_factory is None:
+            raise ConfigError("this run was given a model instance; make_model() needs a registered model name")
+        obj = _call_factory(self.model_factory, self.model_kwargs, "model")
+        try:
+            obj.hyperzoo_spec = {"name": self.model_name, "args": self.model_args}
+        except AttributeError:
+            pass
+        return obj
+
+
+def prepare(task: Any, model: Any, *, task_cache: dict[str, Any] | None = None, **config: Any) -> RunPlan:
+    """Route ``config`` (task, model and trainer keys, plain or dotted) exactly as :func:`run` does, build the
+    task and check every argument, without training anything: the kind check, unknown or unhonoured keys and
+    out-of-range trainer settings fail here. ``task_cache`` (a dict) reuses the task built for the same name and
+    arguments, as sweeps do across candidates."""
+    task_factory = model_factory = None
+    task_name = model_name = ""
+    if isinstance(task, str):
+        task_factory, task_name = load_factory("task", task)
+    else:
+        task_name, _ = instance_spec(task)
+    if isinstance(model, str):
+        model_factory, model_name = load_factory("model", model)
+    else:
+        model_name, _ = instance_spec(model)
+    for comp, factory, name in (("task", task_factory, task_name), ("model", model_factory, model_name)):
+        clash = sorted(set(parameters(factory)[0]) & set(_RUN_KEYS)) if factory is not None else []
+        if clash:
+            raise ConfigError(f"{comp} {name!r} takes {clash}, which are run settings of core.run; rename the "
+                              f"parameter (docs/naming.md: a data seed is split_seed)")
+    targets = {"task": parameters(task_factory) if task_factory else None,
+               "model": parameters(model_factory) if model_factory else None,
+               "trainer": parameters(Trainer)}
+    routed = _route(config, targets, {"task": task_name, "model": model_name, "trainer": ""})
+
+    # The task, and the kind check before anything heavy happens.
+    if task_factory is not None:
+        check_kwargs(task_factory, routed["task"], "task")
+        kind = task_kind(task) if ":" not in task else getattr(task_factory, "kind", None)
+        task_args = bound_config(task_factory, routed["task"])
+        key = json.dumps([task_name, jsonable(task_args)], sort_keys=True)
+        if task_cache is not None and key in task_cache:
+            task_obj = task_cache[key]
+        else:
+            task_obj = _call_factory(task_factory, routed["task"], "task")
+            if task_cache is not None:
+                task_cache[key] = task_obj
+    else:
+        task_obj, kind = task, getattr(task, "kind", None)
+        task_args = instance_spec(task)[1]
+    if isinstance(model, str) and ":" not in model:
+        fits = model_fits(model)
+    else:
+        fits = tuple(getattr(model_factory if model_factory is not None else model, "fits", ()) or ())
+    if fits and kind not in fits:
+        raise ConfigError(f"model {model_name!r} fits {list(fits)}, but task {task_name!r} is of kind {kind!r}; "
+                          f"pick a model that fits {kind!r} (`hyperzoo models`)")
+
+    # Model arguments: data-derived defaults under the user's config.
+    if model_factory is not None:
+        named, var_kw = parameters(model_factory)
+        derived = {k: v for k, v in dict(task_obj.model_defaults()).items() if var_kw or k in named}
+        model_kwargs = {**derived, **routed["model"]}
+        check_kwargs(model_factory, model_kwargs, "model")
+        model_args = bound_config(model_factory, model_kwargs)
+    else:
+        model_kwargs, model_args = {}, instance_spec(model)[1]
+
+    # Trainer settings: only those the task's procedure honours.
+    honoured = trainer_keys(task_obj)
+    defaults = dict(getattr(task_obj, "trainer_defaults", dict)())
+    for source, keys in (("the config", routed["trainer"]), (f"task {task_name!r}'s trainer_defaults()", defaults)):
+        ignored = sorted(set(keys) - set(honoured))
+        if ignored:
+            listed = ", ".join(honoured) if honoured else "none (it trains nothing with core's trainer)"
+            raise ConfigError(f"task {task_name!r} does not use the trainer setting(s) {ignored} given by {source}; "
+                              f"its procedure honours: {listed}")
+    trainer_kwargs = {**defaults, **routed["trainer"]}
+    check_kwargs(Trainer, trainer_kwargs, "trainer")
+    Trainer(**trainer_kwargs)  # out-of-range values fail here, before any run dir exists
+    if "optimizer" in honoured:
+        registry().get("optimizer", trainer_kwargs.get("optimizer", "adamw"))
+    return RunPlan(task_obj, task_name, task_args, model, model_name, model_factory, model_kwargs, model_args,
+                   trainer_kwargs, resolve_threads(trainer_kwargs.get("threads", "auto")))
 
 
 def trainer_keys(task: Any) -> tuple[str, ...]:
@@ -519,7 +552,7 @@ def load(run_dir: str | os.PathLike, *, seed: int | None = None) -> tuple[Any, d
         return load(run_dir / f"seed-{seed}")
     if not (run_dir / "model.pt").exists():
         raise FileNotFoundError(f"{str(run_dir)!r} has no model.pt: the run did not finish (resume it first)")
-    factory, _ = _factory("model", config["model"])
+    factory, _ = load_factory("model", config["model"])
     model = factory(**config["model_args"])
     saved = load_checkpoint(run_dir / "model.pt")
     model.load_state_dict(saved["state"])

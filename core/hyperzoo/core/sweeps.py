@@ -179,14 +179,13 @@ class _Candidate:
     trainer_kwargs: dict[str, Any]
     seed: int
     seeds: list[int] | None
+    build_model: Any
 
 
 def _resolve(task: Any, model: Any, config: Mapping[str, Any], cache: dict[str, Any] | None = None) -> _Candidate:
-    """Route ``config`` exactly as ``core.run`` does and build the task (cached per task config) and the model
-    factory's arguments, without training anything."""
+    """Route ``config`` exactly as ``core.run`` does (:func:`runner.prepare`) and build the task (cached per task
+    config) and the model factory's arguments, without training anything."""
     from . import runner
-    from .config import bound_config, check_kwargs, parameters
-    from .trainer import Trainer
 
     config = dict(config)
     seed = config.pop("seed", 0)
@@ -196,35 +195,9 @@ def _resolve(task: Any, model: Any, config: Mapping[str, Any], cache: dict[str, 
     if not isinstance(model, str):
         raise ConfigError("functional hashing and sweeps need a registered model name (each candidate builds a "
                           "fresh model); got an instance")
-    model_factory, model_name = runner._factory("model", model)
-    if isinstance(task, str):
-        task_factory, task_name = runner._factory("task", task)
-        targets = {"task": parameters(task_factory), "model": parameters(model_factory),
-                   "trainer": parameters(Trainer)}
-    else:
-        task_factory, task_name = None, runner._instance_spec(task)[0]
-        targets = {"task": None, "model": parameters(model_factory), "trainer": parameters(Trainer)}
-    routed = runner._route(config, targets, {"task": task_name, "model": model_name, "trainer": ""})
-    if task_factory is not None:
-        check_kwargs(task_factory, routed["task"], "task")
-        task_args = bound_config(task_factory, routed["task"])
-        key = json.dumps([task_name, jsonable(task_args)], sort_keys=True)
-        if cache is not None and key in cache:
-            task_obj = cache[key]
-        else:
-            task_obj = runner._call_factory(task_factory, routed["task"], "task")
-            if cache is not None:
-                cache[key] = task_obj
-    else:
-        task_obj, task_args = task, runner._instance_spec(task)[1]
-    named, var_kw = parameters(model_factory)
-    derived = {k: v for k, v in dict(task_obj.model_defaults()).items() if var_kw or k in named}
-    model_kwargs = {**derived, **routed["model"]}
-    check_kwargs(model_factory, model_kwargs, "model")
-    trainer_kwargs = {**dict(getattr(task_obj, "trainer_defaults", dict)()), **routed["trainer"]}
-    check_kwargs(Trainer, trainer_kwargs, "trainer")
-    return _Candidate(task_name, jsonable(task_args), task_obj, model_factory, model_kwargs, trainer_kwargs, seed,
-                      seeds)
+    plan = runner.prepare(task, model, task_cache=cache, **config)
+    return _Candidate(plan.task_name, jsonable(plan.task_args), plan.task, plan.model_factory, plan.model_kwargs,
+                      plan.trainer_kwargs, seed, seeds, plan.build_model)
 
 
 # -- functional hashing ------------------------------------------------------------------------------------------
@@ -322,7 +295,7 @@ def _hash_candidate(cand: _Candidate, *, probe_size: int, steps: int, digits: in
 
     with torch.random.fork_rng(devices=[]):  # leave the caller's RNG as it was
         seed_everything(seed)  # as core.run does before building the model: the run's exact initialisation
-        model = runner._call_factory(cand.model_factory, cand.model_kwargs, "model")
+        model = cand.build_model()
         if not isinstance(model, nn.Module):
             raise ConfigError(f"functional hashing needs a torch model; {type(model).__name__} is not an nn.Module")
         model.to(trainer.device)
@@ -493,7 +466,7 @@ def _task_defaults(task: Any, config: Mapping[str, Any]) -> tuple[str, str]:
     """The task's monitored metric and its mode, read from the task class (or an instance)."""
     from . import runner
 
-    obj = runner._factory("task", task)[0] if isinstance(task, str) else task
+    obj = runner.load_factory("task", task)[0] if isinstance(task, str) else task
     monitor, mode = getattr(obj, "monitor", None), getattr(obj, "monitor_mode", None)
     if monitor is None or mode is None:
         raise ConfigError(f"task {task!r} declares no monitor/monitor_mode; pass metric= and direction= to sweep")
@@ -572,7 +545,7 @@ def sweep(task: Any, model: str, space: Mapping[str, Any], *, n_trials: int, out
         metric = metric or default_metric
         direction = direction or ("maximize" if mode == "max" else "minimize")
     direction = _direction(direction)
-    task_name = task if isinstance(task, str) else runner._instance_spec(task)[0]
+    task_name = task if isinstance(task, str) else runner.instance_spec(task)[0]
     study_name = study_name or f"{task_name}-{model}".replace(":", "_").replace("/", "_")
 
     out = Path(out_dir) if out_dir is not None else None
@@ -663,17 +636,11 @@ def step_law_suggestion(task: Any, model: str, config: Mapping[str, Any] | None 
                           "seq_len (it is not a sequence task); search lr directly instead")
     splits = cand.task_obj.splits()
     with torch.random.fork_rng(devices=[]):
-        n_params = non_embedding_parameters(_build_model(cand))
+        n_params = non_embedding_parameters(cand.build_model())
     epochs = Trainer(**cand.trainer_kwargs).epochs
     n_tokens = tokens_per_run(n_train=len(splits["train"]), seq_len=seq_len, epochs=max(int(epochs), 1))
     return {"n_params": n_params, "n_tokens": n_tokens, "seq_len": seq_len,
             **suggest_hyperparameters(n_params, n_tokens, seq_len=seq_len)}
-
-
-def _build_model(cand: _Candidate) -> Any:
-    from . import runner
-
-    return runner._call_factory(cand.model_factory, cand.model_kwargs, "model")
 
 
 def _step_law_lr(trial: Any, task: Any, model: str, run_config: dict[str, Any], cache: dict[str, Any],
