@@ -2,15 +2,17 @@
 
 A hypernetwork ``h_φ`` maps a preference ``λ`` (on the simplex) to a solution ``x = h_φ(λ) ∈ [0, 1]^n``. Expensive
 objectives ``f_1..f_m`` are replaced by exact GPs fitted to the evaluations so far; the hypernetwork minimises
-the Tchebycheff scalarisation of the lower confidence bound ``LCB_i(x) = μ_i(x) − β σ_i(x)``:
+the Tchebycheff scalarisation of the lower confidence bound ``LCB_i(x) = μ_i(x) − β σ_i(x)`` (β = 0.1, as
+both papers' code):
 
     T(λ, x) = max_i λ_i (LCB_i(x) − z*_i),       z* = min over evaluations − 0.1
 
 - **PSL** (Lin et al. 2022): ``min_φ E_λ T(λ, h_φ(λ))``.
-- **SVH-PSL** (Stein variational hypernetwork): the solutions ``x_k = h_φ(λ_k)`` of a batch of preferences are
-  particles of ``p(x) ∝ exp(−T)``; SVGD moves them by ``φ(x_k)`` (attraction to low ``T`` plus the kernel's
-  repulsion, :func:`~hyperzoo.hypernets.pareto.svgd_direction`), and the hypernetwork follows: the loss
-  ``−Σ_k φ(x_k)·x_k`` with ``φ`` held fixed has the gradient ``−Σ_k J_kᵀ φ(x_k)``.
+- **SVH-PSL** (Stein variational hypernetworks, Nguyen et al., AAAI 2025): the solutions ``x_k = h_φ(λ_k)`` of a
+  batch of preferences are SVGD particles; each particle's gradient is ``∇_φ T(λ_k, x_k)`` (normalised per
+  parameter over the particles), the kernel compares the particles' LCB values on each particle's active
+  Tchebycheff objective, and its gradient repels the particles from each other along the front
+  (:meth:`ParetoHypernet.svh_surrogate`, as the authors' code computes it).
 
 Each round fits the GPs (marginal likelihood, Adam), trains the hypernetwork, then evaluates the ``batch``
 candidates (from 200 sampled preferences) that greedily add the most hypervolume to the evaluated front under
@@ -25,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .pareto import hypervolume_2d, igd, svgd_direction
+from .pareto import hypervolume_2d, igd
 
 __all__ = ["PROBLEMS", "ExactGP", "ParetoHypernet", "ParetoLoop", "optimise", "true_front", "hypervolume",
            "pareto_mask"]
@@ -152,7 +154,7 @@ class ParetoHypernet(nn.Module):
     """``λ ↦ x = sigmoid(MLP(λ)) ∈ [0, 1]^n``; ``svgd=True`` trains it as SVH-PSL, else as PSL."""
 
     def __init__(self, *, num_objectives: int, num_variables: int, width: int = 64, depth: int = 2,
-                 svgd: bool = False, num_particles: int = 16):
+                 svgd: bool = False, num_particles: int = 16, kernel_scale: float = 1e-2, repulsion: float = 1e-3):
         super().__init__()
         layers: list[nn.Module] = []
         d = num_objectives
@@ -162,25 +164,68 @@ class ParetoHypernet(nn.Module):
         layers.append(nn.Linear(d, num_variables))
         self.net = nn.Sequential(*layers)
         self.num_objectives, self.svgd, self.num_particles = num_objectives, svgd, num_particles
+        if not (kernel_scale > 0 and repulsion >= 0):
+            raise ValueError(f"kernel_scale must be > 0 and repulsion >= 0, got {kernel_scale!r}, {repulsion!r}")
+        self.kernel_scale, self.repulsion = float(kernel_scale), float(repulsion)
 
     def forward(self, prefs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(prefs))
 
     def loss(self, prefs: torch.Tensor, scalarised) -> torch.Tensor:
-        """PSL: the mean scalarised objective; SVH-PSL: ``−Σ_k φ(x_k)·x_k`` with the SVGD direction fixed."""
+        """PSL: the mean scalarised objective. SVH-PSL: a surrogate whose gradient is the Stein variational
+        direction over the particles (see :meth:`svh_direction`)."""
         x = self(prefs)
         if not self.svgd:
             return scalarised(prefs, x).mean()
-        xd = x.detach().requires_grad_()
-        grad_logp = -torch.autograd.grad(scalarised(prefs, xd).sum(), xd)[0]
-        phi = svgd_direction(xd.detach().double(), grad_logp.double()).to(x.dtype)
-        return -(phi * x).sum() / len(x)
+        return self.svh_surrogate(prefs, x, scalarised)
+
+    def svh_surrogate(self, prefs: torch.Tensor, x: torch.Tensor, scalarised) -> torch.Tensor:
+        """The Stein variational hypernetwork step (Nguyen et al., AAAI 2025, as their code computes it). The
+        ``n`` solutions ``x_k = h_φ(λ_k)`` are the particles; ``g_k = ∇_φ T(λ_k, x_k)``, normalised per parameter
+        over the particles (``ĝ_k,p = g_k,p / ‖g_·,p‖``); the kernel lives in objective space, per objective and
+        only on the objective active in each particle's Tchebycheff max (``a_j``):
+
+            k(i, j) = exp(−(v_i,a_j − v_j,a_j)² / h_a_j),   h_o = c · median_ij((v_i,o − v_j,o)²)² / log n,
+
+        ``v = LCB(x)`` (``c = kernel_scale``); the update direction is
+
+            (1/n) Σ_i [Σ_j k(i, j) ĝ_j + α ∇_φ Σ_j k(i, j)]      (α = ``repulsion``: the kernel sum shrinks,
+                                                                 pushing the particles apart along the front)
+
+        returned as the gradient of ``(1/n)(w·φ + α Σ_ij k(i, j))`` with ``w = Σ_ij k(i, j) ĝ_j`` held fixed."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        value, active = scalarised.lcb(x), None
+        t = (prefs.double() * (value - scalarised.ideal)).max(1)
+        active = t.indices
+        n = len(x)
+        grads = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(t.values[k], params,
+                                                                                    retain_graph=True)])
+                             for k in range(n)])                                        # (n, P)
+        g_hat = torch.nn.functional.normalize(grads, dim=0)
+        d2 = (value[:, None, :] - value[None, :, :]).square()                           # (n, n, m)
+        h = torch.stack([self.kernel_scale * _median(d2[..., o]) ** 2 / math.log(n) if float(_median(d2[..., o]))
+                         != 0.0 else d2.new_tensor(5e-6) for o in range(d2.shape[-1])]).detach()
+        onehot = torch.nn.functional.one_hot(active, d2.shape[-1]).to(d2.dtype)          # (n, m), a_j
+        k = (onehot[None, :, :] * torch.exp(-d2 / h)).sum(-1)                           # k(i, j)
+        w = k.detach().sum(0).to(g_hat.dtype) @ g_hat                                   # Σ_i Σ_j k(i,j) ĝ_j
+        flat = torch.cat([p.reshape(-1) for p in params])
+        return ((w * flat).sum() + self.repulsion * k.sum().to(flat.dtype)) / n
+
+
+def _median(t: torch.Tensor) -> torch.Tensor:
+    """NumPy's median of all entries (the mean of the two middle values for an even count), detached."""
+    t = t.detach().flatten()
+    return (torch.cat([t, t.max()[None]]).median() + t.median()) / 2
 
 
 def tchebycheff(models: list[ExactGP], ideal: torch.Tensor, beta: float):
+    """``T(λ, x) = max_i λ_i (LCB_i(x) − z*_i)``; the closure also carries ``.lcb(x)`` and ``.ideal``."""
+    def lcb(x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([mu - beta * sd for mu, sd in (m.predict(x) for m in models)], 1)
+
     def scalarised(prefs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        lcb = torch.stack([mu - beta * sd for mu, sd in (m.predict(x) for m in models)], 1)
-        return (prefs.double() * (lcb - ideal)).max(1).values
+        return (prefs.double() * (lcb(x) - ideal)).max(1).values
+    scalarised.lcb, scalarised.ideal = lcb, ideal
     return scalarised
 
 
@@ -192,7 +237,7 @@ class ParetoLoop:
     ``batch`` candidates that greedily add the most hypervolume under the GP means."""
 
     def __init__(self, problem: str, model: ParetoHypernet, optimizer: torch.optim.Optimizer, *, num_variables: int,
-                 budget: int, initial: int, batch: int, steps: int, seed: int, beta: float = 0.5):
+                 budget: int, initial: int, batch: int, steps: int, seed: int, beta: float = 0.1):
         if problem not in PROBLEMS:
             raise ValueError(f"unknown problem {problem!r}: choose from {sorted(PROBLEMS)}")
         self.problem, self.model, self.optimizer = problem, model, optimizer
@@ -262,7 +307,7 @@ class ParetoLoop:
 
 
 def optimise(problem: str, model: ParetoHypernet, *, num_variables: int, budget: int, initial: int, batch: int,
-             steps: int, lr: float, seed: int, beta: float = 0.5, log=None) -> dict[str, Any]:
+             steps: int, lr: float, seed: int, beta: float = 0.1, log=None) -> dict[str, Any]:
     """The whole loop without checkpoints (core's ``pareto-*`` tasks run :class:`ParetoLoop` through the
     trainer's checkpointed step loop); returns the evaluated points and hypervolume/IGD per round."""
     loop = ParetoLoop(problem, model, torch.optim.Adam(model.parameters(), lr=lr), num_variables=num_variables,
