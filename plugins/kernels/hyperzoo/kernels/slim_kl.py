@@ -26,10 +26,11 @@ a_q/h + b_q h + ρ/2 (h − v_q)² with a_q = ½h_t,q² f_q, b_q = ½c_q, v = z 
 unique positive root of ρh³ + (b_q − ρv_q)h² − a_q = 0 (one sign change; found by bisection). Each step decreases the
 local augmented objective, and h stays ≥ 0.
 
-**Quantisation (``bits`` = b).** Each agent sends the change of its message since its last one, d = h_j − ĥ_j^prev,
-as b-bit codes on the uniform grid over [min d, max d] with unbiased stochastic rounding, plus the two float64 range
+**Quantisation (``bits`` = b).** Each agent sends the change of its message since its last one, in the ADMM metric,
+d = √ρ ∘ (h_j − ĥ_j^prev) (so a coordinate with a large penalty, one near 0 or the noise, gets a fine grid; every
+rank knows ρ), as b-bit codes on the uniform grid over [min d, max d] with unbiased stochastic rounding, plus the two float64 range
 ends: ⌈(Q+1)·b/8⌉ + 16 bytes instead of 8(Q+1). The receivers add the decoded change to the previous message, so the
-quantisation error is at most (max d − min d)/(2^b − 1) per coordinate and shrinks as the iterates settle (the
+quantisation error is at most (max d − min d)/((2^b − 1)√ρ_q) in coordinate q and shrinks as the iterates settle (the
 consensus reaches the unquantised solution). The codes are packed into uint8 and exchanged with ``all_gather``;
 ``bits=None`` sends float64. The byte counts in the result are the payloads each agent put on the wire.
 
@@ -203,7 +204,8 @@ def consensus_admm(comps: torch.Tensor, y: torch.Tensor, *, rho: float = 0.5, wa
                 msgs = msg[None]
             result.bytes_per_agent += msg.numel() * msg.element_size()
         else:
-            packed, rng = quantize(h - sent[rank], bits, gen)
+            scale = penalty.sqrt()       # quantise in the ADMM metric ‖·‖_ρ (the same ρ on every rank)
+            packed, rng = quantize(scale * (h - sent[rank]), bits, gen)
             if dist is not None:
                 gp = [torch.empty_like(packed) for _ in range(world)]
                 gr = [torch.empty_like(rng) for _ in range(world)]
@@ -211,7 +213,7 @@ def consensus_admm(comps: torch.Tensor, y: torch.Tensor, *, rho: float = 0.5, wa
                 dist.all_gather(gr, rng)
             else:
                 gp, gr = [packed], [rng]
-            msgs = sent + torch.stack([dequantize(p, r, bits, size) for p, r in zip(gp, gr)])
+            msgs = sent + torch.stack([dequantize(p, r, bits, size) for p, r in zip(gp, gr)]) / scale
             result.bytes_per_agent += packed.numel() + rng.numel() * rng.element_size()
         sent = msgs
         z = (msgs.mean(0) + lam_sum / (world * penalty)).clamp_min(0.0)
