@@ -134,6 +134,19 @@ def test_docs_page_snippets_run(monkeypatch):
         exec(compile(block, f"hyperbolic.md[block {i}]", "exec"), namespace)
 
 
+def test_docs_page_shows_the_wordnet_plot():
+    """The page embeds the learned WordNet mammals disk plot, and the linked image exists."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    page = root / "docs" / "plugins" / "hyperbolic.md"
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", page.read_text())
+    assert "../results/hyperbolic_wordnet_mammals.png" in images
+    for rel in images:
+        assert (page.parent / rel).is_file(), rel
+
+
 def test_hungarian_accuracy_equals_brute_force_over_permutations():
     import itertools
 
