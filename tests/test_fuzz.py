@@ -108,10 +108,7 @@ def unfuzzed_operators() -> list[str]:
 
 # Operators of plugins that landed while the fuzz suite was written; each plugin adds its tests/test_fuzz.py and
 # removes its names here (the test below fails on a name that has a spec by then, and on any other unfuzzed one).
-AWAITING_SPECS = {  # operators of plugins that landed in 0.2 without fuzz specs yet (follow-up work)
-    "kernels.empirical_ntk", "kernels.gsmp",
-    "kernels.nngp_ntk", "kernels.quantum_zz_kernel",
-}
+AWAITING_SPECS: set[str] = set()  # operators of plugins that landed without fuzz specs yet (follow-up work)
 
 
 def test_every_registered_operator_is_fuzzed():

@@ -104,14 +104,15 @@ def _signals(model: torch.nn.Module, linears: dict, x: torch.Tensor):
             h.remove()
     if set(calls) != set(linears):
         raise _NotStructured("a linear layer was not called")
-    out = out.reshape(x.shape[0], -1)
     names = list(linears)
     deltas = {name: [] for name in names}
-    for a in range(out.shape[1]):
-        grads = torch.autograd.grad(out[:, a].sum(), [probes[n] for n in names], retain_graph=a + 1 < out.shape[1],
-                                    allow_unused=True)
-        for name, g in zip(names, grads):
-            deltas[name].append(torch.zeros_like(probes[name]) if g is None else g)
+    with torch.enable_grad():   # the reshape and the slices must stay on the graph under an outer no_grad
+        out = out.reshape(x.shape[0], -1)
+        for a in range(out.shape[1]):
+            grads = torch.autograd.grad(out[:, a].sum(), [probes[n] for n in names],
+                                        retain_graph=a + 1 < out.shape[1], allow_unused=True)
+            for name, g in zip(names, grads):
+                deltas[name].append(torch.zeros_like(probes[name]) if g is None else g)
     return inputs, {name: torch.stack(v, 1) for name, v in deltas.items()}
 
 

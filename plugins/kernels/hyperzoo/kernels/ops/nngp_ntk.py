@@ -61,8 +61,12 @@ def dual(activation: str, s11: torch.Tensor, s12: torch.Tensor, s22: torch.Tenso
                                                                                             torch.Tensor]:
     """(E[φ(u)φ(v)], E[φ'(u)φ'(v)]) for (u, v) ~ N(0, [[s11, s12], [s12, s22]]) (broadcasting)."""
     if activation == "relu":
-        norm = torch.sqrt(s11 * s22)
-        rho = (s12 / norm).clamp(-1.0, 1.0)
+        # √Σ₁₁·√Σ₂₂ (not √(Σ₁₁Σ₂₂), which overflows or underflows at half the exponent range); a point with
+        # Σ = 0 (x = 0 without bias) has k = 0 and ρ := 0
+        norm = torch.sqrt(s11) * torch.sqrt(s22)
+        pos = norm > 0
+        rho = torch.where(pos, s12 / torch.where(pos, norm, torch.ones_like(norm)), torch.zeros_like(norm))
+        rho = rho.clamp(-1.0, 1.0)
         # at |ρ| = 1 (coincident or antipodal points) arccos' and √(1−ρ²)' are infinite: the value stays exact and
         # the gradient through ρ is taken as 0 there (torch.where routes no gradient to the detached branch)
         edge = rho.detach().abs() >= 1.0
@@ -71,9 +75,19 @@ def dual(activation: str, s11: torch.Tensor, s12: torch.Tensor, s22: torch.Tenso
         k = norm * (torch.sqrt((1.0 - rho * rho).clamp_min(0.0)) + (math.pi - theta) * rho) / (2 * math.pi)
         kdot = (math.pi - theta) / (2 * math.pi)
         return k, kdot
-    a = (1.0 + 2.0 * s11) * (1.0 + 2.0 * s22)
-    k = (2.0 / math.pi) * torch.arcsin((2.0 * s12 / torch.sqrt(a)).clamp(-1.0, 1.0))
-    kdot = (4.0 / math.pi) / torch.sqrt((a - 4.0 * s12 * s12).clamp_min(torch.finfo(s12.dtype).tiny))
+    # with (1+2Σ₁₁)(1+2Σ₂₂) − 4Σ₁₂² = 1 + 2Σ₁₁ + 2Σ₂₂ + 4Σ₁₁Σ₂₂(1 − ρ²), ρ = Σ₁₂/√(Σ₁₁Σ₂₂), its root is
+    #   r = hypot(√(1 + 2Σ₁₁ + 2Σ₂₂), 2√Σ₁₁√Σ₂₂ √(1 − ρ²))
+    # (no cancellation at ρ = ±1, where the direct difference loses every digit, and no overflow of the products);
+    # E[φφ] = (2/π) arcsin(2Σ₁₂/√(…)) = (2/π) atan2(2Σ₁₂, r), E[φ'φ'] = (4/π)/r. At |ρ| = 1 the gradient through ρ
+    # is taken as 0 (√(1 − ρ²)' is infinite there), as for ReLU.
+    norm = torch.sqrt(s11) * torch.sqrt(s22)
+    pos = norm > 0
+    rho = torch.where(pos, s12 / torch.where(pos, norm, torch.ones_like(norm)), torch.zeros_like(norm))
+    rho = rho.clamp(-1.0, 1.0)
+    rho = torch.where(rho.detach().abs() >= 1.0, rho.detach(), rho)
+    r = torch.hypot(torch.sqrt(1.0 + 2.0 * s11 + 2.0 * s22), 2.0 * norm * torch.sqrt((1.0 - rho * rho).clamp_min(0.0)))
+    k = (2.0 / math.pi) * torch.atan2(2.0 * s12, r)
+    kdot = (4.0 / math.pi) / r
     return k, kdot
 
 
@@ -81,13 +95,14 @@ def dual_diag(activation: str, s: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     """The duals at u = v (ρ = 1), in closed form: ReLU (s/2, 1/2); erf ((2/π) arcsin(2s/(1+2s)), (4/π)/√(1+4s))."""
     if activation == "relu":
         return s / 2, torch.full_like(s, 0.5)
-    return (2.0 / math.pi) * torch.arcsin(2.0 * s / (1.0 + 2.0 * s)), (4.0 / math.pi) / torch.sqrt(1.0 + 4.0 * s)
+    root = torch.sqrt(1.0 + 4.0 * s)   # arcsin(2s/(1+2s)) = atan(2s/√(1+4s)): finite derivative as 2s/(1+2s) → 1
+    return (2.0 / math.pi) * torch.atan(2.0 * s / root), (4.0 / math.pi) / root
 
 
 def diag_recursion(x: torch.Tensor, depth: int, activation: str, weight_variance: float,
                    bias_variance: float) -> list[torch.Tensor]:
     """Σ^l(x, x) for l = 0 .. depth (a list of (n,) tensors)."""
-    s = weight_variance * (x * x).sum(1) / x.shape[1] + bias_variance
+    s = weight_variance * _gram(x, x, diagonal=True) / x.shape[1] + bias_variance
     out = [s]
     for _ in range(depth):
         k, _ = dual_diag(activation, s)
@@ -115,9 +130,18 @@ def nngp_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, *, depth: int = 1
 CHUNK = 1 << 16
 
 
+def _gram(x1: torch.Tensor, x2: torch.Tensor, diagonal: bool = False) -> torch.Tensor:
+    """x1·x2ᵀ (or the row norms² with ``diagonal``) accumulated in float64 and rounded once to the inputs' dtype:
+    near ρ = 1 arccos turns a rounding of ε in ρ into √ε, so a float32 sum whose order depends on the memory layout
+    (or the BLAS blocking) would make the kernel depend on it at the 1e-4 level."""
+    a, b = (x1, x2) if x1.dtype == torch.float64 else (x1.double(), x2.double())
+    out = (a * a).sum(1) if diagonal else a @ b.T
+    return out.to(x1.dtype)
+
+
 def _block(x1, x2, d1, d2, diag_offset, depth, activation, weight_variance, bias_variance):
     """Rows of the Gram matrices; ``diag_offset`` = the first row's index in a self-Gram (else None)."""
-    s = weight_variance * (x1 @ x2.T) / x1.shape[1] + bias_variance
+    s = weight_variance * _gram(x1, x2) / x1.shape[1] + bias_variance
     on_diag = None
     if diag_offset is not None:   # the self-Gram's diagonal has ρ = 1 exactly: closed forms there (rounding ρ by
         rows = torch.arange(diag_offset, diag_offset + x1.shape[0], device=x1.device)   # one ulp moves θ by √(2 ulp))
@@ -125,7 +149,10 @@ def _block(x1, x2, d1, d2, diag_offset, depth, activation, weight_variance, bias
         s = torch.where(on_diag, d1[0][:, None].expand_as(s), s)
     theta = s
     for layer in range(depth):
-        k, kdot = dual(activation, d1[layer][:, None], s, d2[layer][None, :])
+        # the diagonal's general-formula branch is discarded: it sees Σ₁₂ = 0 so that its derivatives (infinite at
+        # |ρ| = 1) stay finite; the where's zero cotangent times an infinite derivative would be NaN
+        s_off = s if on_diag is None else torch.where(on_diag, torch.zeros_like(s), s)
+        k, kdot = dual(activation, d1[layer][:, None], s_off, d2[layer][None, :])
         if on_diag is not None:
             kd, kdotd = dual_diag(activation, d1[layer])
             k = torch.where(on_diag, kd[:, None].expand_as(k), k)

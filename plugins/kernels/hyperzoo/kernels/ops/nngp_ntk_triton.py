@@ -68,8 +68,10 @@ def _kernel(X1, X2, D1, D2, G, T, n1, n2, d, depth, vw, vb,
         a11 = s1[:, None] + 0.0 * s
         a22 = s2[None, :] + 0.0 * s
         if RELU:
-            norm = tl.sqrt(a11 * a22)
-            rho = tl.minimum(tl.maximum(s / norm, -1.0), 1.0)
+            norm = tl.sqrt(a11) * tl.sqrt(a22)
+            pos = norm > 0.0
+            rho = tl.where(pos, s / tl.where(pos, norm, 1.0), 0.0)
+            rho = tl.minimum(tl.maximum(rho, -1.0), 1.0)
             ang = _acos(rho)
             k = norm * (tl.sqrt(tl.maximum(1.0 - rho * rho, 0.0)) + (3.141592653589793 - ang) * rho) \
                 / 6.283185307179586
@@ -77,10 +79,20 @@ def _kernel(X1, X2, D1, D2, G, T, n1, n2, d, depth, vw, vb,
             k = tl.where(diag, a11 / 2, k)
             kdot = tl.where(diag, 0.5, kdot)
         else:
-            prod = (1.0 + 2.0 * a11) * (1.0 + 2.0 * a22)
-            z = tl.minimum(tl.maximum(2.0 * s / tl.sqrt(prod), -1.0), 1.0)
+            # as the reference: r = hypot(√(1 + 2Σ₁₁ + 2Σ₂₂), 2√Σ₁₁√Σ₂₂√(1 − ρ²)), no cancellation or overflow
+            pq = tl.sqrt(1.0 + 2.0 * a11) * tl.sqrt(1.0 + 2.0 * a22)
+            z = tl.minimum(tl.maximum(2.0 * s / pq, -1.0), 1.0)
+            norm = tl.sqrt(a11) * tl.sqrt(a22)
+            pos = norm > 0.0
+            rho = tl.where(pos, s / tl.where(pos, norm, 1.0), 0.0)
+            rho = tl.minimum(tl.maximum(rho, -1.0), 1.0)
+            h1 = tl.sqrt(1.0 + 2.0 * a11 + 2.0 * a22)
+            h2 = 2.0 * norm * tl.sqrt(tl.maximum(1.0 - rho * rho, 0.0))
+            hi = tl.maximum(h1, h2)
+            lo = tl.minimum(h1, h2)
+            r = hi * tl.sqrt(1.0 + (lo / hi) * (lo / hi))
             k = (2.0 / 3.141592653589793) * (1.5707963267948966 - _acos(z))
-            kdot = (4.0 / 3.141592653589793) / tl.sqrt(tl.maximum(prod - 4.0 * s * s, 1e-30))
+            kdot = (4.0 / 3.141592653589793) / r
             zd = 2.0 * a11 / (1.0 + 2.0 * a11)
             k = tl.where(diag, (2.0 / 3.141592653589793) * (1.5707963267948966 - _acos(zd)), k)
             kdot = tl.where(diag, (4.0 / 3.141592653589793) / tl.sqrt(1.0 + 4.0 * a11), kdot)

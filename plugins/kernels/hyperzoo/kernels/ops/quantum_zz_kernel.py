@@ -66,6 +66,10 @@ def phases(x: torch.Tensor, entanglement: str = "full") -> torch.Tensor:
     d = x @ z.T
     for k, l in pairs(n, entanglement):
         d = d + ((math.pi - x[:, k]) * (math.pi - x[:, l]))[:, None] * (z[:, k] * z[:, l])[None, :]
+    if not bool(torch.isfinite(d).all()):
+        raise ValueError(f"the ZZ phases Σ_S φ_S(x) overflow {x.dtype} (features up to {float(x.abs().max()):.3g}; "
+                         f"the pair phases (π − x_k)(π − x_l) are products of features); the features are angles: "
+                         f"rescale them, e.g. to [0, 2π]")
     return d
 
 
