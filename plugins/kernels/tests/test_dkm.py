@@ -105,7 +105,7 @@ def test_titsias_bound_is_below_the_exact_log_likelihood():
 
 def test_sparse_dkm_learns_and_predicts():
     x, y = data(n=120)
-    m = DeepKernelMachine(depth=2, nu=10.0, noise=0.05, n_inducing=30, max_iter=40).fit(x.numpy(), y[:, 0].numpy())
+    m = DeepKernelMachine(depth=2, nu=10.0, noise=0.05, num_inducing=30, max_iter=40).fit(x.numpy(), y[:, 0].numpy())
     assert m.objective_history_[-1] > m.objective_history_[0]
     assert m.gram_matrices()[0].shape == (30, 30)
     assert m.score(x.numpy(), y[:, 0].numpy()) > 0.7
@@ -114,7 +114,7 @@ def test_sparse_dkm_learns_and_predicts():
 def test_bad_parameters_are_refused():
     x, y = data(n=10)
     for kw, word in (({"depth": 0}, "depth"), ({"nu": 0.0}, "nu"), ({"noise": -1.0}, "noise"),
-                     ({"n_inducing": 0}, "n_inducing")):
+                     ({"num_inducing": 0}, "num_inducing")):
         with pytest.raises(ValueError, match=word):
             DeepKernelMachine(**kw).fit(x.numpy(), y[:, 0].numpy())
     bad = x.numpy().copy()

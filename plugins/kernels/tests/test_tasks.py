@@ -31,7 +31,8 @@ NAMING_EXCEPTIONS = {
     "n_test": "quantum-adhoc: test points per class",
     "gap": "quantum-adhoc: the paper's label gap Δ",
     "n_train": "spectral-mixture-1d: training samples",
-    "noise": "spectral-mixture-1d: observation noise std",
+    "noise": "spectral-mixture-1d: observation noise std; dkm-regressor: likelihood variance σ²",
+    "nu": "deep kernel machine: the KL weight ν per layer (the paper's symbol; ∞ is the NNGP)",
 }
 
 

@@ -28,4 +28,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "feature_states": "quantum",
     "adhoc_data": "quantum",
     "NTKMLP": "layers",
+    "DeepKernelMachine": "dkm",
+    "consensus_admm": "slim_kl",
 })

@@ -233,16 +233,16 @@ def fit_dkm(objective: DKMObjective, x: torch.Tensor, y: torch.Tensor, *, max_it
 class DeepKernelMachine(RegressorMixin, BaseEstimator):
     """Deep kernel machine regression (arXiv 2108.13097): ``depth`` hidden ReLU layers whose Gram matrices
     maximise the DKM objective (module docstring) at regularisation strength ``nu`` (``np.inf``: the NNGP, no
-    optimisation); ``n_inducing=None`` is the full DKM (cost O(n³) per step), an integer M the sparse DKM with M
+    optimisation); ``num_inducing=None`` is the full DKM (cost O(n³) per step), an integer M the sparse DKM with M
     inducing points drawn from the training inputs (seeded by ``random_state``), linear in n. ``noise`` is the
     likelihood variance σ² on standardised targets. Float64 torch on ``device``."""
 
     def __init__(self, *, depth: int = 2, nu: float = 10.0, noise: float = 0.1, weight_variance: float = 2.0,
-                 bias_variance: float = 0.1, n_inducing: int | None = None, max_iter: int = 100,
+                 bias_variance: float = 0.1, num_inducing: int | None = None, max_iter: int = 100,
                  random_state: int = 0, device: str = "cpu"):
         self.depth, self.nu, self.noise = depth, nu, noise
         self.weight_variance, self.bias_variance = weight_variance, bias_variance
-        self.n_inducing, self.max_iter, self.random_state, self.device = n_inducing, max_iter, random_state, \
+        self.num_inducing, self.max_iter, self.random_state, self.device = num_inducing, max_iter, random_state, \
             device
 
     def _check_params(self):
@@ -252,9 +252,9 @@ class DeepKernelMachine(RegressorMixin, BaseEstimator):
             raise ValueError(f"nu must be > 0 (np.inf for the NNGP limit); got {self.nu!r}")
         if not self.noise > 0:
             raise ValueError(f"noise must be > 0 (the likelihood variance); got {self.noise!r}")
-        if self.n_inducing is not None and not (isinstance(self.n_inducing, (int, np.integer))
-                                                and self.n_inducing >= 1):
-            raise ValueError(f"n_inducing must be None (full DKM) or an integer >= 1; got {self.n_inducing!r}")
+        if self.num_inducing is not None and not (isinstance(self.num_inducing, (int, np.integer))
+                                                and self.num_inducing >= 1):
+            raise ValueError(f"num_inducing must be None (full DKM) or an integer >= 1; got {self.num_inducing!r}")
 
     def fit(self, X, y):
         self._check_params()
@@ -262,11 +262,11 @@ class DeepKernelMachine(RegressorMixin, BaseEstimator):
         self.y_mean_, self.y_std_ = float(y.mean()), float(y.std()) or 1.0
         xt = torch.as_tensor(x, dtype=torch.float64, device=self.device)
         yt = torch.as_tensor((y - self.y_mean_) / self.y_std_, dtype=torch.float64, device=self.device)[:, None]
-        exact = self.n_inducing is None or self.n_inducing >= len(x)
+        exact = self.num_inducing is None or self.num_inducing >= len(x)
         if exact:
             z = xt
         else:
-            idx = np.random.default_rng(self.random_state).choice(len(x), int(self.n_inducing), replace=False)
+            idx = np.random.default_rng(self.random_state).choice(len(x), int(self.num_inducing), replace=False)
             z = xt[torch.as_tensor(np.sort(idx))]
         self.objective_ = DKMObjective(z, depth=int(self.depth), nu=float(self.nu), noise=float(self.noise),
                                        weight_variance=float(self.weight_variance),
@@ -290,3 +290,12 @@ class DeepKernelMachine(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             return [g.cpu().numpy() for g in self.objective_.grams()]
 
+
+
+def dkm_regressor(*, depth: int = 2, nu: float = 10.0, noise: float = 0.1, weight_variance: float = 2.0,
+                  bias_variance: float = 0.1, num_inducing: int | None = None, max_iter: int = 100,
+                  random_state: int = 0) -> DeepKernelMachine:
+    """The registered ``dkm-regressor``: a :class:`DeepKernelMachine` (``nu`` = float("inf") for the NNGP)."""
+    return DeepKernelMachine(depth=depth, nu=nu, noise=noise, weight_variance=weight_variance,
+                             bias_variance=bias_variance, num_inducing=num_inducing, max_iter=max_iter,
+                             random_state=random_state)
