@@ -180,66 +180,73 @@ class EluPlusOne(torch.autograd.Function):
 
 
 class SignSplit(torch.autograd.Function):
-    """φ_k(k) = [k⁺ ; k⁻];  dk = g⁺ where k > 0, −g⁻ where k < 0."""
+    """φ_k(k) = [k⁺ ; k⁻];  dk = g⁺ where k > 0, −g⁻ where k ≤ 0 (written into one preallocated buffer each way)."""
 
     @staticmethod
     def forward(ctx, k):
         ctx.save_for_backward(k)
-        return torch.cat([k.clamp_min(0), k.neg().clamp_min_(0)], -1)
+        d = k.shape[-1]
+        out = k.new_empty(k.shape[:-1] + (2 * d,))
+        torch.clamp(k, min=0, out=out[..., :d])
+        torch.clamp(k, max=0, out=out[..., d:]).neg_()
+        return out
 
     @staticmethod
     def backward(ctx, g):
         (k,) = ctx.saved_tensors
-        dd = k.shape[-1]
-        return torch.where(k > 0, g[..., :dd], g[..., dd:].neg())
+        d = k.shape[-1]
+        gp, gn = g[..., :d], g[..., d:]
+        m = torch.gt(k, 0, out=torch.empty_like(k))                      # 1(k > 0) as floats (no torch.where)
+        return m.mul_(torch.add(gp, gn)).sub_(gn)                         # (g⁺ + g⁻)·1(k>0) − g⁻
 
 
 class NaLaQuery(torch.autograd.Function):
     """φ_q(q) = ‖q‖·[a·1(q>0); a·1(q<0)]/‖a‖ with a_j = |q_j|^p / r^p (= |q̂_j|^p), r = ‖q‖,
     p = 1 + (p_max − 1) tanh(r/s).
 
-    Backward (g collapsed to D: g_j = g⁺_j if q_j > 0 else g⁻_j; c = r/‖a‖, â = a/‖a‖), using
-    ∂a_j/∂q_j = p a_j / q_j, ∂a_j/∂r = −p a_j / r, ∂a_j/∂p = a_j log(a_j) / p:
-        ∂L/∂a = c (g − (g·â) â),     dp/dr = (p_max − 1)(1 − tanh²(r/s)) / s,
-        ∂L/∂r = (g·â) − (p/r) Σ_j ∂L/∂a_j a_j + (dp/dr)/p · Σ_j ∂L/∂a_j a_j log a_j,
-        ∂L/∂q_j = ∂L/∂a_j p a_j / q_j + ∂L/∂r q_j / r        (the first term is 0 where q_j = 0).
+    Backward with y = c·a (c = r/‖a‖; y_j is the nonzero one of the two output halves at j, recovered as their
+    sum), g_j the matching half of the output gradient, G = Σ_j g_j y_j, ∂a_j/∂q_j = p a_j / q_j,
+    ∂a_j/∂r = −p a_j / r, ∂a_j/∂p = a_j log(a_j) / p and dp/dr = (p_max − 1)(1 − tanh²(r/s)) / s:
+        ∂L/∂a = c (g − (g·â) â)   (so Σ_j ∂L/∂a_j a_j = 0: the r-terms through a cancel),
+        g·â = G / (c ‖a‖) = G / r,   ∂L/∂a_j a_j = g_j y_j − (g·â) y_j² / r,
+        ∂L/∂r = g·â + (dp/dr)/p · Σ_j ∂L/∂a_j a_j log a_j,
+        ∂L/∂q_j = p ∂L/∂a_j a_j / q_j + ∂L/∂r q_j / r       (0 where q_j = 0, as a_j = 0 there).
+    One transcendental pass each way (the power forward, the log backward) and two buffers of (…, D) backward.
     """
 
     @staticmethod
     def forward(ctx, q, max_power, scale):
         tiny = torch.finfo(q.dtype).tiny
+        d = q.shape[-1]
         r = torch.linalg.vector_norm(q, dim=-1, keepdim=True)
         t = torch.tanh(r / scale)
-        p = 1.0 + (max_power - 1.0) * t
-        absd = q.abs().div_(r + tiny)                                      # |q̂_j|
-        a = absd.pow(p)                                                    # |q̂_j|^p (0 where q_j = 0, p >= 1)
-        an = torch.linalg.vector_norm(a, dim=-1, keepdim=True)
-        y = a * (r / (an + tiny))
-        d = q.shape[-1]
+        p = t * (max_power - 1.0) + 1.0
         out = q.new_empty(q.shape[:-1] + (2 * d,))
-        zero = torch.zeros((), dtype=q.dtype, device=q.device)
-        torch.where(q > 0, y, zero, out=out[..., :d])
-        torch.where(q < 0, y, zero, out=out[..., d:])
-        ctx.save_for_backward(q, r, t, p, absd, a, an)
+        pos, neg = out[..., :d], out[..., d:]
+        torch.abs(q, out=neg).mul_(1.0 / (r + tiny)).pow_(p)              # a = |q̂|^p (0^p = 0 as p >= 1), held in neg
+        an = torch.linalg.vector_norm(neg, dim=-1, keepdim=True)           # ‖a‖
+        torch.gt(q, 0, out=pos).mul_(neg)                                  # a⁺ = a·1(q > 0)
+        neg.sub_(pos)                                                      # a⁻ = a − a⁺ (a = 0 where q = 0)
+        c = r / (an + tiny)
+        out.mul_(c)
+        ctx.save_for_backward(q, out, r, t, p, an, c)
         ctx.cfg = (max_power, scale)
         return out
 
     @staticmethod
     def backward(ctx, gout):
-        q, r, t, p, absd, a, an = ctx.saved_tensors
+        q, out, r, t, p, an, c = ctx.saved_tensors
         max_power, scale = ctx.cfg
         tiny = torch.finfo(q.dtype).tiny
         d = q.shape[-1]
-        g = torch.where(q > 0, gout[..., :d], gout[..., d:])
-        inv = 1.0 / (an + tiny)
-        c = r * inv
-        ga = torch.linalg.vecdot(g, a).unsqueeze(-1) * inv                # g·â
-        da = g.mul_(c).sub_(a * (c * ga * inv))                           # c (g − (g·â) â)
-        s1 = torch.linalg.vecdot(da, a).unsqueeze(-1)
-        loga = torch.log(absd.clamp_min(tiny)).mul_(p)                      # log a (finite; a = 0 there anyway)
-        s2 = torch.linalg.vecdot(da, a * loga).unsqueeze(-1)
+        gy = torch.mul(gout[..., :d], out[..., :d]).addcmul_(gout[..., d:], out[..., d:])   # g_j y_j
+        y = torch.add(out[..., :d], out[..., d:])                          # y_j = c a_j
+        inv_r = 1.0 / (r + tiny)
+        ga = gy.sum(-1, keepdim=True) * inv_r                              # g·â = G / (c ‖a‖) = G / r
+        loga = torch.clamp(y, min=tiny).log_().sub_(torch.log(c.clamp_min(tiny)))   # log a_j (a_j = 0: × 0 below)
+        x = y.mul_(y).mul_(ga * inv_r).neg_().add_(gy)                     # ∂L/∂a_j a_j = g_j y_j − (g·â) y_j² / r
+        s2 = loga.mul_(x).sum(-1, keepdim=True)
         dpdr = (max_power - 1.0) * (1.0 - t * t) / scale
-        dr = ga - p * s1 / (r + tiny) + dpdr * s2 / p
-        ratio = torch.where(q != 0, a / q, 0.0)
-        dq = da.mul_(ratio).mul_(p).add_(q * (dr / (r + tiny)))
-        return dq, None, None
+        dr = ga + dpdr * s2 / p
+        dq = x.mul_(p).div_(q).nan_to_num_(nan=0.0)                        # 0/0 where q_j = 0 (a_j = 0)
+        return dq.addcmul_(q, dr / (r + tiny)), None, None
