@@ -139,3 +139,21 @@ def test_listing_does_not_import_torch():
     assert out.stdout.strip() == "False"
     assert {"linear-transformer", "nala-vit"} <= set(core.models())
     assert {"mqar", "selective-copy"} <= set(core.tasks())
+
+
+def test_patch_size_groups_consecutive_steps_into_tokens():
+    """patch_size P: token t holds steps tP … tP + P − 1 of every channel (the last token zero-padded); the model
+    equals a patch_size=1 model with C·P channels on the grouped input, with the same weights."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 10)
+    m = linear_transformer(in_channels=3, seq_len=10, width=16, heads=2, attention="elu", causal=True, patch_size=4)
+    ref = linear_transformer(in_channels=12, seq_len=3, width=16, heads=2, attention="elu", causal=True)
+    ref.load_state_dict(m.state_dict())
+    padded = torch.cat([x, torch.zeros(2, 3, 2)], -1)                                # 10 → 12 steps
+    grouped = torch.stack([padded[:, :, 4 * t:4 * t + 4].reshape(2, 12) for t in range(3)], -1)   # (B, C·P, T)
+    torch.testing.assert_close(m(x), ref(grouped))
+    assert m.pos.shape[0] == 3
+    with pytest.raises(ValueError, match="patch_size must be a positive int"):
+        linear_transformer(patch_size=0)
+    with pytest.raises(ValueError, match="need patch_size=1"):
+        linear_transformer(vocab_size=10, patch_size=2)

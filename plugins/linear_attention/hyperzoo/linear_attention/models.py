@@ -21,15 +21,22 @@ def _aux(blocks) -> dict[str, torch.Tensor]:
 
 class LinearTransformer(nn.Module):
     """Sequence model. ``vocab_size=None``: inputs (B, C, L) floats → logits (B, num_classes) (mean-pooled, or the
-    last token when causal). ``vocab_size`` set: inputs (B, L) token ids → per-token logits (B, L, num_classes)."""
+    last token when causal); ``patch_size`` P > 1 makes each token P consecutive steps (B, ⌈L/P⌉, C·P), the last
+    one zero-padded. ``vocab_size`` set: inputs (B, L) token ids → per-token logits (B, L, num_classes)."""
 
     def __init__(self, *, in_channels: int, num_classes: int, seq_len: int, width: int, depth: int, heads: int,
                  attention: str, causal: bool, mlp_ratio: float, mlp: str, num_experts: int, top_k: int,
-                 balance_weight: float, num_features: int, num_bits: int, dropout: float, vocab_size: int | None):
+                 balance_weight: float, num_features: int, num_bits: int, dropout: float, vocab_size: int | None,
+                 patch_size: int = 1):
         super().__init__()
-        self.vocab_size, self.causal, self.seq_len = vocab_size, causal, seq_len
-        self.embed = nn.Embedding(vocab_size, width) if vocab_size else nn.Linear(in_channels, width)
-        self.pos = nn.Parameter(torch.randn(seq_len, width) * 0.5)   # positions as visible as the inputs
+        if not isinstance(patch_size, int) or patch_size < 1:
+            raise ValueError(f"patch_size must be a positive int (steps per token), got {patch_size!r}")
+        if vocab_size and patch_size != 1:
+            raise ValueError("patch_size > 1 groups float input steps; token ids (vocab_size set) need patch_size=1")
+        self.vocab_size, self.causal, self.seq_len, self.patch_size = vocab_size, causal, seq_len, patch_size
+        tokens = -(-seq_len // patch_size)
+        self.embed = nn.Embedding(vocab_size, width) if vocab_size else nn.Linear(in_channels * patch_size, width)
+        self.pos = nn.Parameter(torch.randn(tokens, width) * 0.5)   # positions as visible as the inputs
         self.blocks = nn.ModuleList(
             Block(width, heads, attention=attention, causal=causal, mlp_ratio=mlp_ratio, mlp=mlp,
                   num_experts=num_experts, top_k=top_k, balance_weight=balance_weight, num_features=num_features,
@@ -47,8 +54,16 @@ class LinearTransformer(nn.Module):
         else:
             if x.dim() != 3:
                 raise ValueError(f"linear-transformer expects (B, C, L) inputs, got {tuple(x.shape)}")
-            h = self.embed(x.transpose(1, 2))
-        if h.shape[1] > self.seq_len:
+            if x.shape[2] > self.seq_len:
+                raise ValueError(f"sequence of length {x.shape[2]} is longer than seq_len={self.seq_len}")
+            p = self.patch_size
+            if p > 1:
+                b, c, n = x.shape
+                x = torch.nn.functional.pad(x, (0, -n % p)).view(b, c, -1, p).permute(0, 2, 1, 3).reshape(b, -1, c * p)
+            else:
+                x = x.transpose(1, 2)
+            h = self.embed(x)
+        if h.shape[1] > self.pos.shape[0]:
             raise ValueError(f"sequence of length {h.shape[1]} is longer than seq_len={self.seq_len}")
         h = h + self.pos[: h.shape[1]]
         for blk in self.blocks:
@@ -66,15 +81,18 @@ def linear_transformer(*, in_channels: int = 1, num_classes: int = 10, seq_len: 
                        depth: int = 2, heads: int = 4, attention: str = "elu", causal: bool = False,
                        mlp_ratio: float = 2.0, mlp: str = "dense", num_experts: int = 2, top_k: int = 1,
                        balance_weight: float = 0.01, num_features: int = 64, num_bits: int = 16,
-                       dropout: float = 0.0, vocab_size: int | None = None) -> LinearTransformer:
+                       dropout: float = 0.0, vocab_size: int | None = None,
+                       patch_size: int = 1) -> LinearTransformer:
     """A pre-norm transformer; ``attention`` in softmax, elu, relu, nala, favor, ecoformer, angular; ``mlp`` in
-    dense, shiftadd (ShiftAddViT's MoE of multiplication and shift experts), snnk (random-feature layer)."""
+    dense, shiftadd (ShiftAddViT's MoE of multiplication and shift experts), snnk (random-feature layer);
+    ``patch_size`` P: tokens of P consecutive input steps (e.g. 16 for mnist-seq: 49 tokens of 16 pixels)."""
     if attention not in ATTENTIONS:
         raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
     return LinearTransformer(in_channels=in_channels, num_classes=num_classes, seq_len=seq_len, width=width,
                              depth=depth, heads=heads, attention=attention, causal=causal, mlp_ratio=mlp_ratio,
                              mlp=mlp, num_experts=num_experts, top_k=top_k, balance_weight=balance_weight,
-                             num_features=num_features, num_bits=num_bits, dropout=dropout, vocab_size=vocab_size)
+                             num_features=num_features, num_bits=num_bits, dropout=dropout, vocab_size=vocab_size,
+                             patch_size=patch_size)
 
 
 class NaLaViT(nn.Module):
