@@ -1,8 +1,8 @@
 """Hand-derived backward passes for the reference's chunked and non-causal forms and for the feature maps.
 
 The equations are those of :mod:`._core` (and :mod:`.nala`); only the work is arranged to run in as few passes over
-the (B, H, N, ·) tensors as PyTorch allows on a CPU: the attention matrix of a chunk is recomputed in the backward
-instead of stored, the normaliser's gradient rides as one extra column of the value gradient, and the feature maps'
+the (B, H, N, ·) tensors as PyTorch allows on a CPU: the attention matrix of each chunk (N·C entries per head) is
+kept for the backward, the normaliser's gradient rides as one extra column of the value gradient, and the feature maps'
 derivatives are written out. Correctness: the chunked and non-causal forms are tested against the written-out
 quadratic form (forward, float64, 1e-12) and against finite differences (``torch.autograd.gradcheck``).
 
@@ -104,13 +104,13 @@ class Chunked(torch.autograd.Function):
         num, den = num.view(b, h, n, dv), den.view(b, h, n)
         o, d = _finish(num, den, normalize, eps)
         last = spz[:, :, -1] + scz[:, :, -1]
-        ctx.save_for_backward(fq, fk, v, spz, o, d)
+        ctx.save_for_backward(fq, fk, v, spz, o, d, a)      # a: (N/C)·C² = N·C per head, saves a recompute
         ctx.cfg = (c, normalize, s0 is not None)
         return o, last[..., :dv], last[..., dv]
 
     @staticmethod
     def backward(ctx, do, dsf, dzf):
-        fq, fk, v, spz, o, d = ctx.saved_tensors
+        fq, fk, v, spz, o, d, a = ctx.saved_tensors
         c, normalize, has_s0 = ctx.cfg
         b, h, n, f = fq.shape
         dv = v.shape[-1]
@@ -131,7 +131,6 @@ class Chunked(torch.autograd.Function):
                                (dzf if dzf is not None else spz.new_zeros(b, h, f)).unsqueeze(-1)], -1)
             dsz_tot += extra.unsqueeze(2)
         ds_tot, dz_tot = dsz_tot[..., :dv], dsz_tot[..., dv]
-        a = (qc @ kc.transpose(-1, -2)).tril_()
         dfk = da.transpose(-1, -2) @ qc
         dfk.view(-1, c, f).baddbmm_(vc.reshape(-1, c, dv), ds_tot.reshape(-1, f, dv).transpose(-1, -2))
         dfk += dz_tot.unsqueeze(-2)
