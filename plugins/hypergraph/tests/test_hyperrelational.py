@@ -5,11 +5,25 @@ import torch
 
 from hyperzoo import core
 from hyperzoo.core import testing
-from hyperzoo.hypergraph.hyperformer import (ComplEx, DistMult, HyperFormer, MoEFeedForward, TripleTransformer,
-                                             switch_balance_loss)
-from hyperzoo.hypergraph.hyperrelational import (FilterIndex, HyperRelationalError, HyperRelationalFacts,
-                                                 brute_force_ranks, filtered_ranks, load_facts, load_hyper_relational,
-                                                 queries, ranking_metrics)
+from hyperzoo.hypergraph.hyperformer import (
+    ComplEx,
+    DistMult,
+    HyperFormer,
+    MoEFeedForward,
+    TripleTransformer,
+    switch_balance_loss,
+)
+from hyperzoo.hypergraph.hyperrelational import (
+    FilterIndex,
+    HyperRelationalError,
+    HyperRelationalFacts,
+    brute_force_ranks,
+    filtered_ranks,
+    load_facts,
+    load_hyper_relational,
+    queries,
+    ranking_metrics,
+)
 from hyperzoo.hypergraph.link_prediction import evaluate_ranking, neighbor_table
 
 WD = "hyper-relational/wd50k_100"

@@ -18,8 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .hyperrelational import (FilterIndex, HyperRelationalFacts, filtered_ranks, load_hyper_relational, queries,
-                              ranking_metrics)
+from .hyperrelational import (
+    FilterIndex,
+    HyperRelationalFacts,
+    filtered_ranks,
+    load_hyper_relational,
+    queries,
+    ranking_metrics,
+)
 
 __all__ = ["HyperRelationalLinkPrediction", "WD50K100", "neighbor_table", "evaluate_ranking"]
 
