@@ -106,17 +106,9 @@ def unfuzzed_operators() -> list[str]:
     return missing
 
 
-# Operators of plugins that landed while the fuzz suite was written; each plugin adds its tests/test_fuzz.py and
-# removes its names here (the test below fails on a name that has a spec by then, and on any other unfuzzed one).
-AWAITING_SPECS: set[str] = set()  # operators of plugins that landed without fuzz specs yet (follow-up work)
-
-
 def test_every_registered_operator_is_fuzzed():
-    missing = {m.split(" ", 1)[0]: m for m in unfuzzed_operators()}
-    assert sorted(set(missing) - AWAITING_SPECS) == [], [missing[n] for n in sorted(set(missing) - AWAITING_SPECS)]
-    registered = set(core.operators())
-    stale = sorted(n for n in AWAITING_SPECS if n in registered and n not in missing)
-    assert stale == [], f"{stale} have fuzz specs now: remove them from AWAITING_SPECS"
+    missing = unfuzzed_operators()
+    assert missing == [], missing
     fuzz.check_coverage(FUZZ, plugin="core")
 
 
