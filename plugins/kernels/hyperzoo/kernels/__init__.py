@@ -28,6 +28,9 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "feature_states": "quantum",
     "adhoc_data": "quantum",
     "NTKMLP": "layers",
+    "local_nngp_ntk": "cntk",
+    "LocalCNN": "cntk",
+    "LocalNTKRegressor": "cntk",
     "DeepKernelMachine": "dkm",
     "consensus_admm": "slim_kl",
 })

@@ -70,7 +70,8 @@ def _jacobian_ntk(f, params, x1, x2, same):
     j2 = j1 if same else vmap(jacrev(single), (None, 0))(params, x2)
     total = None
     for name in params:
-        term = torch.einsum("iap,jbp->ijab", j1[name].flatten(2), j2[name].flatten(2))
+        a, b = j1[name], j2[name]   # (n, O, *param shape); a 0-d parameter has no axes to flatten
+        term = torch.einsum("iap,jbp->ijab", a.reshape(*a.shape[:2], -1), b.reshape(*b.shape[:2], -1))
         total = term if total is None else total + term
     return total
 
