@@ -32,6 +32,7 @@ NAMING_EXCEPTIONS = {
     "gap": "quantum-adhoc: the paper's label gap Δ",
     "n_train": "spectral-mixture-1d: training samples",
     "noise": "spectral-mixture-1d: observation noise std; dkm-regressor: likelihood variance σ²",
+    "dim": "hierarchical-polynomial: input dimension d of the synthetic Gaussian data",
     "nu": "deep kernel machine: the KL weight ν per layer (the paper's symbol; ∞ is the NNGP)",
 }
 

@@ -31,9 +31,11 @@ def hyperzoo_register(registrar) -> None:
     registrar.model("rbf-svc", _M + "rbf_svc", fits=[CLS])
     registrar.model("local-ntk-regressor", "hyperzoo.kernels.cntk:local_ntk_regressor", fits=[REG])
     registrar.model("dkm-regressor", "hyperzoo.kernels.dkm:dkm_regressor", fits=[REG])
+    registrar.model("layerwise-three-layer", "hyperzoo.kernels.hierarchical:layerwise_three_layer", fits=[REG])
 
     registrar.task("digits-kernel", _T + "DigitsKernel", kind=CLS)
     registrar.task("quantum-adhoc", _T + "QuantumAdhoc", kind=CLS)
     registrar.task("spectral-mixture-1d", _T + "SpectralMixture1D", kind=REG)
     registrar.task("teacher-student-local", "hyperzoo.kernels.cntk:TeacherStudentLocal", kind=REG)
     registrar.task("diabetes-regression", "hyperzoo.kernels.regression_tasks:DiabetesRegression", kind=REG)
+    registrar.task("hierarchical-polynomial", "hyperzoo.kernels.hierarchical:HierarchicalPolynomial", kind=REG)
