@@ -382,6 +382,15 @@ def main() -> None:
               "[0, 10), extrapolation to [10, 12).\n")
     md.append(table(["task", "model", "metric", "mean", "std"], exp))
     save(md, res)
+
+    # 6. teacher-student learning curves (arXiv 2208.01003), from plugins/kernels/benchmarks/cntk.py
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kernels_cntk_bench", ROOT / "plugins/kernels/benchmarks/cntk.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.section(q, cmd, md, res)
+    save(md, res)
     print("\n".join(md))
 
 
