@@ -102,8 +102,8 @@ class HyperRelationalLinkPrediction:
         return {"num_entities": train.num_entities, "num_relations": train.num_relations}
 
     def trainer_defaults(self) -> dict[str, Any]:
-        return {"epochs": 1, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0, "optimizer": "adamw",
-                "scheduler": None, "label_smoothing": 0.1, "eval_batch_size": 512}
+        return {"epochs": 50, "patience": 5, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0,
+                "optimizer": "adamw", "scheduler": None, "label_smoothing": 0.1, "eval_batch_size": 512}
 
     def run(self, model: Any, trainer: Any) -> dict[str, float]:
         d = self.data
