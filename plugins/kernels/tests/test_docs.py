@@ -10,7 +10,7 @@ BLOCKS = re.findall(r"```python\n(.*?)```", PAGE.read_text(), flags=re.S)
 
 
 def test_the_page_has_one_snippet_per_method():
-    assert len(BLOCKS) == 4
+    assert len(BLOCKS) >= 7   # one per documented method (and the tasks); sections are added by several people
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
