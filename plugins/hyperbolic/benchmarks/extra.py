@@ -36,7 +36,8 @@ def _main_bench():
 
 
 # -- mnist-2d ---------------------------------------------------------------------------------------------------------
-def part_mnist(epochs: int, seeds: list[int], widths: list[int], batch_size: int) -> tuple[list[dict], list[str]]:
+def part_mnist(epochs: int, seeds: list[int], widths: list[int], batch_size: int, lr: float = 3e-3,
+               models: tuple[str, ...] = ("poincare-resnet", "resnet")) -> list[dict]:
     import torch
 
     from hyperzoo import core
@@ -47,12 +48,12 @@ def part_mnist(epochs: int, seeds: list[int], widths: list[int], batch_size: int
     n_train = len(splits["train"])
     x_test = splits["test"].tensors[0]
     rows = []
-    for model in ("poincare-resnet", "resnet"):
+    for model in models:
         for seed in seeds:
             bad: list[bool] = []
             start = time.perf_counter()
             extra = {"optimizer": "riemannian-adam"} if model == "poincare-resnet" else {}
-            r = core.run("mnist-2d", model, seed=seed, epochs=epochs, batch_size=batch_size, lr=3e-3,
+            r = core.run("mnist-2d", model, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
                          widths=widths, depths=[1, 1, 1], patience=None, progress=False,
                          callbacks=[lambda row, bad=bad: bad.append(not all(
                              math.isfinite(v) for v in row.values() if isinstance(v, float)))], **extra)
@@ -65,33 +66,42 @@ def part_mnist(epochs: int, seeds: list[int], widths: list[int], batch_size: int
                     nonfinite_out += int((~torch.isfinite(m(x_test[s:s + 500]))).sum())
             rows.append({"part": "train-mnist-small", "model": model, "seed": seed, "epochs": int(r.metrics["epochs"]),
                          "steps": int(r.metrics["epochs"]) * math.ceil(n_train / batch_size),
-                         "batch_size": batch_size, "widths": widths,
+                         "batch_size": batch_size, "widths": widths, "lr": lr,
                          "test_accuracy": r.metrics["test_accuracy"], "nonfinite_epochs": int(sum(bad)),
                          "nonfinite_params": nonfinite_params, "nonfinite_outputs": nonfinite_out,
                          "seconds": seconds, "params": sum(p.numel() for p in r.model.parameters())})
             print(rows[-1], file=sys.stderr, flush=True)
-    return rows, mnist_lines(rows, epochs, seeds, widths, batch_size)
+    return rows
 
 
-def mnist_lines(rows: list[dict], epochs: int, seeds: list[int], widths: list[int], batch_size: int) -> list[str]:
-    """The markdown section of the mnist part (from its rows)."""
+def mnist_lines(rows: list[dict]) -> list[str]:
+    """The markdown section of the mnist part (from all its rows: one command per learning rate and model set)."""
+    epochs, widths, batch_size = rows[0]["epochs"], rows[0]["widths"], rows[0]["batch_size"]
     w = "-".join(str(v) for v in widths)
     poincare = [r["seconds"] for r in rows if r["model"] == "poincare-resnet"]
+    commands = []
+    for lr in sorted({r.get("lr", 3e-3) for r in rows}, reverse=True):
+        sel = [r for r in rows if r.get("lr", 3e-3) == lr]
+        models = sorted({r["model"] for r in sel})
+        seeds = sorted({r["seed"] for r in sel})
+        commands.append(f"`python plugins/hyperbolic/benchmarks/extra.py --parts mnist --epochs {epochs} --seeds "
+                        f"{' '.join(map(str, seeds))} --widths {' '.join(map(str, widths))} --batch-size "
+                        f"{batch_size} --lr {lr:g} --models {' '.join(models)}`")
     lines = [f"## float32 training on mnist-2d: poincare-resnet vs resnet (widths {w}, depths 1-1-1)", "",
-             f"`python plugins/hyperbolic/benchmarks/extra.py --parts mnist --epochs {epochs} --seeds "
-             f"{' '.join(map(str, seeds))} --widths {' '.join(map(str, widths))} --batch-size {batch_size}`", "",
+             *[c + "  " for c in commands[:-1]], commands[-1], "",
              f"4,500 training images (500 held out for validation), the official 10k test set; batch {batch_size}, "
-             "lr 3e-3 (cosine), Poincaré model with RiemannianAdam, ResNet with AdamW, 1 thread. Budget: "
+             "cosine schedule, Poincaré model with RiemannianAdam, ResNet with AdamW, 1 thread. Budget: "
              f"{epochs} epochs = {rows[0]['steps']} steps per run, planned at ~10 min for the Poincaré run (a "
              "Poincaré step costs ~0.5 s here whatever the width: per-op overhead of the many per-row passes "
              "dominates at these sizes, so the widths are small); it took "
              f"{' / '.join(f'{t:.0f}' for t in poincare)} s because the shared 2-core machine was loaded "
              "(load average 4–8). NaN/Inf counted in every epoch's logged metrics (a non-finite step loss makes its "
              "epoch's mean non-finite), the final parameters and all 10k test outputs.", "",
-             "| model | seed | epochs | steps | test accuracy | non-finite epochs / params / outputs | params "
-             "| time (s) |", "|---|---|---|---|---|---|---|---|"]
+             "| model | lr | seed | epochs | steps | test accuracy | non-finite epochs / params / outputs | params "
+             "| time (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['seed']} | {r['epochs']} | {r['steps']} | {100 * r['test_accuracy']:.2f}% "
+        lines.append(f"| {r['model']} | {r.get('lr', 3e-3):g} | {r['seed']} | {r['epochs']} | {r['steps']} | "
+                     f"{100 * r['test_accuracy']:.2f}% "
                      f"| {r['nonfinite_epochs']} / {r['nonfinite_params']} / {r['nonfinite_outputs']} | {r['params']} "
                      f"| {r['seconds']:.0f} |")
     lines.append("")
@@ -116,11 +126,19 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--widths", type=int, nargs="+", default=[4, 8, 16])
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-3, help="mnist: learning rate (cosine schedule)")
+    ap.add_argument("--models", nargs="+", default=["poincare-resnet", "resnet"], help="mnist: which models")
     args = ap.parse_args()
     for part in args.parts:
         if part == "mnist":
-            rows, lines = part_mnist(args.epochs or 8, args.seeds, args.widths, args.batch_size)
-            save("train-mnist-small", rows, lines)
+            new = part_mnist(args.epochs or 8, args.seeds, args.widths, args.batch_size, args.lr, tuple(args.models))
+            bench = _main_bench()
+            old = json.loads(bench.OUT_JSON.read_text())["rows"] if bench.OUT_JSON.exists() else []
+            done = {(r["model"], r["seed"], r.get("lr", 3e-3)) for r in new}
+            rows = [r for r in old if r["part"] == "train-mnist-small" and r["epochs"] == new[0]["epochs"]
+                    and r["widths"] == new[0]["widths"] and (r["model"], r["seed"], r.get("lr", 3e-3)) not in done]
+            rows = sorted(rows + new, key=lambda r: (r["model"] != "poincare-resnet", -r.get("lr", 3e-3), r["seed"]))
+            save("train-mnist-small", rows, mnist_lines(rows))
         elif part == "h4g":
             rows, lines = part_h4g(args.epochs or 150, args.seeds)
             save("h4g", rows, lines)
