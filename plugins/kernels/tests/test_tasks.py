@@ -33,6 +33,10 @@ NAMING_EXCEPTIONS = {
     "n_train": "spectral-mixture-1d: training samples",
     "noise": "spectral-mixture-1d: observation noise std; dkm-regressor: likelihood variance σ²",
     "dim": "hierarchical-polynomial: input dimension d of the synthetic Gaussian data",
+    "replay": "kernel continual learning: where old supports come from (memory, generative)",
+    "memory_size": "kernel continual learning: supports per class (stored or generated)",
+    "contrastive_weight": "GKCL: weight of the supervised contrastive loss (the <loss>_weight rule)",
+    "generator_steps": "GKCL: Adam steps of the conditional VAE per sub-task",
     "nu": "deep kernel machine: the KL weight ν per layer (the paper's symbol; ∞ is the NNGP)",
 }
 

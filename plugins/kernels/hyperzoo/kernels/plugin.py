@@ -32,6 +32,8 @@ def hyperzoo_register(registrar) -> None:
     registrar.model("local-ntk-regressor", "hyperzoo.kernels.cntk:local_ntk_regressor", fits=[REG])
     registrar.model("dkm-regressor", "hyperzoo.kernels.dkm:dkm_regressor", fits=[REG])
     registrar.model("layerwise-three-layer", "hyperzoo.kernels.hierarchical:layerwise_three_layer", fits=[REG])
+    registrar.model("kernel-cl", "hyperzoo.kernels.gkcl:kernel_cl", fits=["continual-learning"])
+    registrar.model("generative-kernel-cl", "hyperzoo.kernels.gkcl:generative_kernel_cl", fits=["continual-learning"])
 
     registrar.task("digits-kernel", _T + "DigitsKernel", kind=CLS)
     registrar.task("quantum-adhoc", _T + "QuantumAdhoc", kind=CLS)
