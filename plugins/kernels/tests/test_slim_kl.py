@@ -15,8 +15,14 @@ import pytest
 import torch
 
 from hyperzoo.kernels.ops.gsmp import gsmp
-from hyperzoo.kernels.slim_kl import (centralised_sca, consensus_admm, dequantize, local_objective,
-                                      positive_cubic_root, quantize)
+from hyperzoo.kernels.slim_kl import (
+    centralised_sca,
+    consensus_admm,
+    dequantize,
+    local_objective,
+    positive_cubic_root,
+    quantize,
+)
 from hyperzoo.kernels.tasks import quasi_periodic
 
 JOB = Path(__file__).with_name("slim_kl_job.py")

@@ -8,9 +8,10 @@ hidden layer) and optimises them. With G_0 the input kernel and K(·) the NNGP l
     KL(N(0, G) ‖ N(0, K)) = ½ [tr(K⁻¹G) − P + log det K − log det G]                 (P points),
 
 (log N summed over the output channels). Here G_0 = Σ⁰ = σ_w² XXᵀ/d + σ_b² is the fixed Gram of the first
-(linear) layer's pre-activations, and K(G)_ab = σ_w² E[φ(u)φ(v)] + σ_b² with (u, v) ~ N(0, [[G_aa, G_ab], [G_ab, G_bb]]) and φ = ReLU (the arc-cosine
-kernel, as in ``nngp_ntk``). ν_l plays the role of the width N_l (the Wishart log-prior of the Gram of N_l features
-is −N_l·KL + const). As ν → ∞ the KL terms force G_l = K(G_{l−1}): the optimum is the NNGP recursion, G_l = Σ^l,
+(linear) layer's pre-activations, and K(G)_ab = σ_w² E[φ(u)φ(v)] + σ_b² with
+(u, v) ~ N(0, [[G_aa, G_ab], [G_ab, G_bb]]) and φ = ReLU (the arc-cosine kernel, as in ``nngp_ntk``). ν_l plays the
+role of the width N_l (the Wishart log-prior of the Gram of N_l features is −N_l·KL + const). As ν → ∞ the KL terms
+force G_l = K(G_{l−1}): the optimum is the NNGP recursion, G_l = Σ^l,
 and the output kernel is Σ^{L+1}. Finite ν lets the data pull the hidden Grams away from the prior:
 representation learning, which the NNGP cannot do. (So L learned Grams are the hidden layers 1 … L of a network
 whose ν → ∞ limit is ``nngp_ntk(depth=L + 1)``.)

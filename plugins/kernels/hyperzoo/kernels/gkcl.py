@@ -237,7 +237,7 @@ class KernelContinualLearner(nn.Module):
         g = torch.Generator().manual_seed(12345 + len(old_classes))
         with torch.inference_mode(False), torch.enable_grad():   # core may call end_task without autograd
             x, y = x.clone(), y.clone()
-            for step in range(self.generator_steps):
+            for _ in range(self.generator_steps):
                 idx = torch.randint(len(x), (min(128, len(x)),), generator=g).to(x.device)
                 xb, yb = x[idx], y[idx]
                 if old is not None:

@@ -9,9 +9,10 @@ E[g'(p)] = 3 ≠ 0), from n ≈ d² samples, then the 1-D link g on top of it.
 
 :class:`LayerwiseThreeLayerNet` is that network, f(x) = Σ_j a_j relu(u_j h(x) + b_j), h(x) = vᵀ((Wx)² − μ):
 the first layer W (``width`` units, W ~ N(0, I/d), quadratic activation, so its features span the quadratics once
-width ≥ d(d+1)/2; with ReLU the second layer fits the low-degree part of f* itself, not p, at these small d) and the third layer's input weights (u_j ~ N(0, 1),
-b_j ~ U(−3, 3), ``num_features`` units) stay at their random initialisation; on the first half of the data the
-second-layer weights v are trained to convergence on the squared loss with weight decay (a ridge regression of y
+width ≥ d(d+1)/2; with ReLU the second layer fits the low-degree part of f* itself, not p, at these small d)
+and the third layer's input weights (u_j ~ N(0, 1), b_j ~ U(−3, 3), ``num_features`` units) stay at their random
+initialisation; on the first half of the data the second-layer weights v are trained to convergence on the squared
+loss with weight decay (a ridge regression of y
 on (Wx)², ridge ``ridge``·n), h is standardised, and on the second half the output weights a are fitted by ridge
 regression (the layer-wise, sample-split procedure of the paper, with its one gradient step on the second layer
 replaced by training that layer to convergence).
@@ -88,7 +89,8 @@ class LayerwiseThreeLayerNet(RegressorMixin, BaseEstimator):
         self.mu3_ = f3.mean(0)
         f3 = f3 - self.mu3_
         self.y_mean_ = float(y2.mean())
-        self.a_ = np.linalg.solve(f3.T @ f3 + OUTPUT_RIDGE * len(x2) * np.eye(self.num_features), f3.T @ (y2 - self.y_mean_))
+        gram = f3.T @ f3 + OUTPUT_RIDGE * len(x2) * np.eye(self.num_features)
+        self.a_ = np.linalg.solve(gram, f3.T @ (y2 - self.y_mean_))
         return self
 
     def predict(self, X):

@@ -28,9 +28,10 @@ local augmented objective, and h stays ≥ 0.
 
 **Quantisation (``bits`` = b).** Each agent sends the change of its message since its last one, in the ADMM metric,
 d = √ρ ∘ (h_j − ĥ_j^prev) (so a coordinate with a large penalty, one near 0 or the noise, gets a fine grid; every
-rank knows ρ), as b-bit codes on the uniform grid over [min d, max d] with unbiased stochastic rounding, plus the two float64 range
-ends: ⌈(Q+1)·b/8⌉ + 16 bytes instead of 8(Q+1). The receivers add the decoded change to the previous message, so the
-quantisation error is at most (max d − min d)/((2^b − 1)√ρ_q) in coordinate q and shrinks as the iterates settle (the
+rank knows ρ), as b-bit codes on the uniform grid over [min d, max d] with unbiased stochastic rounding, plus the
+two float64 range ends: ⌈(Q+1)·b/8⌉ + 16 bytes instead of 8(Q+1). The receivers add the decoded change to the previous
+message, so the quantisation error is at most (max d − min d)/((2^b − 1)√ρ_q) in coordinate q and shrinks as the
+iterates settle (the
 consensus reaches the unquantised solution). The codes are packed into uint8 and exchanged with ``all_gather``;
 ``bits=None`` sends float64. The byte counts in the result are the payloads each agent put on the wire.
 
