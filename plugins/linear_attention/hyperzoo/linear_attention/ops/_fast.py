@@ -2,15 +2,16 @@
 
 The equations are those of :mod:`._core` (and :mod:`.nala`); only the work is arranged to run in as few passes over
 the (B, H, N, ·) tensors as PyTorch allows on a CPU: the attention matrix of each chunk (N·C entries per head) is
-kept for the backward, the normaliser's gradient rides as one extra column of the value gradient, and the feature maps'
-derivatives are written out. Correctness: the chunked and non-causal forms are tested against the written-out
+kept for the backward, the non-causal normaliser's gradient rides as one extra column of the value gradient, the
+causal form keeps S and z apart (every batched matmul C, F or Dv wide) and scans its chunk states by slice additions,
+and the feature maps' derivatives are written out. Correctness: the chunked and non-causal forms are tested against the written-out
 quadratic form (forward, float64, 1e-12) and against finite differences (``torch.autograd.gradcheck``).
 
 Backward with d_i = den_i + eps, dn_i = do_i / d_i, dd_i = −(do_i·o_i)/d_i and dn⁺_i = [dn_i, dd_i]:
 
     non-causal:  dfq = dn⁺ [S; zᵀ]ᵀ,  [dS, dz] = fqᵀ dn⁺,  dfk = v dSᵀ + dz,  dv = fk dS
-    chunk c:     dA = tril(dn⁺_c [v_c, 1]ᵀ),  dfq_c = dA fk_c + dn⁺_c [S_<c; z_<c]ᵀ,
-                 [dS_<c, dz_<c] = fq_cᵀ dn⁺_c,  dS_c^tot = Σ_{c' > c} dS_<c' (+ dS_final),
+    chunk c:     dA = tril(dn_c v_cᵀ + dd_c 1ᵀ),  dfq_c = dA fk_c + dn_c S_<cᵀ + dd_c z_<cᵀ,
+                 dS_<c = fq_cᵀ dn_c,  dz_<c = fq_cᵀ dd_c,  dS_c^tot = Σ_{c' > c} dS_<c' (+ dS_final),
                  dfk_c = dAᵀ fq_c + v_c dS_c^totᵀ + dz_c^tot,  dv_c = Aᵀ dn_c + fk_c dS_c^tot
 """
 
@@ -77,15 +78,34 @@ class NonCausal(torch.autograd.Function):
 
 
 def _excl_cumsum(x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
-    """Exclusive prefix sum over dim 2 (chunks), starting from ``first`` (or zero)."""
-    out = x.cumsum(2).sub_(x)
-    if first is not None:
-        out += first.unsqueeze(2)
+    """Exclusive prefix sum over dim 2 (chunks), starting from ``first`` (or zero). A loop of slice additions: PyTorch's
+    cumsum along a non-last dimension walks memory with a large stride and ran ~4× slower here."""
+    out = torch.empty_like(x)
+    if first is None:
+        out[:, :, 0] = 0.0
+    else:
+        out[:, :, 0] = first
+    for i in range(1, x.shape[2]):
+        torch.add(out[:, :, i - 1], x[:, :, i - 1], out=out[:, :, i])
     return out
 
 
+def _rev_excl_cumsum(x: torch.Tensor, last: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Σ over later chunks, exclusive, plus ``last``; the sum over every chunk plus ``last``), over dim 2."""
+    out = torch.empty_like(x)
+    n = x.shape[2]
+    if last is None:
+        out[:, :, n - 1] = 0.0
+    else:
+        out[:, :, n - 1] = last
+    for i in range(n - 2, -1, -1):
+        torch.add(out[:, :, i + 1], x[:, :, i + 1], out=out[:, :, i])
+    return out, out[:, :, 0] + x[:, :, 0]
+
+
 class Chunked(torch.autograd.Function):
-    """Causal attention in chunks of C (N a multiple of C); returns (o, S, z)."""
+    """Causal attention in chunks of C (N a multiple of C); returns (o, S, z). States S (F × Dv) and z (F) are kept
+    apart (no (Dv + 1)-wide augmented blocks: every batched matmul is C/F/Dv wide)."""
 
     @staticmethod
     def forward(ctx, fq, fk, v, s0, z0, c, normalize, eps):
@@ -94,56 +114,53 @@ class Chunked(torch.autograd.Function):
         nc = n // c
         qc, kc, vc = fq.view(b, h, nc, c, f), fk.view(b, h, nc, c, f), v.view(b, h, nc, c, dv)
         a = (qc @ kc.transpose(-1, -2)).tril_()
-        scz = torch.cat([kc.transpose(-1, -2) @ vc, kc.sum(-2).unsqueeze(-1)], -1)   # chunk states [S_c, z_c]
-        s0z = None if s0 is None else torch.cat([s0, z0.unsqueeze(-1)], -1)
-        spz = _excl_cumsum(scz, s0z)                                    # [S_<c, z_<c]: (b, h, nc, f, dv+1)
+        sc, zc = kc.transpose(-1, -2) @ vc, kc.sum(-2)                 # chunk states S_c, z_c
+        sp, zp = _excl_cumsum(sc, s0), _excl_cumsum(zc, z0)            # S_<c (b, h, nc, f, dv), z_<c (b, h, nc, f)
         num = a @ vc
-        num.view(-1, c, dv).baddbmm_(qc.reshape(-1, c, f), spz[..., :dv].reshape(-1, f, dv))
+        num.view(-1, c, dv).baddbmm_(qc.reshape(-1, c, f), sp.view(-1, f, dv))
         den = a.sum(-1)
-        den += (qc @ spz[..., dv:]).squeeze(-1)
+        den += (qc @ zp.unsqueeze(-1)).squeeze(-1)
         num, den = num.view(b, h, n, dv), den.view(b, h, n)
         o, d = _finish(num, den, normalize, eps)
-        last = spz[:, :, -1] + scz[:, :, -1]
-        ctx.save_for_backward(fq, fk, v, spz, o, d, a)      # a: (N/C)·C² = N·C per head, saves a recompute
+        s_last, z_last = sp[:, :, -1] + sc[:, :, -1], zp[:, :, -1] + zc[:, :, -1]
+        ctx.save_for_backward(fq, fk, v, sp, zp, o, d, a)   # a: (N/C)·C² = N·C per head, saves a recompute
         ctx.cfg = (c, normalize, s0 is not None)
-        return o, last[..., :dv], last[..., dv]
+        return o, s_last, z_last
 
     @staticmethod
     def backward(ctx, do, dsf, dzf):
-        fq, fk, v, spz, o, d, a = ctx.saved_tensors
+        fq, fk, v, sp, zp, o, d, a = ctx.saved_tensors
         c, normalize, has_s0 = ctx.cfg
         b, h, n, f = fq.shape
         dv = v.shape[-1]
         nc = n // c
         qc, kc, vc = fq.view(b, h, nc, c, f), fk.view(b, h, nc, c, f), v.view(b, h, nc, c, dv)
-        g = _aug_grad(do, o, d, normalize).view(b, h, nc, c, dv + 1)
-        gv, gd = g[..., :dv], g[..., dv]
-        da = (gv @ vc.transpose(-1, -2))
-        da += gd.unsqueeze(-1)
+        if normalize:                                                    # dn = do / d, dd = −(do·o)/d
+            gv = (do / d.unsqueeze(-1)).view(b, h, nc, c, dv)
+            gd = (torch.linalg.vecdot(do, o).div_(d).neg_()).view(b, h, nc, c)
+        else:
+            gv, gd = do.contiguous().view(b, h, nc, c, dv), None
+        da = gv @ vc.transpose(-1, -2)
+        if gd is not None:
+            da += gd.unsqueeze(-1)
         da.tril_()
         dfq = da @ kc
-        dfq.view(-1, c, f).baddbmm_(g.reshape(-1, c, dv + 1), spz.view(-1, f, dv + 1).transpose(-1, -2))
-        dsz = qc.transpose(-1, -2) @ g                                   # (b, h, nc, f, dv+1): grads of S_<c, z_<c
-        total = dsz.sum(2, keepdim=True)
-        dsz_tot = dsz.cumsum(2).neg_().add_(total)                       # Σ over later chunks (exclusive)
-        if dsf is not None or dzf is not None:
-            extra = torch.cat([dsf if dsf is not None else spz.new_zeros(b, h, f, dv),
-                               (dzf if dzf is not None else spz.new_zeros(b, h, f)).unsqueeze(-1)], -1)
-            dsz_tot += extra.unsqueeze(2)
-        ds_tot, dz_tot = dsz_tot[..., :dv], dsz_tot[..., dv]
+        dfq.view(-1, c, f).baddbmm_(gv.reshape(-1, c, dv), sp.view(-1, f, dv).transpose(-1, -2))
+        ds = qc.transpose(-1, -2) @ gv                                   # (b, h, nc, f, dv): grads of S_<c
+        if gd is not None:
+            dfq.addcmul_(gd.unsqueeze(-1), zp.unsqueeze(-2))
+            dz = (qc.transpose(-1, -2) @ gd.unsqueeze(-1)).squeeze(-1)   # (b, h, nc, f): grads of z_<c
+        else:
+            dz = qc.new_zeros(b, h, nc, f)
+        ds_tot, ds0 = _rev_excl_cumsum(ds, dsf)                          # Σ over later chunks (+ the final state's)
+        dz_tot, dz0 = _rev_excl_cumsum(dz, dzf)
         dfk = da.transpose(-1, -2) @ qc
-        dfk.view(-1, c, f).baddbmm_(vc.reshape(-1, c, dv), ds_tot.reshape(-1, f, dv).transpose(-1, -2))
+        dfk.view(-1, c, f).baddbmm_(vc.reshape(-1, c, dv), ds_tot.view(-1, f, dv).transpose(-1, -2))
         dfk += dz_tot.unsqueeze(-2)
         dvv = a.transpose(-1, -2) @ gv
-        dvv.view(-1, c, dv).baddbmm_(kc.reshape(-1, c, f), ds_tot.reshape(-1, f, dv))
-        ds0 = dz0 = None
-        if has_s0:
-            tot = total.squeeze(2).clone()
-            if dsf is not None:
-                tot[..., :dv] += dsf
-            if dzf is not None:
-                tot[..., dv] += dzf
-            ds0, dz0 = tot[..., :dv], tot[..., dv]
+        dvv.view(-1, c, dv).baddbmm_(kc.reshape(-1, c, f), ds_tot.view(-1, f, dv))
+        if not has_s0:
+            ds0 = dz0 = None
         return (dfq.view(b, h, n, f), dfk.view(b, h, n, f), dvv.view(b, h, n, dv), ds0, dz0, None, None, None)
 
 
