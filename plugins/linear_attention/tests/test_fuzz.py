@@ -148,7 +148,9 @@ def favor_cases(draw):
 
 def _features(name, args, kwargs):
     """(fq, fk, fd) in float64 for the written-out form; fd the denominator's query features."""
-    from hyperzoo.linear_attention.ops import angular as A, linear as L, nala as NA
+    from hyperzoo.linear_attention.ops import angular as A
+    from hyperzoo.linear_attention.ops import linear as L
+    from hyperzoo.linear_attention.ops import nala as NA
 
     x = [a.detach().double() if isinstance(a, torch.Tensor) else a for a in args]
     if name == "linear_attention.linear":
@@ -245,7 +247,6 @@ def _bad(items):
     return st.sampled_from(items).map(lambda b: (b[0](), b[1], b[2]))
 
 
-Q3, Q4 = (lambda: _x(2, 5, 4)), (lambda: _x(1, 2, 5, 4))
 SHARED = [  # every operator checks (B, H, N, D) inputs the same way (codes of ±1 pass the hamming checks)
     (lambda: (torch.ones(2, 5, 4), torch.ones(1, 2, 5, 4), torch.ones(1, 2, 5, 3)), ValueError,
      r"q must have shape \(B, H, N, D\)"),
@@ -268,18 +269,20 @@ OPTS = [  # options shared through check_options / check_state
 ]
 
 
+def ONES():
+    return torch.ones(1, 2, 5, 4), torch.ones(1, 2, 5, 4), torch.ones(1, 2, 5, 3)
+
+
 def _invalid(extra_args=(), extra_kw=None, own=()):
     extra_kw = extra_kw or {}
     out = [(lambda f=f, kw=extra_kw: ((*f(), *extra_args), dict(kw)), e, m) for f, e, m in SHARED]
-    ones = (lambda: (torch.ones(1, 2, 5, 4), torch.ones(1, 2, 5, 4), torch.ones(1, 2, 5, 3)))
-    out += [(lambda o=o, kw=extra_kw: ((*ones(), *extra_args), {**kw, **o}), e, m) for o, e, m in OPTS]
+    out += [(lambda o=o, kw=extra_kw: ((*ONES(), *extra_args), {**kw, **o}), e, m) for o, e, m in OPTS]
     out.append((lambda kw=extra_kw: ((torch.ones(1, 2, 5, 4), torch.ones(1, 2, 6, 4), torch.ones(1, 2, 6, 3),
                                       *extra_args), {**kw, "causal": True}), ValueError,
                 "causal attention needs as many queries as keys"))
     return _bad(out + list(own))
 
 
-ONES = (lambda: (torch.ones(1, 2, 5, 4), torch.ones(1, 2, 5, 4), torch.ones(1, 2, 5, 3)))
 P = torch.ones(6, 4)
 
 FUZZ = {

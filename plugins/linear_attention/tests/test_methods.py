@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from hyperzoo import core
+from hyperzoo.linear_attention import urf
 from hyperzoo.linear_attention.hashing import KernelHash, SignSTE, similarity_targets
 from hyperzoo.linear_attention.ops import angular as ang
 from hyperzoo.linear_attention.ops import favor as fav
 from hyperzoo.linear_attention.ops import nala as nl
 from hyperzoo.linear_attention.shiftadd import ShiftAddMoE, ShiftLinear, power_of_two
 from hyperzoo.linear_attention.snnk import SNNK
-from hyperzoo.linear_attention import urf
 
 
 # -- NaLa ------------------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from .ops.favor import gaussian_projection, positive_features
-from .urf import SPECTRA, URF, activation as _activation
+from .urf import SPECTRA, URF
+from .urf import activation as _activation
 
 ACTIVATIONS = ("exp", *SPECTRA)
 

@@ -48,7 +48,8 @@ def activation(name: str, z: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"urf: activation must be one of {SPECTRA}, got {name!r}")
 
 
-def sample_spectrum(name: str, m: int, *, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_spectrum(name: str, m: int, *,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(ξ, a): m frequencies ξ_l ∼ p and weights a_l = dμ/dp(ξ_l) (float64) with f(z) = E[a e^{iξz}]."""
     if isinstance(m, bool) or not hasattr(m, "__index__") or int(m) < 1:
         raise ValueError(f"urf: the number of features m must be a positive int, got {m!r}")

@@ -4,8 +4,8 @@ The equations are those of :mod:`._core` (and :mod:`.nala`); only the work is ar
 the (B, H, N, ·) tensors as PyTorch allows on a CPU: the attention matrix of each chunk (N·C entries per head) is
 kept for the backward, the non-causal normaliser's gradient rides as one extra column of the value gradient, the
 causal form keeps S and z apart (every batched matmul C, F or Dv wide) and scans its chunk states by slice additions,
-and the feature maps' derivatives are written out. Correctness: the chunked and non-causal forms are tested against the written-out
-quadratic form (forward, float64, 1e-12) and against finite differences (``torch.autograd.gradcheck``).
+and the feature maps' derivatives are written out. Correctness: the chunked and non-causal forms are tested against
+the written-out quadratic form (forward, float64, 1e-12) and against finite differences (``torch.autograd.gradcheck``).
 
 Backward with d_i = den_i + eps, dn_i = do_i / d_i, dd_i = −(do_i·o_i)/d_i and dn⁺_i = [dn_i, dd_i]:
 
