@@ -6,7 +6,7 @@
 Sections (each timed with interleaved repeats, medians, at 1 and 2 threads; peak memory per case from a fresh
 process, VmHWM after a reset):
 1. analytic NTK Gram (depth 3, ReLU, float32): the operator over row blocks vs a plain PyTorch loop of the recursion
-   row by row (neural-tangents not installed: it needs jax, which is not in this environment);
+   row by row (neural-tangents needs jax: plugins/kernels/benchmarks/vs_neural_tangents.py runs it from its own venv);
 2. empirical NTK of a 64-512-512-1 MLP on 500 points (float64): structured, vmap(jacrev) and implicit vs a naive
    per-point autograd Jacobian loop, with the max difference;
 3. quantum ZZ kernel (200 points) vs qiskit-machine-learning's FidelityStatevectorKernel at 2, 3, 5, 8 qubits;
@@ -209,8 +209,9 @@ def analytic_section(q: bool, cmd: str, md: list, res: dict) -> None:
     md.append(f"## Analytic NTK Gram {n} x {n}, depth 3, ReLU, float32\n\nCommand: `{cmd}`. Ours: the operator over "
               f"2000-row blocks (computed in row chunks of 2^16 entries inside). Loop: the same recursion one Gram "
               f"row at a time in plain PyTorch, timed on "
-              f"{loop_rows} rows and scaled to {n}. neural-tangents: not run (it needs jax, not installed here; "
-              f"its install was not attempted). Max error vs the float64 reference on a 300 x 300 self-Gram: "
+              f"{loop_rows} rows and scaled to {n}. neural-tangents (jax, its own venv): the section written by "
+              f"plugins/kernels/benchmarks/vs_neural_tangents.py. "
+              f"Max error vs the float64 reference on a 300 x 300 self-Gram: "
               f"ours {agree:.1e}, loop {agree_loop:.1e} (the loop rounds ρ off 1 on the diagonal; ours uses the "
               f"ρ = 1 closed forms there).\n")
     md.append(table(["threads", "n", "ours s", "row loop s", "loop / ours"], rows))
@@ -267,7 +268,8 @@ def main() -> None:
     mem = [peak_mb(entk_ours, n, "structured"), peak_mb(entk_naive, n)]
     res["empirical_ntk"] = {"n": n, "rows": rows, "max_abs_diff": diff, "peak_mb": mem}
     md.append(f"## Empirical NTK of a 64-512-512-1 MLP on {n} points, float64\n\nCommand: `{cmd}`. Naive: one "
-              "`torch.autograd.grad` per point, then J Jᵀ. neural-tangents not installed (jax). One timed call per "
+              "`torch.autograd.grad` per point, then J Jᵀ (neural-tangents: its own section, a separate venv). "
+              "One timed call per "
               f"case (shared machine). Max |ours − naive|: structured {diff['structured']:.2e} ({n} points), "
               f"jacobian {diff['jacobian']:.2e}, implicit {diff['implicit']:.2e} ({n_diff} points).\n")
     md.append(table(["threads", "structured s", "vmap(jacrev) s", "implicit s", "naive loop s", "naive / structured",

@@ -26,16 +26,18 @@ def curves(quick: bool) -> dict:
 
     ns = [64, 128, 256] if quick else [64, 128, 256, 512, 1024]
     seeds = 2 if quick else 4
-    students = {"local NTK (patches of 2, 1 layer)": ("local-ntk-regressor", {"model.kernel_size": 2}),
-                "local NTK (patches of 2, 3 layers)": ("local-ntk-regressor", {"model.kernel_size": 2, "depth": 3}),
+    local = {"model.kernel_size": 2}
+    students = {"local NTK (patches of 2, 1 layer)": ("local-ntk-regressor", local),
+                "local NTK (patches of 2, 3 layers)": ("local-ntk-regressor", {**local, "depth": 3}),
                 "fully connected NTK (1 layer)": ("ntk-regressor", {"depth": 1})}
     out = {"n": ns, "seeds": seeds, "mse": {}, "slope": {}}
     for label, (model, kw) in students.items():
         mse = []
         for n in ns:
-            vals = [core.run("teacher-student-local", model, n_train=n, n_test=500, in_features=8,
-                             **{"task.kernel_size": 2}, split_seed=s, ridge=1e-8, bias_variance=0.1, **kw).metrics["test_mse"]
+            runs = [core.run("teacher-student-local", model, n_train=n, n_test=500, in_features=8,
+                             **{"task.kernel_size": 2}, split_seed=s, ridge=1e-8, bias_variance=0.1, **kw)
                     for s in range(seeds)]
+            vals = [r.metrics["test_mse"] for r in runs]
             mse.append(float(np.mean(vals)))
         out["mse"][label] = mse
         out["slope"][label] = float(-np.polyfit(np.log(ns), np.log(mse), 1)[0])

@@ -13,7 +13,8 @@ Its kernels only couple equal positions (distinct positions reach the output thr
 weight sharing does not change the limit) and follow a tree: with x_i the i-th patch,
 
     Σ¹_i = σ_w² x_i·x'_i / s + σ_b²,                  Θ¹_i = Σ¹_i
-    Σ^{l+1}_j = σ_w² mean_a E[φφ](Σ^l_{sj+a}) + σ_b²,  Θ^{l+1}_j = mean_a σ_w² E[φ'φ'](Σ^l_{sj+a}) Θ^l_{sj+a} + Σ^{l+1}_j
+    Σ^{l+1}_j = σ_w² mean_a E[φφ](Σ^l_{sj+a}) + σ_b²
+    Θ^{l+1}_j = mean_a σ_w² E[φ'φ'](Σ^l_{sj+a}) Θ^l_{sj+a} + Σ^{l+1}_j
 
 and the readout is the same step with the mean over all P_L positions: NNGP = Σ^{out}, NTK = Θ^{out}. The dual
 activations E[φφ], E[φ'φ'] are those of ``kernels.nngp_ntk`` (ReLU arc-cosine, erf arcsine). With s = d and L = 1
@@ -73,7 +74,7 @@ def local_nngp_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, *, kernel_s
             k = torch.where(eye, kd1[:, None, :].expand_as(k), k)
             kdot = torch.where(eye, kdotd[:, None, :].expand_as(kdot), kdot)
         group = s if layer + 1 < depth else sig.shape[-1]        # the next layer's patch, or the whole readout
-        pool = lambda t: t.reshape(*t.shape[:-1], -1, group).mean(-1)   # noqa: E731
+        pool = lambda t, g=group: t.reshape(*t.shape[:-1], -1, g).mean(-1)   # noqa: E731
         sig = vw * pool(k) + vb
         theta = pool(vw * kdot * theta) + sig
         d1 = vw * pool(kd1) + vb
