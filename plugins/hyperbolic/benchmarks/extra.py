@@ -93,10 +93,10 @@ def mnist_lines(rows: list[dict]) -> list[str]:
              "cosine schedule, Poincaré model with RiemannianAdam, ResNet with AdamW, 1 thread. Budget: "
              f"{epochs} epochs = {rows[0]['steps']} steps per run, planned at ~10 min for the Poincaré run (a "
              "Poincaré step costs ~0.5 s here whatever the width: per-op overhead of the many per-row passes "
-             "dominates at these sizes, so the widths are small); it took "
-             f"{' / '.join(f'{t:.0f}' for t in poincare)} s because the shared 2-core machine was loaded "
-             "(load average 4–8). NaN/Inf counted in every epoch's logged metrics (a non-finite step loss makes its "
-             "epoch's mean non-finite), the final parameters and all 10k test outputs.", "",
+             "dominates at these sizes, so the widths are small); the Poincaré runs took "
+             f"{' / '.join(f'{t:.0f}' for t in poincare)} s (table order) on the shared 2-core machine, load "
+             "average 4–8 while measuring. NaN/Inf counted in every epoch's logged metrics (a non-finite step loss "
+             "makes its epoch's mean non-finite), the final parameters and all 10k test outputs.", "",
              "| model | lr | seed | epochs | steps | test accuracy | non-finite epochs / params / outputs | params "
              "| time (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
