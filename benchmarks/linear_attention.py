@@ -103,6 +103,39 @@ def speed(sizes: list[int], threads: list[int], repeats: dict[int, int]) -> list
     return rows
 
 
+# glibc serves buffers of 32 MiB and more by fresh mmap()s (its dynamic threshold stops there) and gives freed heap
+# memory back: every such buffer's first touch pays page faults. These settings keep freed memory for reuse.
+NO_FRESH_PAGES = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
+
+
+def alloc_child(n: int) -> None:
+    """In a child process: interleaved medians of floor, floor-2d, linear and nala at length ``n`` (1 thread)."""
+    torch.set_num_threads(1)
+    out = []
+    for causal in (False, True):
+        cases = {k: make_case(k, n, causal) for k in ("floor", "floor-2d", "linear", "nala")}
+        times = testing.medians(testing.interleaved(cases, 3, warmup=1))
+        out.append({"causal": causal, "n": n, **{f"t_{k}": v for k, v in times.items()}})
+    print(json.dumps(out))
+
+
+def allocation(n: int) -> list[dict]:
+    """The same cases with glibc's default allocation and with :data:`NO_FRESH_PAGES`: how much of each ratio to its
+    floor is first-touch page faults on fresh (N, F) buffers (the floor reuses its leaves' .grad buffers)."""
+    import subprocess
+
+    rows = []
+    for label, extra in (("default", {}), ("no fresh pages", NO_FRESH_PAGES)):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", **extra}
+        code = f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import linear_attention as b; " \
+               f"b.alloc_child({n})"
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        for r in json.loads(res.stdout.strip().splitlines()[-1]):
+            rows.append({"malloc": label, **r})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def memory(sizes: list[int]) -> list[dict]:
     rows = []
     for causal in (False, True):
@@ -226,6 +259,23 @@ def write(results: dict, command: str) -> None:
             lines.append(f"| {row['threads']} | {'yes' if row['causal'] else 'no'} | {row['linear']:.2f} | "
                          f"{row['nala']:.2f} | {row['floor']:.2f} |")
         lines.append("")
+    al = results.get("allocation")
+    if al:
+        lines += ["## What bounds the feature maps: fresh pages (N = 16k, 1 thread, forward+backward)", "",
+                  f"`{results['commands']['allocation']}`", "",
+                  "The same cases in two fresh processes: glibc's default allocation (buffers of 32 MiB and more "
+                  "are new mappings, so their first touch pays page faults: a fresh (16k·4, 128) float32 buffer "
+                  "filled once costs ~10× a warm one here), and with `" +
+                  " ".join(f"{k}={v}" for k, v in NO_FRESH_PAGES.items()) + "` (freed memory is reused). The floor's "
+                  "leaves accumulate into the same .grad buffers each call; the attention's features and their "
+                  "gradients are new tensors each call.", "",
+                  "| malloc | causal | floor | linear | linear/floor | floor-2d | nala | nala/floor-2d |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in al:
+            lines.append(f"| {r['malloc']} | {'yes' if r['causal'] else 'no'} | {_fmt_t(r['t_floor'])} | "
+                         f"{_fmt_t(r['t_linear'])} | {r['t_linear'] / r['t_floor']:.2f} | {_fmt_t(r['t_floor-2d'])} | "
+                         f"{_fmt_t(r['t_nala'])} | {r['t_nala'] / r['t_floor-2d']:.2f} |")
+        lines.append("")
     mem = results.get("memory")
     if mem:
         lines += ["## Peak memory of one forward+backward (fresh subprocess per case)", "",
@@ -325,35 +375,57 @@ def goal_note(results: dict) -> str:
     if nc is None or ca is None or "t_sdpa" not in nc:
         return ""
     sdpa_floor = nc["t_sdpa"] / nc["t_floor"]
+    al = {(r["malloc"], r["causal"]): r for r in results.get("allocation") or []}
+    alloc = ""
+    if ("default", False) in al and ("no fresh pages", False) in al:
+        def rr(key, k, fl):
+            return al[key][f"t_{k}"] / al[key][f"t_{fl}"]
+
+        alloc = (f"- **Fresh pages** (the allocation table, its own run): with glibc's defaults NaLa was "
+                 f"{rr(('default', False), 'nala', 'floor-2d'):.2f}× and linear "
+                 f"{rr(('default', False), 'linear', 'floor'):.2f}× their floors non-causal; with freed memory "
+                 f"reused {rr(('no fresh pages', False), 'nala', 'floor-2d'):.2f}× and "
+                 f"{rr(('no fresh pages', False), 'linear', 'floor'):.2f}× (causal "
+                 f"{rr(('default', True), 'linear', 'floor'):.2f}×/{rr(('default', True), 'nala', 'floor-2d'):.2f}× → "
+                 f"{rr(('no fresh pages', True), 'linear', 'floor'):.2f}×/"
+                 f"{rr(('no fresh pages', True), 'nala', 'floor-2d'):.2f}×). Run-to-run spread on this shared machine "
+                 "is large (NaLa non-causal measured 1.4–2.5× its floor at 16k across runs today).\n")
     fm = nc["t_nala"] - nc["t_floor-2d"]
+    sdpa_f2 = nc["t_sdpa"] / nc["t_floor-2d"]
+    reach = ("cannot be met in this run even by the floor" if sdpa_floor < 200 else
+             f"is within the floor's reach ({sdpa_floor:.0f}×) only for an attention at most "
+             f"{sdpa_floor / 200:.2f}× its floor")
+    nala_bound = ("so not even a free feature map reaches 200×" if sdpa_f2 < 200 else
+                  "so 200× needs NaLa within " + f"{sdpa_f2 / 200:.2f}× of that floor")
+    slopes = [r for r in results.get("slopes_time") or [] if max(r["linear"], r["nala"]) > 1.1]
+    slope_note = ("- **Time slope above 1.1 (1 thread, 4k–64k)**: at 64k each (N, 64) tensor is 64 MiB and leaves "
+                  "the\n  cache, so the element-wise passes become DRAM-bound while the floor's matmuls stay "
+                  "compute-bound.\n") if slopes else ""
     return f"""What bounds the misses (1 thread, N = 16k, from the rows above):
 
-- **≥ 200× SDPA** cannot be met in this run even by the floor: this torch's SDPA runs a fused CPU kernel
-  ({nc['t_sdpa']:.1f} s at 16k, one call, against the issue's 65.8 s), and SDPA/floor is itself {sdpa_floor:.0f}× here.
-  Linear attention reaches {nc['t_sdpa'] / nc['t_linear']:.0f}× ({nc['t_linear'] / nc['t_floor']:.2f}× its floor), NaLa
-  {nc['t_sdpa'] / nc['t_nala']:.0f}× ({nc['t_nala'] / nc['t_floor-2d']:.2f}× its floor at F = 128; it does twice the
-  matmul work of the F = 64 floor, so even a free feature map would give SDPA/floor-2d =
-  {nc['t_sdpa'] / nc['t_floor-2d']:.0f}×).
+- **≥ 200× SDPA** {reach}: this torch's SDPA runs a fused CPU kernel ({nc['t_sdpa']:.1f} s at 16k, one call,
+  against the issue's 65.8 s; SDPA/floor = {sdpa_floor:.0f}×). Linear attention reaches
+  {nc['t_sdpa'] / nc['t_linear']:.0f}× ({nc['t_linear'] / nc['t_floor']:.2f}× its floor). NaLa reaches
+  {nc['t_sdpa'] / nc['t_nala']:.0f}×: its feature dimension is 2D, so its bare matmuls (floor-2d) do twice the work and
+  are already only {sdpa_f2:.0f}× faster than SDPA, {nala_bound}.
 - **NaLa non-causal {nc['t_nala'] / nc['t_floor-2d']:.2f}× its floor** (was 3.96× before the feature maps were rewritten
   with one power pass forward, one log pass backward and no (N, 2D) temporaries): the remaining {fm * 1000:.0f} ms
-  above the floor are the feature maps, whose (N, 2D) outputs and (N, D) gradients are fresh allocations (every
-  first touch of a new page costs a fault on this CPU, a pass over warm memory ~1 ms) plus one power and one log
-  over N·D elements, each ~20–50 ms here. Fusing them into the attention needs a compiled kernel; the Triton
-  backend fuses elu/relu but still runs NaLa's row-wise map in PyTorch.
-- **Causal chunked {ca['t_linear'] / ca['t_floor']:.2f}× (linear) and {ca['t_nala'] / ca['t_floor-2d']:.2f}× (NaLa) their
-  floor**: with chunk C = F = Dv = 64 the intra-chunk blocks (A = φ(Q_c)φ(K_c)ᵀ, A·V_c and their gradients) double
-  the matmul work by construction (the floor has no intra-chunk term: 6 matmuls of N·64·64 against ~13 here), and
-  256 small 64×64 batched matmuls per head run ~1.5× slower per flop than the floor's large ones (measured
-  here: 46 ms for 1024 of them against 31 ms for the same flops in one matmul). Chunks of 32 are no faster (more
-  chunk states), 16 and 128 slower.
-- **Time slope above 1.1 (non-causal, 1 thread, 4k–64k)**: at 64k each (N, 64) tensor is 64 MiB and leaves the cache, so the
-  element-wise passes become DRAM-bound while the floor's matmuls stay compute-bound.
-- **Causal peak memory above 1.5× the floor case**: the backward holds the chunk blocks, their gradient, the
-  augmented output gradient (N × (Dv + 1)) and two prefix-state tensors besides the saved features.
+  above the floor are the feature maps, whose (N, 2D) outputs and gradients are fresh allocations (every first
+  touch of a new page costs a fault: ~35 ms per fresh 32 MiB buffer here against ~3 ms to fill a warm one), plus
+  one power and one log over N·D elements (~20–50 ms each). Fusing them into the attention needs a compiled
+  kernel; the Triton backend fuses elu/relu but still runs NaLa's row-wise map in PyTorch.
+{alloc}- **Causal chunked {ca['t_linear'] / ca['t_floor']:.2f}× (linear) and
+  {ca['t_nala'] / ca['t_floor-2d']:.2f}× (NaLa) their floor**: with chunk C = F = Dv = 64 the intra-chunk blocks (A = φ(Q_c)φ(K_c)ᵀ, A·V_c and their gradients)
+  double the matmul work by construction (the floor has no intra-chunk term: 6 matmuls of N·64·64 against ~13
+  here), and 256 small 64×64 batched matmuls per head run ~1.5× slower per flop than the floor's large ones
+  (measured here: 46 ms for 1024 of them against 31 ms for the same flops in one matmul). Chunks of 32 are no
+  faster (more chunk states), 16 and 128 slower.
+{slope_note}- **Causal peak memory above 1.5× the floor case**: the backward holds the chunk blocks, their gradient, the
+  scaled output gradient, the prefix states and their gradients besides the saved features.
 - **fla**: flash-linear-attention cannot be imported on this CPU (see the issue), so no same-run comparison; against
   the issue's 0.75 s for its naive chunk form the causal linear form here takes {ca['t_linear']:.2f} s (1 thread; the
-  absolute times of this run carry the machine's load: its causal floor took {ca['t_floor']:.2f} s, 0.21 s in an
-  earlier, quieter run, so only same-run ratios compare).
+  absolute times carry this shared machine's load — this run's causal floor took {ca['t_floor']:.2f} s, an earlier
+  run's 0.21 s — so only same-run ratios compare).
 - **2 threads**: not re-measured in this run (the 2 cores are shared with other jobs; an earlier 2-thread run
   measured contention, not the kernels)."""
 
@@ -389,6 +461,9 @@ def main() -> None:
                     results["slopes_time"].append({"threads": t, "causal": c, **{
                         k: slope([r["n"] for r in rs], [r[f"t_{k}"] for r in rs]) for k in ("linear", "nala",
                                                                                             "floor")}})
+    if "allocation" in parts:
+        results["allocation"] = allocation(16384)
+        results["commands"]["allocation"] = cmd
     if "memory" in parts:
         results["memory"] = memory(sizes)
         results["commands"]["memory"] = cmd
