@@ -415,11 +415,11 @@ def goal_note(results: dict) -> str:
   one power and one log over N·D elements (~20–50 ms each). Fusing them into the attention needs a compiled
   kernel; the Triton backend fuses elu/relu but still runs NaLa's row-wise map in PyTorch.
 {alloc}- **Causal chunked {ca['t_linear'] / ca['t_floor']:.2f}× (linear) and
-  {ca['t_nala'] / ca['t_floor-2d']:.2f}× (NaLa) their floor**: with chunk C = F = Dv = 64 the intra-chunk blocks
-  (A = φ(Q_c)φ(K_c)ᵀ, A·V_c and their gradients) double the matmul work by construction (the floor has no
-  intra-chunk term: 6 matmuls of N·64·64 against ~13 here), and 256 small 64×64 batched matmuls per head run ~1.5× slower per flop than the floor's large ones
-  (measured here: 46 ms for 1024 of them against 31 ms for the same flops in one matmul). Chunks of 32 are no
-  faster (more chunk states), 16 and 128 slower.
+  {ca['t_nala'] / ca['t_floor-2d']:.2f}× (NaLa) their floor**: with chunk C = F = Dv = 64 the intra-chunk
+  blocks (A = φ(Q_c)φ(K_c)ᵀ, A·V_c and their gradients) double the matmul work by construction (the floor has
+  no intra-chunk term: 6 matmuls of N·64·64 against ~13 here), and 256 small 64×64 batched matmuls per head
+  run ~1.5× slower per flop than the floor's large ones (measured here: 46 ms for 1024 of them against 31 ms
+  for the same flops in one matmul). Chunks of 32 are no faster (more chunk states), 16 and 128 slower.
 {slope_note}- **Causal peak memory above 1.5× the floor case**: the backward holds the chunk blocks, their gradient, the
   scaled output gradient, the prefix states and their gradients besides the saved features.
 - **fla**: flash-linear-attention cannot be imported on this CPU (see the issue), so no same-run comparison; against
