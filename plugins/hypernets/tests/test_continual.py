@@ -81,9 +81,10 @@ def _sequence(seed=0, n=3):
 
 def test_universal_embedding_lies_in_every_box_and_its_weights_in_every_weight_box():
     torch.manual_seed(0)
-    m = small(radius=0.5, warmup_steps=0)
+    m = small(radius=0.5, warmup_steps=0, nesting=True)
     for t, (x, y) in enumerate(_sequence()):
         _train(m, t, x, y, 15)
+    assert m.boxes_intersect()
     u = m.universal_embedding()
     lo, hi = m.boxes()
     assert bool(((u >= lo) & (u <= hi)).all()) and lo.shape == (3, 5)
@@ -92,6 +93,44 @@ def test_universal_embedding_lies_in_every_box_and_its_weights_in_every_weight_b
         mid, rad = m.weight_box(t)
         assert bool(((theta >= mid - rad - 1e-12) & (theta <= mid + rad + 1e-12)).all())
     assert m(torch.randn(3, 12, dtype=torch.float64)).shape == (3, 4)        # no task id: universal network
+
+
+def _conflicting_accuracies(nesting, steps=150):
+    """Two tasks on the same inputs with shifted labels (no single network serves both, as on permuted digits):
+    each task's accuracy with its own centre network after both are learned."""
+    x, y = _sequence()[0]
+    y1 = (y + 1) % 4
+    torch.manual_seed(0)
+    m = small(radius=0.05, warmup_steps=0, regularizer_weight=1.0, nesting=nesting)
+    _train(m, 0, x, y, steps)
+    _train(m, 1, x, y1, steps)
+    m.eval()
+    with torch.no_grad():
+        return m, [float((m(x, t).argmax(-1) == yy).float().mean()) for t, yy in ((0, y), (1, y1))]
+
+
+def test_free_centres_keep_conflicting_tasks_apart_nested_boxes_share_one_network():
+    """The paper's task-incremental HyperInterval (free centres e_t, boxes e_t ± ε·softmax(ρ_t)) learns both
+    conflicting tasks; with nested boxes (|e_t| < r_t, all containing 0) the centres differ by < 2ε, the networks
+    are nearly one, and the two accuracies (which sum to <= 1 for any single network) cannot both be high."""
+    m, free = _conflicting_accuracies(False)
+    assert min(free) > 0.9, free
+    assert float((m.centers(2)[0] - m.centers(2)[1]).detach().abs().max()) > 2 * m.radius
+    m, nested = _conflicting_accuracies(True)
+    assert float((m.centers(2)[0] - m.centers(2)[1]).detach().abs().max()) < 2 * m.radius
+    assert sum(nested) < 1.3, nested
+
+
+def test_free_boxes_without_a_common_point_have_no_universal_network():
+    m, _ = _conflicting_accuracies(False, steps=5)
+    assert not m.boxes_intersect()
+    x, y = _sequence()[0]
+    with pytest.raises(RuntimeError, match="nesting=True"):
+        m(x)
+    cert = m.certify(x, y, 0)
+    assert math.isnan(cert["universal_accuracy"]) and 0 <= cert["certified_accuracy"] <= 1
+    with pytest.raises(ValueError, match="nesting must be True or False"):
+        small(nesting="yes")
 
 
 @pytest.mark.parametrize("beta, keeps", [(50.0, True), (0.0, False)])

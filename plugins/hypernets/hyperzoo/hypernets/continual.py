@@ -18,8 +18,11 @@ every task ``s <= t`` are stored; while learning task ``T`` the loss adds
 paper is not used (it reports it as optional).
 
 **HyperInterval** (Krukowski et al., arXiv 2405.15444). Task ``t`` owns a box ``[e_t − r_t, e_t + r_t]`` with learned
-half-widths ``r_t = ε·softmax(ρ_t)`` (they sum to ``ε``, the paper's perturbation size) and centre
-``e_t = r_t ⊙ tanh(a_t)`` (so ``|e_t| < r_t``: ``0`` lies in every box and their intersection is never empty).
+half-widths ``r_t = ε·softmax(ρ_t)`` (they sum to ``ε``, the paper's perturbation size) and centre ``e_t``: a free
+learned embedding (``nesting=False``, the default: the paper's task-incremental training, where each task's
+accuracy is that of its own centre network ``H(e_t)``), or ``e_t = r_t ⊙ tanh(a_t)`` (``nesting=True``: ``|e_t| <
+r_t``, so ``0`` lies in every box and their intersection is never empty -- what the universal network needs, at
+the price of embeddings that differ by at most ``2ε``).
 IBP through the hypernetwork maps the box to a box of target weights ``[θ_lo, θ_hi]`` (midpoint ``θ_mid``), and
 IBP through the target maps the input with those weight boxes to logit bounds ``[z_lo, z_hi]``. The loss of the
 current task is
@@ -35,7 +38,8 @@ box are stored, and learning task ``T`` adds
     β / (T − 1) · Σ_{s<T} (‖θ_lo,s − θ*_lo,s‖² + ‖θ_mid,s − θ*_mid,s‖² + ‖θ_hi,s − θ*_hi,s‖²) / 3
 
 (all earlier boxes in one IBP pass): each old task's weight box, and so its certified predictions, stays put.
-The universal embedding ``u`` is the centre of the intersection of the boxes: as ``u`` lies in every box, ``H(u)``
+The universal embedding ``u`` is the centre of the intersection of the boxes (empty boxes raise; with
+``nesting=True`` never empty): as ``u`` lies in every box, ``H(u)``
 lies in every task's weight box, so one network serves every task, and the worst-case logits bound its
 predictions on each task (the guarantee; :meth:`HyperIntervalNet.certify`). Evaluation uses the centre network
 ``H(e_t)`` with a task id and ``H(u)`` without one.
@@ -198,7 +202,7 @@ class HyperIntervalNet(HypernetCL):
     def __init__(self, *, in_features: int, num_classes: int, num_tasks: int, width: int = 100, depth: int = 2,
                  embedding_width: int = 32, hyper_width: int = 100, hyper_depth: int = 2,
                  regularizer_weight: float = 0.01, radius: float = 0.01, worst_case_weight: float = 0.5,
-                 warmup_steps: int = 50):
+                 warmup_steps: int = 50, nesting: bool = False):
         super().__init__(in_features=in_features, num_classes=num_classes, num_tasks=num_tasks, width=width,
                          depth=depth, embedding_width=embedding_width, hyper_width=hyper_width,
                          hyper_depth=hyper_depth, hypernet="mlp", regularizer_weight=regularizer_weight)
@@ -208,11 +212,14 @@ class HyperIntervalNet(HypernetCL):
             raise ValueError(f"worst_case_weight must be in [0, 1), got {worst_case_weight!r}")
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
-        self.radius, self.worst_case_weight = float(radius), float(worst_case_weight)
+        if not isinstance(nesting, bool):
+            raise ValueError(f"nesting must be True or False, got {nesting!r}")
+        self.radius, self.worst_case_weight, self.nesting = float(radius), float(worst_case_weight), nesting
         self.warmup_steps = warmup_steps
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))   # training steps in this sub-task
-        with torch.no_grad():
-            self.task_embeddings.uniform_(-1.0, 1.0)        # the pre-tanh parameters a_t
+        if nesting:                                         # the pre-tanh parameters a_t; else e_t itself
+            with torch.no_grad():
+                self.task_embeddings.uniform_(-1.0, 1.0)
         self.task_radii = nn.Parameter(torch.rand(num_tasks, embedding_width))   # ρ_t: r_t = ε softmax(ρ_t)
         self.register_buffer("stored_bounds", torch.zeros(0, 3, self.target.num_weights))
         assert isinstance(self.generator, MLPHypernet)
@@ -224,9 +231,10 @@ class HyperIntervalNet(HypernetCL):
         return self.radius * torch.softmax(rho, dim=-1)
 
     def centers(self, n: int | None = None) -> torch.Tensor:
-        """``e_t = r_t ⊙ tanh(a_t)``: ``|e_t| < r_t`` elementwise, so ``0`` is in every box."""
+        """Box centres: the free embeddings ``e_t``, or with ``nesting`` ``e_t = r_t ⊙ tanh(a_t)`` (``|e_t| < r_t``
+        elementwise, so ``0`` is in every box)."""
         a = self.task_embeddings if n is None else self.task_embeddings[:n]
-        return self.half_widths(n) * torch.tanh(a)
+        return self.half_widths(n) * torch.tanh(a) if self.nesting else a
 
     def center(self, task_id: int) -> torch.Tensor:
         t = self._task(task_id)
@@ -239,12 +247,18 @@ class HyperIntervalNet(HypernetCL):
         return c - r, c + r
 
     def universal_embedding(self, n: int | None = None) -> torch.Tensor:
-        """Centre of the intersection of the first ``n`` (default: learned) boxes -- never empty."""
+        """Centre of the intersection of the first ``n`` (default: learned) boxes (never empty with ``nesting``)."""
         lo, hi = self.boxes(n)
         lo, hi = lo.max(0).values, hi.min(0).values
         if bool((lo > hi).any()):
-            raise RuntimeError("the task boxes do not intersect")   # impossible: 0 lies in every box
+            raise RuntimeError("the task boxes do not intersect, so there is no universal embedding: build the "
+                               "model with nesting=True (boxes that all contain 0) or pass a task id")
         return (lo + hi) / 2
+
+    def boxes_intersect(self, n: int | None = None) -> bool:
+        """Whether the first ``n`` (default: learned) boxes have a common point (a universal embedding)."""
+        lo, hi = self.boxes(n)
+        return bool((lo.max(0).values <= hi.min(0).values).all())
 
     def ramp(self) -> float:
         """The IBP curriculum of a sub-task (Gowal et al. 2018, as InterContiNet and HyperInterval train): the
@@ -356,12 +370,16 @@ class HyperIntervalNet(HypernetCL):
     def certify(self, x: torch.Tensor, y: torch.Tensor, task_id: int,
                 allowed: torch.Tensor | None = None) -> dict[str, float]:
         """Worst-case accuracy over the whole box of sub-task ``task_id`` (every embedding in it classifies these
-        inputs correctly when certified) and the universal network's accuracy; ``allowed`` masks classes."""
+        inputs correctly when certified) and the universal network's accuracy (NaN when the learned boxes do not
+        intersect, so there is no universal network); ``allowed`` masks classes."""
         mid, rad = self.logit_box(x, *self.weight_box(task_id))
         worst = worst_case_logits(mid, rad, y)
-        universal = self.target(self.generator(self.universal_embedding()), x)
         if allowed is not None:
             worst = worst.masked_fill(~allowed, -math.inf)
-            universal = universal.masked_fill(~allowed, -math.inf)
-        return {"certified_accuracy": float((worst.argmax(-1) == y).float().mean()),
-                "universal_accuracy": float((universal.argmax(-1) == y).float().mean())}
+        out = {"certified_accuracy": float((worst.argmax(-1) == y).float().mean()), "universal_accuracy": math.nan}
+        if self.boxes_intersect():
+            universal = self.target(self.generator(self.universal_embedding()), x)
+            if allowed is not None:
+                universal = universal.masked_fill(~allowed, -math.inf)
+            out["universal_accuracy"] = float((universal.argmax(-1) == y).float().mean())
+        return out
