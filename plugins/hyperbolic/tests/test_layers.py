@@ -38,6 +38,46 @@ def test_midpoint_bn_normalises_and_eval_ignores_the_rest_of_the_batch():
     assert float(bn.running_var) != 1.0 and float(bn.running_mean.norm()) > 0
 
 
+@pytest.mark.parametrize("c", [0.1, 1.0, 2.5])
+@pytest.mark.parametrize("beta_radius", [0.0, 0.4])
+def test_bn_normalise_is_the_equation_at_every_curvature(c, beta_radius):
+    """Issue 13: the closed form divided s ⊗ w by √c once too often (exact only at c = 1; at c = 0.1, the Poincaré
+    ResNet paper's curvature, batch-norm outputs were √10 too far out). Checked against
+    exp_β(P_{μ→β}(s · log_μ(x))) built from the plain maps."""
+    from hyperzoo.hyperbolic.layers import normalise
+
+    g = torch.Generator().manual_seed(0)
+    x = H.expmap0(torch.randn(40, 4, generator=g, dtype=torch.float64) * 0.5, c=c)
+    mu = H.expmap0(torch.randn(4, generator=g, dtype=torch.float64) * 0.3, c=c)
+    beta = H.expmap0(torch.randn(4, generator=g, dtype=torch.float64) * beta_radius, c=c)
+    s = torch.tensor(0.7, dtype=torch.float64)
+    m, b = mu.expand_as(x), beta.expand_as(x)
+    want = H.expmap(b, H.parallel_transport(m, b, s * H.logmap(m, x, c=c), c=c), c=c)
+    torch.testing.assert_close(normalise(x, mu, beta, s, c), want, rtol=1e-10, atol=1e-12)
+
+
+def test_bn_bias_gets_a_gradient_at_its_zero_init():
+    """Issue 13: at β = 0 the gyration and β ⊕ · were skipped (identity in value), which cut β out of the graph: it
+    got no gradient and never left the origin. Its gradient must match finite differences of the loss."""
+    bn = H.MidpointBatchNorm2d(3, c=1.0).double()
+    x = _maps(seed=4)
+    w = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    (bn(x) * w).sum().backward()
+    grad = bn.bias.grad
+    assert grad is not None and float(grad.norm()) > 1e-3
+    h = 1e-6
+    for k in range(3):
+        e = torch.zeros(3, dtype=torch.float64)
+        e[k] = h
+        with torch.no_grad():
+            bn.bias.copy_(e)
+            up = float((bn(x) * w).sum())
+            bn.bias.copy_(-e)
+            down = float((bn(x) * w).sum())
+            bn.bias.zero_()
+        assert (up - down) / (2 * h) == pytest.approx(float(grad[k]), rel=1e-5, abs=1e-8)
+
+
 def test_hypll_batchnorm_eval_depends_on_the_batch():
     """What we found in HypLL 0.1.1: HBatchNorm2d keeps no running statistics, so eval() still normalises with
     the current batch (an example's output changes with its batch mates)."""

@@ -170,15 +170,14 @@ def normalise(x: torch.Tensor, mu: torch.Tensor, beta: torch.Tensor, scale: torc
     sc = _sqrt(c)
     r = sc * (q / big_d).clamp_min(F._tiny(q)).sqrt()           # √c‖w‖
     art = F.artanh_from(r, dm * dx / big_d)
-    t = torch.tanh(scale * art) / r                             # s ⊗ w = t w / √c ... (scaled below)
-    t = t / sc
+    t = torch.tanh(scale * art) / r                             # s ⊗ w = tanh(s artanh(√c‖w‖)) w / (√c‖w‖) = t w
     z = torch.addcmul((-(t * a)) * m, t * b, x)
     bvec = beta.reshape(1, -1)
-    if bool((bvec.detach() != 0).any()):                       # gyr[0, ·] is the identity
-        z = z @ gyration_matrix(bvec, -m, c).t()
+    # Always through gyr[β, −μ] and β ⊕ ·, also at β = 0 where both are the identity in value: skipping them
+    # there cut β out of the graph, so β got no gradient, never left its zero init, and every batch norm stayed
+    # centred at the origin for the whole training.
+    z = z @ gyration_matrix(bvec, -m, c).t()
     z = F._keep_inside(z, c, -1)
-    if not bool((bvec.detach() != 0).any()):
-        return z
     return F.mobius_add(bvec, z, c=c)
 
 
