@@ -17,7 +17,10 @@ without states are shifted by one constant per (batch, head) (causal outputs mus
 states stay in absolute units so that they compose across calls). The error of φ(x)·φ(y) shrinks as m^-½.
 Range: in absolute units (causal, or states in or out) a key's features exp(ωᵀk̃ − ‖k̃‖²/2) underflow to 0 once
 ‖k̃‖²/2 − ωᵀk̃ exceeds the dtype's exponent range (≈ 87 in float32, ≈ 708 in float64), i.e. for keys of norm
-≳ 13 (float32) after the scale; such a key then carries no weight. Normalise keys (or use float64) there.
+≳ 13 (float32) after the scale; such a key then carries no weight. Normalise keys (or use float64) there. With
+``eps = 0``, a query whose weights on every key underflow (a subnormal denominator, e.g. ‖q‖ ≈ 200 against a lone
+dissimilar key in float32) gets a non-finite gradient (do/den overflows before it is multiplied back by the tiny
+weights); keep ``eps > 0`` (the default 1e-6 bounds 1/den).
 """
 
 from __future__ import annotations
