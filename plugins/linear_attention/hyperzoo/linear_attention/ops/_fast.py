@@ -181,11 +181,13 @@ def attend_fast(fq, fk, v, *, causal, chunk_size, initial_state, normalize, eps)
 
 # -- feature maps with written-out derivatives --------------------------------------------------------------
 class EluPlusOne(torch.autograd.Function):
-    """φ(x) = elu(x) + 1;  φ'(x) = min(φ(x), 1)  (1 for x > 0, e^x = φ(x) otherwise)."""
+    """φ(x) = elu(x) + 1 = max(x, 0) + exp(min(x, 0));  φ'(x) = min(φ(x), 1)  (1 for x > 0, e^x = φ(x) otherwise).
+    Computed as exp(min(x, 0)) + max(x, 0), not elu(x) + 1: expm1(x) + 1 cancels to 0 for x below ≈ −17 in float32
+    (found by the fuzz suite: such a query then attended to nothing)."""
 
     @staticmethod
     def forward(ctx, x):
-        y = F.elu(x).add_(1.0)
+        y = x.clamp(min=0).add_(x.clamp(max=0).exp_())
         ctx.save_for_backward(y)
         return y
 
