@@ -160,7 +160,7 @@ def test_the_guarantee_holds_after_the_last_task_only_with_the_regulariser(beta,
 def test_hyperinterval_regulariser_keeps_the_ibp_bounds_of_earlier_boxes():
     """β · mean_s Σ_{lo, mid, hi} ‖θ_·,s − θ*_·,s‖² / 3 with (θ_lo, θ_mid, θ_hi) the IBP weight box of task s."""
     torch.manual_seed(0)
-    m = small(radius=0.5, warmup_steps=0, regularizer_weight=0.7)
+    m = small(radius=0.5, warmup_steps=0, regularizer_weight=0.7, nesting=True)
     seq = _sequence()
     _train(m, 0, *seq[0], 3)
     _train(m, 1, *seq[1], 3)
@@ -180,6 +180,10 @@ def test_hyperinterval_regulariser_keeps_the_ibp_bounds_of_earlier_boxes():
         want += float((now - stored[s_]).square().sum()) / 3
     m.train()
     assert float(m.auxiliary_losses()["hnet_reg"]) == pytest.approx(0.7 * want / 2, rel=1e-10)
+    # free centres (the authors' task-incremental scenario): the IBP midpoints only, β · mean_s ‖θ_mid,s − θ*_mid,s‖²
+    m.nesting = False
+    mid_only = sum(float((m.weight_box(s_)[0] - stored[s_][1]).square().sum()) for s_ in (0, 1))
+    assert float(m.auxiliary_losses()["hnet_reg"]) == pytest.approx(0.7 * mid_only / 2, rel=1e-10)
 
 
 def test_continual_loss_is_the_papers_worst_case_loss_with_the_labels():
