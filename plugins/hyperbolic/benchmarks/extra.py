@@ -37,7 +37,7 @@ def _main_bench():
 
 # -- mnist-2d ---------------------------------------------------------------------------------------------------------
 def part_mnist(epochs: int, seeds: list[int], widths: list[int], batch_size: int, lr: float = 3e-3,
-               models: tuple[str, ...] = ("poincare-resnet", "resnet")) -> list[dict]:
+               models: tuple[str, ...] = ("poincare-resnet", "resnet"), curvature: float = 0.1) -> list[dict]:
     import torch
 
     from hyperzoo import core
@@ -52,7 +52,7 @@ def part_mnist(epochs: int, seeds: list[int], widths: list[int], batch_size: int
         for seed in seeds:
             bad: list[bool] = []
             start = time.perf_counter()
-            extra = {"optimizer": "riemannian-adam"} if model == "poincare-resnet" else {}
+            extra = {"optimizer": "riemannian-adam", "curvature": curvature} if model == "poincare-resnet" else {}
             r = core.run("mnist-2d", model, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
                          widths=widths, depths=[1, 1, 1], patience=None, progress=False,
                          callbacks=[lambda row, bad=bad: bad.append(not all(
@@ -67,11 +67,23 @@ def part_mnist(epochs: int, seeds: list[int], widths: list[int], batch_size: int
             rows.append({"part": "train-mnist-small", "model": model, "seed": seed, "epochs": int(r.metrics["epochs"]),
                          "steps": int(r.metrics["epochs"]) * math.ceil(n_train / batch_size),
                          "batch_size": batch_size, "widths": widths, "lr": lr,
+                         "curvature": curvature if model == "poincare-resnet" else None, "bn_fix": True,
                          "test_accuracy": r.metrics["test_accuracy"], "nonfinite_epochs": int(sum(bad)),
                          "nonfinite_params": nonfinite_params, "nonfinite_outputs": nonfinite_out,
                          "seconds": seconds, "params": sum(p.numel() for p in r.model.parameters())})
             print(rows[-1], file=sys.stderr, flush=True)
     return rows
+
+
+def _mnist_curvature(r: dict) -> str:
+    """The row's curvature (rows from before issue 13's fixes carry none: they ran at the old default c = 1)."""
+    if r["model"] != "poincare-resnet":
+        return ""
+    return f"{r.get('curvature') or 1.0:g}"
+
+
+def _mnist_key(r: dict) -> tuple:
+    return r["model"], r["seed"], r.get("lr", 3e-3), _mnist_curvature(r), r.get("bn_fix", False)
 
 
 def mnist_lines(rows: list[dict]) -> list[str]:
@@ -80,13 +92,19 @@ def mnist_lines(rows: list[dict]) -> list[str]:
     w = "-".join(str(v) for v in widths)
     poincare = [r["seconds"] for r in rows if r["model"] == "poincare-resnet"]
     commands = []
-    for lr in sorted({r.get("lr", 3e-3) for r in rows}, reverse=True):
-        sel = [r for r in rows if r.get("lr", 3e-3) == lr]
-        models = sorted({r["model"] for r in sel})
-        seeds = sorted({r["seed"] for r in sel})
-        commands.append(f"`python plugins/hyperbolic/benchmarks/extra.py --parts mnist --epochs {epochs} --seeds "
-                        f"{' '.join(map(str, seeds))} --widths {' '.join(map(str, widths))} --batch-size "
-                        f"{batch_size} --lr {lr:g} --models {' '.join(models)}`")
+    for fix in (True, False):
+        for lr in sorted({r.get("lr", 3e-3) for r in rows}, reverse=True):
+            sel = [r for r in rows if r.get("lr", 3e-3) == lr and r.get("bn_fix", False) == fix]
+            if not sel:
+                continue
+            models = sorted({r["model"] for r in sel})
+            seeds = sorted({r["seed"] for r in sel})
+            cs = sorted({_mnist_curvature(r) for r in sel} - {""})
+            cflag = f" --curvature {cs[0]}" if fix and cs else ""
+            commands.append(f"`python plugins/hyperbolic/benchmarks/extra.py --parts mnist --epochs {epochs} --seeds "
+                            f"{' '.join(map(str, seeds))} --widths {' '.join(map(str, widths))} --batch-size "
+                            f"{batch_size} --lr {lr:g} --models {' '.join(models)}{cflag}`"
+                            + ("" if fix else " (before issue 13's fixes, commit 13654a4)"))
     lines = [f"## float32 training on mnist-2d: poincare-resnet vs resnet (widths {w}, depths 1-1-1)", "",
              *[c + "  " for c in commands[:-1]], commands[-1], "",
              f"4,500 training images (500 held out for validation), the official 10k test set; batch {batch_size}, "
@@ -97,10 +115,15 @@ def mnist_lines(rows: list[dict]) -> list[str]:
              f"{' / '.join(f'{t:.0f}' for t in poincare)} s (table order) on the shared 2-core machine, load "
              "average 4–8 while measuring. NaN/Inf counted in every epoch's logged metrics (a non-finite step loss "
              "makes its epoch's mean non-finite), the final parameters and all 10k test outputs.", "",
-             "| model | lr | seed | epochs | steps | test accuracy | non-finite epochs / params / outputs | params "
-             "| time (s) |", "|---|---|---|---|---|---|---|---|---|"]
+             "Issue 13: rows marked `no` in *BN fixes* ran before the two midpoint batch-norm fixes (the bias β "
+             "got no gradient, so it never left the origin; the closed form was off at c ≠ 1) and at the old "
+             "default curvature c = 1; rows marked `yes` run the fixed layers at the authors' c = 0.1.", "",
+             "| model | BN fixes | c | lr | seed | epochs | steps | test accuracy | non-finite epochs / params / "
+             "outputs | params | time (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r.get('lr', 3e-3):g} | {r['seed']} | {r['epochs']} | {r['steps']} | "
+        fixed = ("yes" if r.get("bn_fix") else "no") if r["model"] == "poincare-resnet" else ""
+        lines.append(f"| {r['model']} | {fixed} | {_mnist_curvature(r)} | {r.get('lr', 3e-3):g} | {r['seed']} | "
+                     f"{r['epochs']} | {r['steps']} | "
                      f"{100 * r['test_accuracy']:.2f}% "
                      f"| {r['nonfinite_epochs']} / {r['nonfinite_params']} / {r['nonfinite_outputs']} | {r['params']} "
                      f"| {r['seconds']:.0f} |")
@@ -128,16 +151,19 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3, help="mnist: learning rate (cosine schedule)")
     ap.add_argument("--models", nargs="+", default=["poincare-resnet", "resnet"], help="mnist: which models")
+    ap.add_argument("--curvature", type=float, default=0.1, help="mnist: poincare-resnet's curvature c")
     args = ap.parse_args()
     for part in args.parts:
         if part == "mnist":
-            new = part_mnist(args.epochs or 8, args.seeds, args.widths, args.batch_size, args.lr, tuple(args.models))
+            new = part_mnist(args.epochs or 8, args.seeds, args.widths, args.batch_size, args.lr, tuple(args.models),
+                             args.curvature)
             bench = _main_bench()
             old = json.loads(bench.OUT_JSON.read_text())["rows"] if bench.OUT_JSON.exists() else []
-            done = {(r["model"], r["seed"], r.get("lr", 3e-3)) for r in new}
+            done = {_mnist_key(r) for r in new}
             rows = [r for r in old if r["part"] == "train-mnist-small" and r["epochs"] == new[0]["epochs"]
-                    and r["widths"] == new[0]["widths"] and (r["model"], r["seed"], r.get("lr", 3e-3)) not in done]
-            rows = sorted(rows + new, key=lambda r: (r["model"] != "poincare-resnet", -r.get("lr", 3e-3), r["seed"]))
+                    and r["widths"] == new[0]["widths"] and _mnist_key(r) not in done]
+            rows = sorted(rows + new, key=lambda r: (r["model"] != "poincare-resnet", not r.get("bn_fix", False),
+                                                     -r.get("lr", 3e-3), r["seed"]))
             save("train-mnist-small", rows, mnist_lines(rows))
         elif part == "h4g":
             rows, lines = part_h4g(args.epochs or 150, args.seeds)
