@@ -61,3 +61,4 @@ def hyperzoo_register(registrar) -> None:
     registrar.dataset("hypergraph-npz", "hyperzoo.hypergraph.data:load_npz")
     registrar.dataset("hypergraph-enc", "hyperzoo.hypergraph.data:load_enc")
     registrar.dataset("graph-families", "hyperzoo.hypergraph.data:graph_families")
+    registrar.dataset("hyper-relational", "hyperzoo.hypergraph.hyperrelational:load_hyper_relational")
