@@ -1,7 +1,9 @@
 """Universal random features (URF, Scalable Neural Network Kernels, arXiv 2310.13225): f(wᵀx + b) ≈ Φ(x)ᵀΨ(w, b).
 
 An activation f with a spectral representation f(z) = ∫ e^{iξz} dμ(ξ) (μ a finite measure: f is the Fourier
-transform of μ) is linearised in two steps, as the paper does:
+transform of μ) is linearised in two steps (this project's reading of the paper's URF construction, a Fourier
+transform followed by the Gaussian trick; the paper's text could not be consulted here, so the sampling details
+are ours and are checked against the exact activation, not against the authors' code):
 
 1. Fourier: f(wᵀx + b) = E_{ξ∼p}[ (dμ/dp)(ξ) · e^{iξb} · e^{iξ·xᵀw} ]   (ξ drawn from p = μ/|μ|, weight |μ|·sgn).
 2. The Gaussian trick, which holds for complex arguments (E_ω e^{ωᵀa} = e^{aᵀa/2} is entire in a): with
