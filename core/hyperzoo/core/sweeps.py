@@ -265,7 +265,6 @@ def _hash_candidate(cand: _Candidate, *, probe_size: int, steps: int, digits: in
     import torch
     from torch import nn
 
-    from . import runner
     from .config import bound_config
     from .task import SupervisedTask
     from .trainer import Trainer, _with_aux, seed_everything
