@@ -180,10 +180,11 @@ def test_hyperinterval_regulariser_keeps_the_ibp_bounds_of_earlier_boxes():
         want += float((now - stored[s_]).square().sum()) / 3
     m.train()
     assert float(m.auxiliary_losses()["hnet_reg"]) == pytest.approx(0.7 * want / 2, rel=1e-10)
-    # free centres (the authors' task-incremental scenario): the IBP midpoints only, β · mean_s ‖θ_mid,s − θ*_mid,s‖²
+    # free centres: the same closed form on their boxes
     m.nesting = False
-    mid_only = sum(float((m.weight_box(s_)[0] - stored[s_][1]).square().sum()) for s_ in (0, 1))
-    assert float(m.auxiliary_losses()["hnet_reg"]) == pytest.approx(0.7 * mid_only / 2, rel=1e-10)
+    want = sum(float((torch.stack([mid - rad, mid, mid + rad]) - stored[s_]).square().sum()) / 3
+               for s_, (mid, rad) in ((0, m.weight_box(0)), (1, m.weight_box(1))))
+    assert float(m.auxiliary_losses()["hnet_reg"]) == pytest.approx(0.7 * want / 2, rel=1e-10)
 
 
 def test_continual_loss_is_the_papers_worst_case_loss_with_the_labels():
