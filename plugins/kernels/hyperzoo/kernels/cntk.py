@@ -67,7 +67,8 @@ def local_nngp_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, *, kernel_s
     theta = sig
     for layer in range(depth):
         off = sig if eye is None else torch.where(eye, torch.zeros_like(sig), sig)
-        k, kdot = dual(activation, d1[:, None, :], off, d2[None, :, :])
+        ulps = 4.0 + (s if layer == 0 and x1.dtype == torch.float64 else 0)   # as kernels.nngp_ntk
+        k, kdot = dual(activation, d1[:, None, :], off, d2[None, :, :], ulps=ulps)
         kd1, kdotd = dual_diag(activation, d1)
         kd2 = kd1 if same else dual_diag(activation, d2)[0]
         if eye is not None:   # the self-Gram's diagonal: ρ = 1 closed forms, as in kernels.nngp_ntk

@@ -57,22 +57,32 @@ def check_inputs(x1: torch.Tensor, x2: torch.Tensor | None, depth: int, activati
     return x2
 
 
-def dual(activation: str, s11: torch.Tensor, s12: torch.Tensor, s22: torch.Tensor) -> tuple[torch.Tensor,
-                                                                                            torch.Tensor]:
-    """(E[φ(u)φ(v)], E[φ'(u)φ'(v)]) for (u, v) ~ N(0, [[s11, s12], [s12, s22]]) (broadcasting)."""
+def _snap(rho: torch.Tensor, ulps: float = 4.0) -> torch.Tensor:
+    """ρ clamped to [−1, 1], and ρ within ``ulps`` ulps of ±1 set to ±1: parallel points (x' = c·x) give such a ρ only
+    by rounding, and near ±1 the kernels are ill-conditioned (ReLU's θ = arccos ρ moves by √ε; the erf NTK has a peak
+    of width ~1/Σ there), so a rounding would make equal inputs in different memory layouts disagree."""
+    tol = ulps * torch.finfo(rho.dtype).eps
+    rho = rho.clamp(-1.0, 1.0)
+    return torch.where(rho.detach().abs() >= 1.0 - tol, torch.sign(rho.detach()), rho)
+
+
+def dual(activation: str, s11: torch.Tensor, s12: torch.Tensor, s22: torch.Tensor, *,
+         ulps: float = 4.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(E[φ(u)φ(v)], E[φ'(u)φ'(v)]) for (u, v) ~ N(0, [[s11, s12], [s12, s22]]) (broadcasting); ``ulps``: how far
+    from ±1 a rounded ρ is taken as ±1 (a float64 dot product of d terms is off by up to ~d ulps)."""
     if activation == "relu":
         # √Σ₁₁·√Σ₂₂ (not √(Σ₁₁Σ₂₂), which overflows or underflows at half the exponent range); a point with
         # Σ = 0 (x = 0 without bias) has k = 0 and ρ := 0
         norm = torch.sqrt(s11) * torch.sqrt(s22)
         pos = norm > 0
         rho = torch.where(pos, s12 / torch.where(pos, norm, torch.ones_like(norm)), torch.zeros_like(norm))
-        rho = rho.clamp(-1.0, 1.0)
+        rho = _snap(rho, ulps)
         # at |ρ| = 1 (coincident or antipodal points) arccos' and √(1−ρ²)' are infinite: the value stays exact and
         # the gradient through ρ is taken as 0 there (torch.where routes no gradient to the detached branch)
         edge = rho.detach().abs() >= 1.0
         rho = torch.where(edge, rho.detach(), rho)
         theta = torch.arccos(rho)
-        k = norm * (torch.sqrt((1.0 - rho * rho).clamp_min(0.0)) + (math.pi - theta) * rho) / (2 * math.pi)
+        k = norm * (torch.sqrt(((1.0 - rho) * (1.0 + rho)).clamp_min(0.0)) + (math.pi - theta) * rho) / (2 * math.pi)
         kdot = (math.pi - theta) / (2 * math.pi)
         return k, kdot
     # with (1+2Σ₁₁)(1+2Σ₂₂) − 4Σ₁₂² = 1 + 2Σ₁₁ + 2Σ₂₂ + 4Σ₁₁Σ₂₂(1 − ρ²), ρ = Σ₁₂/√(Σ₁₁Σ₂₂), its root is
@@ -83,10 +93,14 @@ def dual(activation: str, s11: torch.Tensor, s12: torch.Tensor, s22: torch.Tenso
     norm = torch.sqrt(s11) * torch.sqrt(s22)
     pos = norm > 0
     rho = torch.where(pos, s12 / torch.where(pos, norm, torch.ones_like(norm)), torch.zeros_like(norm))
-    rho = rho.clamp(-1.0, 1.0)
+    rho = _snap(rho, ulps)
     rho = torch.where(rho.detach().abs() >= 1.0, rho.detach(), rho)
-    r = torch.hypot(torch.sqrt(1.0 + 2.0 * s11 + 2.0 * s22), 2.0 * norm * torch.sqrt((1.0 - rho * rho).clamp_min(0.0)))
-    k = (2.0 / math.pi) * torch.atan2(2.0 * s12, r)
+    # 1 − ρ² as (1 − ρ)(1 + ρ): 1 − ρ is exact for ρ ≥ 1/2 (Sterbenz), 1 − ρ·ρ would carry ε of rounding
+    sin_theta = torch.sqrt(((1.0 - rho) * (1.0 + rho)).clamp_min(0.0))
+    r = torch.hypot(torch.sqrt(1.0 + 2.0 * s11 + 2.0 * s22), 2.0 * norm * sin_theta)
+    # atan2 is scale-invariant: both arguments over a constant m, so that its backward's y² + x² cannot overflow
+    m = (2.0 * s12.abs() + r).detach()
+    k = (2.0 / math.pi) * torch.atan2(2.0 * s12 / m, r / m)
     kdot = (4.0 / math.pi) / r
     return k, kdot
 
@@ -152,7 +166,10 @@ def _block(x1, x2, d1, d2, diag_offset, depth, activation, weight_variance, bias
         # the diagonal's general-formula branch is discarded: it sees Σ₁₂ = 0 so that its derivatives (infinite at
         # |ρ| = 1) stay finite; the where's zero cotangent times an infinite derivative would be NaN
         s_off = s if on_diag is None else torch.where(on_diag, torch.zeros_like(s), s)
-        k, kdot = dual(activation, d1[layer][:, None], s_off, d2[layer][None, :])
+        # the first layer's ρ comes from x·x': accumulated in float64 for lower precisions (a few of their ulps),
+        # by float64 itself for float64 inputs (up to ~d ulps)
+        ulps = 4.0 + (x1.shape[1] if layer == 0 and x1.dtype == torch.float64 else 0)
+        k, kdot = dual(activation, d1[layer][:, None], s_off, d2[layer][None, :], ulps=ulps)
         if on_diag is not None:
             kd, kdotd = dual_diag(activation, d1[layer])
             k = torch.where(on_diag, kd[:, None].expand_as(k), k)

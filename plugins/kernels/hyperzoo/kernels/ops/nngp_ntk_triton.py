@@ -26,6 +26,23 @@ PI = math.pi
 
 
 @triton.jit
+def _acos_w(x, w):
+    """arccos(x) given w = 1 − |x| computed accurately by the caller (the polynomial's √(1 − |x|) factor would
+    otherwise carry √ε of rounding near |x| = 1)."""
+    a = tl.abs(x)
+    p = -0.0012624911
+    p = p * a + 0.0066700901
+    p = p * a - 0.0170881256
+    p = p * a + 0.0308918810
+    p = p * a - 0.0501743046
+    p = p * a + 0.0889789874
+    p = p * a - 0.2145988016
+    p = p * a + 1.5707963050
+    r = tl.sqrt(tl.maximum(w, 0.0)) * p
+    return tl.where(x < 0, 3.141592653589793 - r, r)
+
+
+@triton.jit
 def _acos(x):
     a = tl.abs(x)
     p = -0.0012624911
@@ -65,8 +82,10 @@ def _kernel(S0, D1, D2, G, T, n1, n2, depth, vw, vb,
             pos = norm > 0.0
             rho = tl.where(pos, s / tl.where(pos, norm, 1.0), 0.0)
             rho = tl.minimum(tl.maximum(rho, -1.0), 1.0)
+            # the reference's snap: within 4 ulps of ±1 is ±1
+            rho = tl.where(tl.abs(rho) >= 1.0 - 4.76837158203125e-07, tl.where(rho > 0, 1.0, -1.0), rho)
             ang = _acos(rho)
-            k = norm * (tl.sqrt(tl.maximum(1.0 - rho * rho, 0.0)) + (3.141592653589793 - ang) * rho) \
+            k = norm * (tl.sqrt(tl.maximum((1.0 - rho) * (1.0 + rho), 0.0)) + (3.141592653589793 - ang) * rho) \
                 / 6.283185307179586
             kdot = (3.141592653589793 - ang) / 6.283185307179586
             k = tl.where(diag, a11 / 2, k)
@@ -79,12 +98,17 @@ def _kernel(S0, D1, D2, G, T, n1, n2, depth, vw, vb,
             pos = norm > 0.0
             rho = tl.where(pos, s / tl.where(pos, norm, 1.0), 0.0)
             rho = tl.minimum(tl.maximum(rho, -1.0), 1.0)
+            # the reference's snap: within 4 ulps of ±1 is ±1
+            rho = tl.where(tl.abs(rho) >= 1.0 - 4.76837158203125e-07, tl.where(rho > 0, 1.0, -1.0), rho)
             h1 = tl.sqrt(1.0 + 2.0 * a11 + 2.0 * a22)
-            h2 = 2.0 * norm * tl.sqrt(tl.maximum(1.0 - rho * rho, 0.0))
+            h2 = 2.0 * norm * tl.sqrt(tl.maximum((1.0 - rho) * (1.0 + rho), 0.0))
             hi = tl.maximum(h1, h2)
             lo = tl.minimum(h1, h2)
             r = hi * tl.sqrt(1.0 + (lo / hi) * (lo / hi))
-            k = (2.0 / 3.141592653589793) * (1.5707963267948966 - _acos(z))
+            # 1 − |z| = r² / (pq (pq + 2|Σ₁₂|)), from the accurate r (no cancellation at |z| → 1)
+            rq = r / pq
+            w = rq * rq * (pq / (pq + 2.0 * tl.abs(s)))
+            k = (2.0 / 3.141592653589793) * (1.5707963267948966 - _acos_w(z, w))
             kdot = (4.0 / 3.141592653589793) / r
             zd = 2.0 * a11 / (1.0 + 2.0 * a11)
             k = tl.where(diag, (2.0 / 3.141592653589793) * (1.5707963267948966 - _acos(zd)), k)

@@ -60,17 +60,20 @@ def z_signs(n: int, dtype: torch.dtype, device: torch.device | str | None = None
 
 
 def phases(x: torch.Tensor, entanglement: str = "full") -> torch.Tensor:
-    """D_b(x) for every basis state, shape (N, 2ⁿ)."""
+    """D_b(x) mod 2π for every basis state, shape (N, 2ⁿ), in x's dtype. Computed in float64 and reduced mod 2π
+    before the cast: in float32 a phase of 10² rad would carry 10⁻⁵ rad of rounding (and its summation order, hence
+    the memory layout, would show in the kernel)."""
     n = x.shape[1]
-    z = z_signs(n, x.dtype, x.device)
-    d = x @ z.T
+    xd = x.double()
+    z = z_signs(n, torch.float64, x.device)
+    d = xd @ z.T
     for k, l in pairs(n, entanglement):
-        d = d + ((math.pi - x[:, k]) * (math.pi - x[:, l]))[:, None] * (z[:, k] * z[:, l])[None, :]
-    if not bool(torch.isfinite(d).all()):
-        raise ValueError(f"the ZZ phases Σ_S φ_S(x) overflow {x.dtype} (features up to {float(x.abs().max()):.3g}; "
-                         f"the pair phases (π − x_k)(π − x_l) are products of features); the features are angles: "
-                         f"rescale them, e.g. to [0, 2π]")
-    return d
+        d = d + ((math.pi - xd[:, k]) * (math.pi - xd[:, l]))[:, None] * (z[:, k] * z[:, l])[None, :]
+    if not bool((d.abs() < 2.0 ** 53).all()):
+        raise ValueError(f"the ZZ phases Σ_S φ_S(x) exceed 2^53 rad (features up to {float(x.abs().max()):.3g}; the "
+                         f"pair phases (π − x_k)(π − x_l) are products of features), where no digit of the angle "
+                         f"mod 2π is left; the features are angles: rescale them, e.g. to [0, 2π]")
+    return torch.remainder(d, 2 * math.pi).to(x.dtype)
 
 
 def walsh_hadamard(psi: torch.Tensor) -> torch.Tensor:
