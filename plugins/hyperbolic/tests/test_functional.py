@@ -6,9 +6,9 @@ import geoopt.manifolds.stereographic.math as gm
 import mpmath
 import pytest
 import torch
+from hyperbolic_helpers import ball_points
 
 import hyperzoo.hyperbolic as H
-from hyperbolic_helpers import ball_points
 
 C = 0.7
 K = torch.tensor(-C, dtype=torch.float64)

@@ -4,10 +4,10 @@ batch norm finding, identity init over 50 layers, geoopt RiemannianAdam on our M
 import geoopt
 import pytest
 import torch
+from hyperbolic_helpers import ball_points
 
 import hyperzoo.hyperbolic as H
 from hyperzoo import core
-from hyperbolic_helpers import ball_points
 
 
 def _maps(b=4, ch=3, h=5, w=5, seed=0, scale=0.6, dtype=torch.float64):

@@ -1,6 +1,5 @@
 """Tasks through core.run with tiny budgets; the reconstruction metric against a brute force; naming."""
 
-import networkx as nx
 import numpy as np
 import pytest
 import torch

@@ -14,11 +14,10 @@ import math
 
 import geoopt
 import torch
-
-from .functional import _sqrt
 from torch import nn
 
 from . import functional as F
+from .functional import _sqrt
 from .ops.poincare_conv2d import _pair
 
 __all__ = ["ball_parameter", "PoincareLinear", "PoincareMLR", "PoincareConv2d", "MidpointBatchNorm",

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .functional import _sqrt
-
-from .functional import _check_float, _norm, _tiny, conformal_denominator, curvature
+from .functional import _check_float, _norm, _sqrt, _tiny, conformal_denominator, curvature
 
 __all__ = ["lorentz_inner", "lorentz_dist", "lorentz_expmap0", "lorentz_logmap0", "lorentz_expmap",
            "lorentz_logmap", "lorentz_project", "poincare_to_lorentz", "lorentz_to_poincare", "lorentz_check"]

@@ -7,8 +7,16 @@ import torch
 from torch import nn
 
 from . import functional as F
-from .layers import (MidpointBatchNorm2d, PoincareConv2d, PoincareEmbedding, PoincareMLR, PoincareReLU,
-                     PoincareResidual, ToBall, _op)
+from .layers import (
+    MidpointBatchNorm2d,
+    PoincareConv2d,
+    PoincareEmbedding,
+    PoincareMLR,
+    PoincareReLU,
+    PoincareResidual,
+    ToBall,
+    _op,
+)
 
 __all__ = ["PoincareResNet", "EuclideanResNet", "poincare_resnet", "resnet", "poincare_embedding",
            "euclidean_embedding"]

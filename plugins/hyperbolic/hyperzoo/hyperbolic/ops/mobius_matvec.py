@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from ..functional import _sqrt
-
 from .. import functional as F
+from ..functional import _sqrt
 
 
 def mobius_matvec(m: torch.Tensor, x: torch.Tensor, *, c: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:

@@ -20,11 +20,10 @@ point represents (float32 patches never get there: artanh of the largest float32
 from __future__ import annotations
 
 import torch
-
-from ..functional import _sqrt
 import torch.nn.functional as tnf
 
 from .. import functional as F
+from ..functional import _sqrt
 from .poincare_fc import _head
 
 RHO_MAX = 20.0

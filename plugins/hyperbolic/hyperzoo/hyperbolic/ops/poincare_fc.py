@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from ..functional import _sqrt
-
 from .. import functional as F
+from ..functional import _sqrt
 
 
 def _head():

@@ -8,13 +8,12 @@ Per-row partial sums for ∂ζ and ∂r are written to an (N, m) buffer and redu
 from __future__ import annotations
 
 import torch
-
-from ..functional import _sqrt
 import triton
 import triton.language as tl
 
 from hyperzoo.core.dispatch import triton_supports
 
+from ..functional import _sqrt
 from .poincare_fc_head import _curv, check_inputs, head_math
 
 MAX_M = 8192
