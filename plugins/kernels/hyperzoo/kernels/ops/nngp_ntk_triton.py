@@ -44,17 +44,7 @@ def _acos_w(x, w):
 
 @triton.jit
 def _acos(x):
-    a = tl.abs(x)
-    p = -0.0012624911
-    p = p * a + 0.0066700901
-    p = p * a - 0.0170881256
-    p = p * a + 0.0308918810
-    p = p * a - 0.0501743046
-    p = p * a + 0.0889789874
-    p = p * a - 0.2145988016
-    p = p * a + 1.5707963050
-    r = tl.sqrt(tl.maximum(1.0 - a, 0.0)) * p
-    return tl.where(x < 0, 3.141592653589793 - r, r)
+    return _acos_w(x, 1.0 - tl.abs(x))
 
 
 @triton.jit
