@@ -89,15 +89,9 @@ def main() -> None:
     res_path = OUT / "kernels.json"
     res = json.loads(res_path.read_text()) if res_path.exists() else {}
     section(args.quick, cmd, part, res)
-    text = (OUT / "kernels.md").read_text()
-    new = "\n".join(part).rstrip("\n") + "\n"
-    if TITLE in text:
-        head, rest = text.split(TITLE, 1)
-        tail = rest.split("\n## ", 1)[1] if "\n## " in rest else None
-        text = head + new + ("\n## " + tail if tail is not None else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + new
-    (OUT / "kernels.md").write_text(text)
+    from _results import write_section  # run as a script: this folder is on sys.path
+
+    new = write_section(TITLE, part)
     res_path.write_text(json.dumps(res, indent=1))
     print(new)
 

@@ -156,15 +156,9 @@ def main() -> None:
               f"| {med['structured']:.3g} | {med['jacobian']:.3g} | {med['JACOBIAN_CONTRACTION']:.3g} | "
               f"{med['NTK_VECTOR_PRODUCTS']:.3g} | {min(med[i] for i in impls_nt) / med['structured']:.3g} |\n\n"
               "Max |nt − ours structured|: " + ", ".join(f"{k} {v:.1e}" for k, v in maxdiff.items()) + ".\n")
-    text = (OUT / "kernels.md").read_text()
-    new = "\n".join(md).rstrip("\n") + "\n"
-    if TITLE in text:
-        head, rest = text.split(TITLE, 1)
-        tail = rest.split("\n## ", 1)[1] if "\n## " in rest else None
-        text = head + new + ("\n## " + tail if tail is not None else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + new
-    (OUT / "kernels.md").write_text(text)
+    from _results import write_section  # run as a script: this folder is on sys.path
+
+    new = write_section(TITLE, md)
     path = OUT / "kernels.json"
     allres = json.loads(path.read_text()) if path.exists() else {}
     allres["neural_tangents"] = res
