@@ -39,11 +39,12 @@ def kernel_sum_centred(queries: torch.Tensor, data: torch.Tensor, bandwidth: flo
     reach = reach_of(kernel, floor)
     w = None if weights is None else weights.to(dtype)
     centre = data.mean(0)
-    radius_x = float((data - centre).norm(dim=1).max()) / h
-    radius_y = float((queries - centre).norm(dim=1).max()) / h if queries.shape[0] else 0.0
+    x, y = data - centre, queries - centre
+    radius_x = float(x.norm(dim=1).max()) / h
+    radius_y = float(y.norm(dim=1).max()) / h if queries.shape[0] else 0.0
     if unit * (radius_x**2 + radius_y**2) <= tol:                      # compact: one centre for everything
-        return kernel_sum((queries - centre).to(dtype), (data - centre).to(dtype), h, kernel=kernel, weights=w,
-                          backend=backend)
+        return kernel_sum(y.to(dtype), x.to(dtype), h, kernel=kernel, weights=w, backend=backend)
+    del x, y                                                             # not needed per block
     out = torch.full((queries.shape[0],), -math.inf, dtype=dtype, device=queries.device)
     for idx in compact_blocks(queries, h, reach, unit, tol, 1):
         q = queries[idx]
