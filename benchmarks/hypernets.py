@@ -272,7 +272,19 @@ def mip_markdown(res: dict, command: str, seeds: int, steps: int) -> list[str]:
 CL_TASKS = {"split-digits": {}, "permuted-digits": {"task_identity": True}, "split-mnist": {}}
 CL_SEEDS = {"split-mnist": 1}         # the 784-input target makes split MNIST the slow one on this CPU
 CL_MODELS = {"mlp": {}, "hypernet-cl": {}, "rnn-hypernet-cl": {}, "hyperinterval": {},
-             "hyperinterval nested": {"nesting": True}}
+             "hyperinterval nested": {"nesting": True},
+             # the authors' κ/ε schedule over the first half of each sub-task (warmup_steps filled in by cl_run)
+             "hyperinterval paper-schedule": {"kappa_schedule": "paper", "warmup_steps": "half-task"}}
+
+
+def _half_task_steps(task: str, epochs: int | None) -> int:
+    """Half the optimisation steps of one sub-task under the task's trainer defaults (no batch is dropped)."""
+    from hyperzoo import core
+
+    t = core.get_task(task, **CL_TASKS[task])
+    d = t.trainer_defaults()
+    n = len(t.subtask(0, takes_task_id=True).splits()["train"])
+    return (epochs or d["epochs"]) * math.ceil(n / d["batch_size"]) // 2
 
 
 def cl_run(task: str, model: str, seed: int, epochs: int | None) -> dict:
@@ -281,6 +293,8 @@ def cl_run(task: str, model: str, seed: int, epochs: int | None) -> dict:
     torch.set_num_threads(1)
     kw = {f"task.{k}": v for k, v in CL_TASKS[task].items()}
     kw.update(CL_MODELS[model])
+    if kw.get("warmup_steps") == "half-task":
+        kw["warmup_steps"] = _half_task_steps(task, epochs)
     if epochs is not None:
         kw["epochs"] = epochs
     t0 = time.time()

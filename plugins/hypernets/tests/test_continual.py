@@ -222,6 +222,44 @@ def test_continual_loss_is_the_papers_worst_case_loss_with_the_labels():
     assert float(loss) == pytest.approx(float(sum(per) / len(x)), rel=1e-10)
 
 
+def test_paper_schedule_is_the_authors_kappa_and_box_ramp():
+    """kappa_schedule="paper" (the authors' train_non_forced_classification_scenario.py, W = warmup_steps): at step
+    s < W the box is scaled by s/(W − 1) and κ_s = max(1 − 5e-5·s, κ); from W on the full box and κ. The loss of
+    every step is κ_s·CE(z_mid, y) + (1 − κ_s)·CE(z_worst(y), y) on that box."""
+    torch.manual_seed(0)
+    w = 5
+    m = small(radius=0.5, warmup_steps=w, worst_case_weight=0.5, kappa_schedule="paper").train()
+    x, y = _sequence()[0]
+    ids = torch.zeros(len(x), dtype=torch.long)
+    F = torch.nn.functional
+    kappas = []
+    for step in range(w + 3):
+        scale = step / (w - 1) if step < w else 1.0
+        kappa = max(1 - 5e-5 * step, 0.5) if step < w else 0.5
+        mid, rad = m.logit_box(x, *m.weight_box(0, scale=scale))
+        worst = torch.where(F.one_hot(y, 4).bool(), mid - rad, mid + rad)
+        want = kappa * F.cross_entropy(mid, y) + (1 - kappa) * F.cross_entropy(worst, y)
+        kappas.append(m.kappa())
+        assert m.ramp() == pytest.approx(scale, rel=1e-12)
+        _, loss = m.continual_loss(x, y, ids, None)
+        assert float(loss.detach()) == pytest.approx(float(want.detach()), rel=1e-10)
+    # the full box is reached at step W − 1 with κ still near 1, then κ drops to 1 − worst_case_weight at once
+    assert kappas[w - 1] == pytest.approx(1 - 5e-5 * (w - 1)) and kappas[w] == 0.5
+    linear = small(radius=0.5, warmup_steps=w, worst_case_weight=0.5)
+    linear.steps.fill_(w - 1)
+    assert linear.kappa() == pytest.approx(1 - 0.5 * (w - 1) / w) and linear.kappa() < kappas[w - 1] - 0.3
+    # a long warm-up: κ falls by 5e-5 a step until the floor
+    long = small(worst_case_weight=0.5, warmup_steps=20000, kappa_schedule="paper")
+    long.steps.fill_(4000)
+    assert long.kappa() == pytest.approx(0.8) and long.ramp() == pytest.approx(4000 / 19999)
+    long.steps.fill_(15000)
+    assert long.kappa() == 0.5
+    m.begin_task(1)                                   # each sub-task starts its own schedule
+    assert int(m.steps) == 0 and m.kappa() == 1.0 and m.ramp() == 0.0
+    with pytest.raises(ValueError, match="kappa_schedule must be 'linear'"):
+        small(kappa_schedule="cosine")
+
+
 def test_hypernet_regulariser_is_the_closed_form_and_batches_earlier_tasks():
     torch.manual_seed(0)
     m = small(HypernetCL, regularizer_weight=0.3)

@@ -31,9 +31,13 @@ current task is
 
 through core's label-aware hook ``continual_loss(x, y, task_id, allowed)`` (classes outside ``allowed`` masked
 in both); the box half-widths and ``1 − κ`` ramp up from 0 to ``ε`` and ``worst_case_weight`` over
-``warmup_steps`` steps per sub-task (the IBP curriculum of the paper's code, which ramps ε over the first half of
-a task's iterations). After task ``t`` the IBP bounds and midpoint ``(θ_lo,s, θ_mid,s, θ_hi,s)`` of every earlier
-box are stored, and learning task ``T`` adds
+``warmup_steps`` steps per sub-task (``kappa_schedule="linear"``, the default). ``kappa_schedule="paper"`` is the
+schedule of the authors' task-incremental script (``Training/train_non_forced_classification_scenario.py`` of
+github.com/pkrukowski1/HyperInterval), with ``W = warmup_steps`` meant as half a sub-task's steps: at step
+``s < W`` of a sub-task the half-widths are ``s/(W − 1)·r_t`` and ``κ_s = max(1 − 5·10⁻⁵·s, κ)``, from step ``W``
+on ``r_t`` and ``κ`` (``κ = 1 − worst_case_weight``): the first half is nearly the nominal loss on a growing box,
+the second the full worst-case loss. After task ``t`` the IBP bounds and midpoint ``(θ_lo,s, θ_mid,s, θ_hi,s)``
+of every earlier box are stored, and learning task ``T`` adds
 
     β / (T − 1) · Σ_{s<T} (‖θ_lo,s − θ*_lo,s‖² + ‖θ_mid,s − θ*_mid,s‖² + ‖θ_hi,s − θ*_hi,s‖²) / 3
 
@@ -60,7 +64,11 @@ from .interval import interval_sequential
 from .layers import MLPHypernet, make_generator
 from .target import FunctionalTarget
 
-__all__ = ["HypernetCL", "HyperIntervalNet", "target_mlp", "worst_case_logits"]
+__all__ = ["HypernetCL", "HyperIntervalNet", "target_mlp", "worst_case_logits", "PAPER_KAPPA_DECAY"]
+
+#: κ's decrease per step in the first half of a sub-task under ``kappa_schedule="paper"`` (the constant of the
+#: authors' ``train_non_forced_classification_scenario.py``: ``kappa = max(1 - 0.00005*iteration, kappa)``).
+PAPER_KAPPA_DECAY = 5e-5
 
 
 def _positive(name: str, value: Any) -> int:
@@ -204,7 +212,7 @@ class HyperIntervalNet(HypernetCL):
     def __init__(self, *, in_features: int, num_classes: int, num_tasks: int, width: int = 100, depth: int = 2,
                  embedding_width: int = 32, hyper_width: int = 100, hyper_depth: int = 2,
                  regularizer_weight: float = 0.01, radius: float = 0.01, worst_case_weight: float = 0.5,
-                 warmup_steps: int = 50, nesting: bool = False):
+                 warmup_steps: int = 50, nesting: bool = False, kappa_schedule: str = "linear"):
         super().__init__(in_features=in_features, num_classes=num_classes, num_tasks=num_tasks, width=width,
                          depth=depth, embedding_width=embedding_width, hyper_width=hyper_width,
                          hyper_depth=hyper_depth, hypernet="mlp", regularizer_weight=regularizer_weight)
@@ -216,7 +224,12 @@ class HyperIntervalNet(HypernetCL):
             raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
         if not isinstance(nesting, bool):
             raise ValueError(f"nesting must be True or False, got {nesting!r}")
+        if kappa_schedule not in ("linear", "paper"):
+            raise ValueError(f"kappa_schedule must be 'linear' (1 − κ and the box ramp together over warmup_steps) or "
+                             f"'paper' (the authors' schedule over warmup_steps = half a sub-task), got "
+                             f"{kappa_schedule!r}")
         self.radius, self.worst_case_weight, self.nesting = float(radius), float(worst_case_weight), nesting
+        self.kappa_schedule = kappa_schedule
         self.warmup_steps = warmup_steps
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))   # training steps in this sub-task
         if nesting:                                         # the pre-tanh parameters a_t; else e_t itself
@@ -264,8 +277,12 @@ class HyperIntervalNet(HypernetCL):
 
     def ramp(self) -> float:
         """The IBP curriculum of a sub-task (Gowal et al. 2018, as InterContiNet and HyperInterval train): the
-        box half-widths and the worst-case weight grow linearly from 0 over ``warmup_steps`` training steps."""
-        return 1.0 if self.warmup_steps == 0 else min(1.0, int(self.steps) / self.warmup_steps)
+        factor on the box half-widths at the current step. ``"linear"``: ``min(1, s/W)`` (the worst-case weight
+        follows it); ``"paper"``: ``s/(W − 1)`` for ``s < W``, then 1 (the authors' ε ramp)."""
+        s, w = int(self.steps), self.warmup_steps
+        if w == 0 or s >= w:
+            return 1.0
+        return s / max(w - 1, 1) if self.kappa_schedule == "paper" else s / w
 
     def weight_box(self, task_id: int | None = None, z_mid: torch.Tensor | None = None,
                    z_rad: torch.Tensor | None = None, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -294,8 +311,13 @@ class HyperIntervalNet(HypernetCL):
         return self._per_task(x, task_id, lambda xs, t: self.target(self.generator(self.center(t)), xs))
 
     def kappa(self) -> float:
-        """κ of the current training step: 1 − ramp·``worst_case_weight`` (so 1 − worst_case_weight after the
-        warm-up)."""
+        """κ of the current training step. ``"linear"``: 1 − ramp·``worst_case_weight``; ``"paper"``:
+        ``max(1 − 5·10⁻⁵·s, 1 − worst_case_weight)`` for ``s < W``, then ``1 − worst_case_weight``. Both end at
+        ``κ = 1 − worst_case_weight`` after the warm-up."""
+        final = 1.0 - self.worst_case_weight
+        if self.kappa_schedule == "paper":
+            s = int(self.steps)
+            return max(1.0 - PAPER_KAPPA_DECAY * s, final) if s < self.warmup_steps else final
         return 1.0 - self.ramp() * self.worst_case_weight
 
     def continual_loss(self, x: torch.Tensor, y: torch.Tensor, task_id: torch.Tensor,

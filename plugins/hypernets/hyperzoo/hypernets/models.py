@@ -43,15 +43,17 @@ def rnn_hypernet_cl(*, in_features: int, num_classes: int, num_tasks: int, width
 def hyperinterval(*, in_features: int, num_classes: int, num_tasks: int, width: int = 100, depth: int = 2,
                   embedding_width: int = 32, hyper_width: int = 100, hyper_depth: int = 2,
                   regularizer_weight: float = 0.01, radius: float = 0.01, worst_case_weight: float = 0.5,
-                  warmup_steps: int = 50, nesting: bool = False) -> HyperIntervalNet:
+                  warmup_steps: int = 50, nesting: bool = False, kappa_schedule: str = "linear") -> HyperIntervalNet:
     """HyperInterval: box embeddings with half-widths summing to ``radius`` (ε), IBP, the worst-case loss with
     weight ``worst_case_weight`` (1 − κ) through core's label-aware ``continual_loss`` hook, a universal embedding
-    (``nesting=True``: centres kept inside the boxes so that all boxes contain 0; default: free centres)."""
+    (``nesting=True``: centres kept inside the boxes so that all boxes contain 0; default: free centres).
+    ``kappa_schedule``: ``"linear"`` (box and 1 − κ ramp together over ``warmup_steps``) or ``"paper"`` (the authors'
+    schedule, ``warmup_steps`` = half a sub-task's steps)."""
     return HyperIntervalNet(in_features=in_features, num_classes=num_classes, num_tasks=num_tasks, width=width,
                             depth=depth, embedding_width=embedding_width, hyper_width=hyper_width,
                             hyper_depth=hyper_depth, regularizer_weight=regularizer_weight, radius=radius,
                             worst_case_weight=worst_case_weight, warmup_steps=warmup_steps,
-                            nesting=nesting)
+                            nesting=nesting, kappa_schedule=kappa_schedule)
 
 
 class ConditionedClassifier(nn.Module):
