@@ -202,3 +202,58 @@ def test_check_invalid_fails_when_bad_input_returns_a_value(monkeypatch):
             fuzz.check_invalid(name, fuzz.Spec(valid=_vectors()))
     finally:
         core.unregister_plugin("fuzzdemo")
+
+
+
+def _cancelling(c):
+    """(x + c) − c in x's dtype: exact in float64 for |x| ~ 1, off by up to half an ulp of c in float32."""
+    return lambda x: (x + c) - c
+
+
+@pytest.mark.parametrize("backend,passes", [
+    (lambda x: x * 1.0, True),             # more accurate than the ill-conditioned reference: accepted
+    (_cancelling(2e4), True),              # other roundings, at most twice the reference's: accepted
+    (_cancelling(3e6), False),             # ~300x the reference's error: still a parity failure
+])
+def test_parity_of_ill_conditioned_float32_cases_is_judged_against_float64(backend, passes):
+    class Demo:
+        @core.hookimpl
+        def hyperzoo_register(self, registrar):
+            registrar.operator("fuzzdemo.cancel", _cancelling(1e4), doc="loses digits in float32")
+            registrar.backend("fuzzdemo.cancel", "other", backend)
+
+    @st.composite
+    def float32_vectors(draw):
+        return (fuzz.randn(draw, (draw(st.integers(16, 40)),), torch.float32, scale_exp=0),), {}
+
+    core.register_plugin(Demo(), "fuzzdemo")
+    try:
+        op = core.get_operator("fuzzdemo.cancel")
+        x = torch.randn(32, generator=torch.Generator().manual_seed(0))
+        with pytest.raises(AssertionError, match="differs from the reference"):   # plain parity cannot pass
+            core.testing.check_parity(op, [((x,), {})], backends=["other"])
+        assert fuzz.as_accurate_as_reference(op, ((x,), {}), ["other"]) is passes
+        assert fuzz.as_accurate_as_reference(op, ((x.double(),), {}), ["other"]) is False   # float64: no excuse
+        spec = fuzz.Spec(valid=float32_vectors(), max_examples=15)
+        if passes:
+            fuzz.check_valid("fuzzdemo.cancel", spec)
+        else:
+            with pytest.raises(AssertionError, match="differs from the reference"):
+                fuzz.check_valid("fuzzdemo.cancel", spec)
+    finally:
+        core.unregister_plugin("fuzzdemo")
+
+
+def test_an_accurate_reference_leaves_no_excuse_for_a_wrong_backend():
+    class Demo:
+        @core.hookimpl
+        def hyperzoo_register(self, registrar):
+            registrar.operator("fuzzdemo.exact", lambda x: x * 2.0, doc="exact in every dtype")
+            registrar.backend("fuzzdemo.exact", "other", lambda x: x * 2.001)
+
+    core.register_plugin(Demo(), "fuzzdemo")
+    try:
+        op = core.get_operator("fuzzdemo.exact")
+        assert fuzz.as_accurate_as_reference(op, ((torch.randn(16),), {}), ["other"]) is False
+    finally:
+        core.unregister_plugin("fuzzdemo")
