@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -356,7 +357,10 @@ def cl_markdown(res: dict, command: str, seeds: int) -> list[str]:
              "HyperInterval: `certified` = worst-case accuracy over each whole task box (IBP), `universal` = "
              "accuracy of the one network from the universal embedding, both averaged over tasks after the last "
              "(— where the learned boxes have no common point). `hyperinterval` has free box centres (the "
-             "paper's task-incremental training), `hyperinterval nested` (`nesting=True`) keeps every box around 0.",
+             "paper's task-incremental training), `hyperinterval nested` (`nesting=True`) keeps every box around 0, "
+             "`hyperinterval paper-schedule` is free-centre HyperInterval with `kappa_schedule='paper'` (the authors' "
+             "schedule: over the first half of each sub-task the box grows from 0 and κ = max(1 − 5e-5·step, 0.5), "
+             "then the full box and κ = 0.5; the other rows ramp both over 50 steps).",
              "", "| task | model | average accuracy | backward transfer | forgetting | certified | universal | s/run "
              "| run |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -617,11 +621,11 @@ def main() -> None:
     ap.add_argument("--cl-tasks", default="", help="comma-separated continual-learning tasks (default: all)")
     ap.add_argument("--cl-models", default="", help="comma-separated continual-learning models (default: all)")
     args = ap.parse_args()
-    args.command = "python benchmarks/hypernets.py " + " ".join(sys.argv[1:])
+    args.command = "python benchmarks/hypernets.py " + shlex.join(sys.argv[1:])
     results = _load()
     results["machine"] = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                           f"torch {torch.__version__}")
-    cmd = "python benchmarks/hypernets.py " + " ".join(sys.argv[1:])
+    cmd = "python benchmarks/hypernets.py " + shlex.join(sys.argv[1:])
     for part in args.parts.split(","):
         t0 = time.time()
         if part == "speed":
