@@ -84,7 +84,7 @@ NAMING_EXCEPTIONS = {
     "input_scale": "poincare-resnet: scale of the pixels before exp₀ onto the ball",
     "num_nodes": "embedding models: number of embedded items (a num_<things> count, data-derived)",
     "negatives": "wordnet-mammals: negative samples per edge (Nickel & Kiela's term)",
-    "burn_in": "wordnet-mammals: epochs at lr/10 first (Nickel & Kiela's burn-in)",
+    "burn_in": "wordnet-mammals: epochs at burn_in_multiplier × lr first (Nickel & Kiela's burn-in)",
     "branching": "tree-embedding: children per node of the networkx balanced tree",
     "height": "tree-embedding: height of the tree",
     "num_old": "gcd-digits: number of old (labelled) classes (GCD's term)",

@@ -42,3 +42,4 @@ def hyperzoo_register(registrar) -> None:
 
     registrar.optimizer("riemannian-adam", "hyperzoo.hyperbolic.optim:riemannian_adam")
     registrar.optimizer("riemannian-sgd", "hyperzoo.hyperbolic.optim:riemannian_sgd")
+    registrar.optimizer("poincare-rsgd", "hyperzoo.hyperbolic.optim:poincare_rsgd")

@@ -86,76 +86,161 @@ class _EmbeddingTask:
 
 class WordNetMammals(_EmbeddingTask):
     """Poincaré (or Euclidean) embedding of the WordNet mammal closure (1,180 synsets, 6,540 edges), trained with
-    Nickel & Kiela's softmax over ``negatives`` sampled non-neighbours per edge,
+    Nickel & Kiela's softmax over ``negatives`` sampled non-neighbours per positive pair (u, v),
 
         L = −Σ_{(u,v)} log( e^{−d(u,v)} / Σ_{v' ∈ {v} ∪ N(u)} e^{−d(u,v')} ),
 
-    with ``burn_in`` epochs at lr/10 first (their initial phase), and evaluated by reconstruction: mean rank and
-    MAP of every edge among the node's non-edges (``test_mean_rank``, ``test_map``, on the training graph, as the
-    paper's reconstruction experiment). ``path`` overrides the data file (networkx node-link JSON).
+    where N(u) ⊂ {w : w ≠ u, (u, w) not a training relation} (v itself is in the denominator, never in N(u)),
+    with ``burn_in`` epochs at ``burn_in_multiplier`` × lr first.
+
+    Options (defaults = ours; the official code's values in brackets, ``train-mammals.sh`` + ``hype/``):
+
+    - ``direction``: ``"symmetric"`` trains on every closure edge from both ends, N(u) avoids u's ancestors and
+      descendants; [``"directed"``]: only hyponym → hypernym pairs (u = descendant, v = ancestor), N(u) avoids
+      u's ancestors only (descendants of u can be negatives), as the official ``BatchedDataset``.
+    - ``unique_negatives``: False draws N(u) with replacement; [True]: without replacement (the official sampler
+      keeps a set; here Gumbel-top-k, the same law as drawing and rejecting repeats).
+    - ``burn_in_sampling``: ``"uniform"`` over the allowed nodes; [``"unigram"``]: during burn-in, node w with
+      probability ∝ count(w)^0.75, count(w) = #{training pairs (·, w)} (the official alias table; leaves, never a
+      hypernym, get 0), restricted to the allowed nodes.
+    - ``burn_in_multiplier``: 0.1; [0.01] (``embed.py -burnin_multiplier`` default). Epochs, negatives, burn-in
+      epochs, lr, batch size and optimiser come from the config ([300, 50, 20, 0.3, 10, ``poincare-rsgd``]).
+
+    Evaluation (reconstruction on the training graph, as the paper's experiment), ``protocol``:
+
+    - ``"symmetric"`` (ours): every closure edge from both ends, ranked among the node's non-neighbours in the
+      symmetrised closure; MAP over all nodes.
+    - ``"nickel-kiela"`` (``hype/graph.py: eval_reconstruction`` on the adjacency ``embed.py`` builds): for each
+      node u with ancestors A(u) in the directed closure, each a ∈ A(u) gets rank 1 + #{w ∉ A(u), w ≠ u :
+      d(u, w) < d(u, a)} (descendants and siblings of u count against it); mean rank over all (u, a); MAP = mean
+      over those u of the average precision of A(u) in the ranking of all other nodes by d(u, ·).
+
+    ``test_mean_rank``/``test_map`` follow ``protocol``; both protocols are always reported too
+    (``test_symmetric_*``, ``test_nickel_kiela_*``). ``path`` overrides the data file (networkx node-link JSON).
     """
 
+    PROTOCOLS = ("symmetric", "nickel-kiela")
+
     def __init__(self, *, data_root: str | os.PathLike | None = None, path: str | os.PathLike | None = None,
-                 negatives: int = 10, burn_in: int = 5, split_seed: int = 0):
+                 negatives: int = 10, burn_in: int = 5, split_seed: int = 0, direction: str = "symmetric",
+                 unique_negatives: bool = False, burn_in_sampling: str = "uniform",
+                 burn_in_multiplier: float = 0.1, protocol: str = "symmetric"):
         from hyperzoo.core.data import data_root as default_root
 
         if negatives < 1:
             raise ValueError(f"negatives must be >= 1, got {negatives}")
         if burn_in < 0:
             raise ValueError(f"burn_in must be >= 0, got {burn_in}")
+        if direction not in ("symmetric", "directed"):
+            raise ValueError(f"direction must be 'symmetric' or 'directed', got {direction!r}")
+        if burn_in_sampling not in ("uniform", "unigram"):
+            raise ValueError(f"burn_in_sampling must be 'uniform' or 'unigram', got {burn_in_sampling!r}")
+        if not burn_in_multiplier > 0:
+            raise ValueError(f"burn_in_multiplier must be > 0, got {burn_in_multiplier}")
+        if protocol not in self.PROTOCOLS:
+            raise ValueError(f"protocol must be one of {self.PROTOCOLS}, got {protocol!r}")
         file = Path(path) if path is not None else Path(data_root or default_root()) / "hierarchy" / \
             "wordnet_mammals.json"
         self.labels, edges = load_closure(file)
         self.edges = torch.as_tensor(edges)
         self.num_nodes = len(self.labels)
         self.negatives, self.burn_in, self.split_seed = negatives, burn_in, split_seed
-        adj = torch.zeros(self.num_nodes, self.num_nodes, dtype=torch.bool)
-        adj[self.edges[:, 0], self.edges[:, 1]] = True
-        adj = adj | adj.t()
-        self.adjacency = adj
+        self.direction, self.unique_negatives = direction, unique_negatives
+        self.burn_in_sampling, self.burn_in_multiplier, self.protocol = burn_in_sampling, burn_in_multiplier, protocol
+        n = self.num_nodes
+        # ancestors[u, a]: a is an ancestor of u (edges are (ancestor, descendant)), the official adjacency
+        self.ancestors = torch.zeros(n, n, dtype=torch.bool)
+        self.ancestors[self.edges[:, 1], self.edges[:, 0]] = True
+        self.adjacency = self.ancestors | self.ancestors.t()
+        if direction == "directed":   # (u = hyponym, v = hypernym), N(u) avoids A(u)
+            self.pairs = self.edges.flip(1)
+            self.forbidden = self.ancestors.clone()
+        else:
+            self.pairs = torch.cat([self.edges, self.edges.flip(1)])
+            self.forbidden = self.adjacency.clone()
+        self.forbidden.fill_diagonal_(True)
+        counts = torch.bincount(self.pairs[:, 1], minlength=n).double()
+        self.unigram = counts ** 0.75
 
     def trainer_defaults(self) -> dict[str, Any]:
         return {"epochs": 60, "lr": 0.3, "batch_size": 64, "optimizer": "riemannian-adam"}
 
-    def _sample(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """``negatives`` nodes per row that are not neighbours of u (resampled where a draw hits one)."""
-        neg = torch.randint(0, self.num_nodes, (len(u), self.negatives), generator=gen)
-        for _ in range(10):
-            bad = self.adjacency[u[:, None], neg] | (neg == u[:, None])
-            if not bool(bad.any()):
-                break
-            neg = torch.where(bad, torch.randint(0, self.num_nodes, neg.shape, generator=gen), neg)
-        return neg
+    def sample_negatives(self, u: torch.Tensor, gen: torch.Generator, burn_in: bool = False) -> torch.Tensor:
+        """(len(u), negatives) nodes w ≠ u not related to u (``forbidden``), uniformly or (``burn_in`` with
+        ``burn_in_sampling="unigram"``) ∝ count^0.75; with or without replacement (``unique_negatives``). Rows with
+        fewer allowed nodes than ``negatives`` (without replacement) repeat their draws, and a row with none (the root
+        in the symmetric direction; in burn-in, a node whose allowed nodes all have count 0) gets u itself
+        (d(u, u) = 0, no gradient), as the official sampler."""
+        out = torch.empty(len(u), self.negatives, dtype=torch.long)
+        uniform = not (burn_in and self.burn_in_sampling == "unigram")
+        base = torch.ones(self.num_nodes, dtype=torch.float64) if uniform else self.unigram
+        for start in range(0, len(u), 2048):
+            uu = u[start:start + 2048]
+            w = base.expand(len(uu), -1).masked_fill(self.forbidden[uu], 0.0)
+            allowed = (w > 0).sum(1)
+            none = allowed == 0   # u related to every node (the root, symmetric): u itself, the official fallback
+            if bool(none.any()):
+                w = w.clone()
+                w[none, uu[none]] = 1.0
+                allowed = allowed.clamp_min(1)
+            k = self.negatives
+            if self.unique_negatives:
+                # Efraimidis-Spirakis: the k largest keys log(U)/w (U uniform; forbidden w = 0 → −inf) are a draw
+                # without replacement ∝ w, the same law as drawing ∝ w and rejecting repeats (the official
+                # sampler), ~5x faster than multinomial here; uniform w: the keys U themselves (same order)
+                keys = torch.rand(w.shape, generator=gen)
+                keys = keys.log_().div_(w.float()) if uniform is False else keys.masked_fill_(w == 0, -1.0)
+                draw = keys.topk(min(k, self.num_nodes), dim=1).indices
+                if draw.shape[1] < k:
+                    draw = torch.cat([draw, draw[:, :k - draw.shape[1]]], 1)
+                short = (allowed < k).nonzero().squeeze(-1).tolist()
+                for i in short:   # fewer allowed nodes than k: all of them, then repeats of random ones
+                    m = int(allowed[i])
+                    first = draw[i, :m]
+                    draw[i, m:] = first[torch.randint(0, m, (k - m,), generator=gen)]
+                out[start:start + len(uu)] = draw
+            else:
+                out[start:start + len(uu)] = torch.multinomial(w, k, replacement=True, generator=gen)
+        return out
+
+    def evaluate(self, model) -> dict[str, float]:
+        """Reconstruction under both protocols (``symmetric_*``, ``nickel_kiela_*``) and the chosen one's
+        ``mean_rank``/``map``."""
+        d = self._dist_matrix(model)
+        sym = reconstruction(d, self.adjacency)
+        nk = reconstruction(d, self.ancestors)
+        chosen = sym if self.protocol == "symmetric" else nk
+        return {**chosen, **{f"symmetric_{k}": v for k, v in sym.items()},
+                **{f"nickel_kiela_{k}": v for k, v in nk.items()}}
 
     def run(self, model, trainer) -> dict[str, float]:
         opt, _ = trainer.make_optimizer(model)
         gen = torch.Generator().manual_seed(self.split_seed + trainer.seed)
         base_lr = trainer.lr
-        both = torch.cat([self.edges, self.edges.flip(1)])
+        pairs = self.pairs
 
         def step(epoch: int) -> dict[str, Any]:
+            burn = epoch < self.burn_in
             for g in opt.param_groups:
-                g["lr"] = base_lr / 10 if epoch < self.burn_in else base_lr
+                g["lr"] = base_lr * self.burn_in_multiplier if burn else base_lr
             model.train()
-            perm = torch.randperm(len(both), generator=gen)
-            total, count = torch.zeros(()), 0
-            for start in range(0, len(perm), trainer.batch_size):
-                e = both[perm[start:start + trainer.batch_size]]
-                u, v = e[:, 0], e[:, 1]
-                cand = torch.cat([v[:, None], self._sample(u, gen)], 1)
-                d = model.distance(u[:, None], cand)
-                loss = torch.nn.functional.cross_entropy(-d, torch.zeros(len(u), dtype=torch.long))
+            perm = torch.randperm(len(pairs), generator=gen)
+            e = pairs[perm]
+            cand = torch.cat([e[:, 1:], self.sample_negatives(e[:, 0], gen, burn)], 1)  # the epoch's draws at once
+            u_all = e[:, :1]
+            target = torch.zeros(trainer.batch_size, dtype=torch.long)
+            losses = []
+            for start in range(0, len(e), trainer.batch_size):
+                u, c = u_all[start:start + trainer.batch_size], cand[start:start + trainer.batch_size]
+                d = model.distance(u, c)
+                loss = torch.nn.functional.cross_entropy(-d, target[:len(u)])
                 trainer.optimize(loss, opt, model)
-                total += loss.detach() * len(u)
-                count += len(u)
-            return {"train_loss": total / count}
-
-        def select() -> dict[str, float]:
-            return reconstruction(self._dist_matrix(model), self.adjacency)
+                losses.append(loss.detach() * len(u))
+            return {"train_loss": torch.stack(losses).sum() / len(e)}
 
         out = trainer.fit_steps(model, step, None, optimizers=[opt], monitor="map", mode="max",
                                 desc="wordnet-mammals")
-        final = select()
+        final = self.evaluate(model)
         out.update({f"test_{k}": v for k, v in final.items()})
         return out
 
