@@ -199,6 +199,20 @@ def test_paper_recipe_through_core_run_learns(tmp_path):
     assert m["test_mean_rank"] == m["test_nickel_kiela_mean_rank"]
 
 
+def test_root_fallback_negative_keeps_gradients_finite(tmp_path):
+    """Symmetric pairs: the root is related to every node, so its negatives are itself (d = 0); the distances'
+    gradients there must be 0, not NaN (sqrt's backward at 0), for every embedding."""
+    path = _closure_file(tmp_path)
+    for model, extra in [("poincare-embedding", {}), ("euclidean-embedding", {}),
+                         ("euclidean-embedding", {"squared": True})]:
+        r = core.run("wordnet-mammals", model, path=path, width=2, epochs=2, progress=False, **extra)
+        assert all(np.isfinite(v) for v in r.metrics.values()), (model, extra, r.metrics)
+    for squared in (False, True):
+        e = core.create_model("euclidean-embedding", num_nodes=3, width=2, squared=squared)
+        e.distance(torch.tensor([[0]]), torch.tensor([[0, 1]])).sum().backward()
+        assert bool(torch.isfinite(e.weight.grad).all())
+
+
 def test_recipe_bad_input(tmp_path):
     path = _closure_file(tmp_path)
     for key, value in [("direction", "up"), ("burn_in_sampling", "zipf"), ("protocol", "paper"),

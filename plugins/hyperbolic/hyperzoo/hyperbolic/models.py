@@ -200,8 +200,10 @@ class Embedding(nn.Module):
         x, y = w[a], w[b]
         if self.geometry == "poincare":
             return _PoincareDistance.apply(x, y, float(self.c))
-        sq = ((x - y) ** 2).sum(-1)
-        return sq if self.squared else sq.sqrt()
+        if self.squared:
+            diff = x - y
+            return (diff * diff).sum(-1)
+        return (x - y).norm(dim=-1)      # (its backward is 0 at x = y, where sqrt's would be NaN)
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         return self.emb.weight[index]
