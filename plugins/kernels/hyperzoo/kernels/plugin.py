@@ -32,6 +32,7 @@ def hyperzoo_register(registrar) -> None:
     registrar.model("local-ntk-regressor", "hyperzoo.kernels.cntk:local_ntk_regressor", fits=[REG])
     registrar.model("dkm-regressor", "hyperzoo.kernels.dkm:dkm_regressor", fits=[REG])
     registrar.model("layerwise-three-layer", "hyperzoo.kernels.hierarchical:layerwise_three_layer", fits=[REG])
+    registrar.model("deep-limit-classifier", "hyperzoo.kernels.deep_limit:deep_limit_classifier", fits=[CLS])
     registrar.model("kernel-cl", "hyperzoo.kernels.gkcl:kernel_cl", fits=["continual-learning"])
     registrar.model("generative-kernel-cl", "hyperzoo.kernels.gkcl:generative_kernel_cl", fits=["continual-learning"])
 
@@ -41,3 +42,4 @@ def hyperzoo_register(registrar) -> None:
     registrar.task("teacher-student-local", "hyperzoo.kernels.cntk:TeacherStudentLocal", kind=REG)
     registrar.task("diabetes-regression", "hyperzoo.kernels.regression_tasks:DiabetesRegression", kind=REG)
     registrar.task("hierarchical-polynomial", "hyperzoo.kernels.hierarchical:HierarchicalPolynomial", kind=REG)
+    registrar.task("dirichlet-2d", "hyperzoo.kernels.deep_limit:Dirichlet2D", kind=CLS)
