@@ -32,5 +32,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "LocalCNN": "cntk",
     "LocalNTKRegressor": "cntk",
     "DeepKernelMachine": "dkm",
+    "DeepLimitClassifier": "deep_limit",
     "consensus_admm": "slim_kl",
 })
