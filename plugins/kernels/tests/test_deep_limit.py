@@ -78,21 +78,31 @@ def _mp_recursion(coef, xi0, depth):
 
 def test_thousands_of_layers_near_one_and_below_underflow_match_60_digits():
     dual = D.HermiteDual({1: math.sqrt(0.1), 3: math.sqrt(0.9)})   # c₁ = 0.1: Σ^(L) ~ 10^−L underflows float64
+    assert dual.odd
     mpmath.mp.dps = 60
     coef = [0, mpmath.mpf(1) / 10, 0, mpmath.mpf(9) / 10]   # summing to 1 exactly (ǩ(1) = 1)
-    for delta in (1e-13, 1e-6, 0.7, 1.4):
+    for delta in (1e-13, 1e-6, 0.7, 1.4, 2 - 1e-11):        # the last: ξ = −1 + 1e-11 (odd ǩ: run on |ξ|)
         x = _pair_at(delta)
         k = D.deep_kernels(x, depths=[400, 2000], activation=dual)
-        # the reference starts from the δ = ‖x − x'‖²/2 of the rounded inputs (a rounding of 1e-16 is 1e-3 of δ = 1e-13)
+        # the reference starts from the δ of |ξ| of the rounded unit inputs (1e-16 is 1e-3 of δ = 1e-13)
         u = D._unit_rows(x, "x")
-        start = 1 - mpmath.mpf(float(D._initial_state(u, u)[2][0, 1]))
+        start = 1 - mpmath.mpf(float(D._initial_state(u, u, odd=True)[2][0, 1]))
+        sign = 1.0 if delta < 1 else -1.0
         for depth in (400, 2000):
             s, t = _mp_recursion(coef, start, depth)
-            assert float(k[depth].nngp_sign[0, 1]) == float(mpmath.sign(s))
+            assert float(k[depth].nngp_sign[0, 1]) == sign * float(mpmath.sign(s))
+            assert float(k[depth].ntk_sign[0, 1]) == sign * float(mpmath.sign(t))
             assert float(k[depth].nngp_log[0, 1]) == pytest.approx(float(mpmath.log(abs(s))), rel=1e-10)
             assert float(k[depth].ntk_log[0, 1]) == pytest.approx(float(mpmath.log(abs(t))), rel=1e-10)
             assert float(k[depth].ntk_log[0, 0]) == pytest.approx(float(mpmath.log(_mp_recursion(
                 coef, 1, depth)[1])), rel=1e-12)   # Θ(1) = Σ λ^l: 2.8^2000 ≈ 1e894, as a log
+    # an odd dual's kernels are odd in ξ, to the last bit, and exact antipodes are the singular kernel's −∞
+    x = _pair_at(0.3)
+    flipped = x * torch.tensor([[1.0], [-1.0]], dtype=torch.float64)
+    a, b = (D.deep_kernels(v, depths=[50], activation="erf")[50] for v in (x, flipped))
+    assert float(a.nngp_sign[0, 1]) == -float(b.nngp_sign[0, 1]) and float(a.nngp_log[0, 1]) == float(b.nngp_log[0, 1])
+    s, lg = D.koenigs(torch.tensor([[0.6, 0.8], [-0.6, -0.8]], dtype=torch.float64), activation="sine")
+    assert float(s[0, 1]) == -1.0 and math.isinf(float(lg[0, 1]))
 
 
 def test_koenigs_kernel_closed_form_exponent_and_depth_limits():

@@ -104,6 +104,7 @@ class DualActivation:
 
     name = "dual"
     c0 = c1 = lam = 0.0
+    odd = False   # ǩ odd (only odd Hermite degrees): the recursion runs on |ξ|
     lead: tuple[int, float] = (1, 0.0)
 
     def k(self, xi: torch.Tensor) -> torch.Tensor:
@@ -163,6 +164,7 @@ class ReLUDual(DualActivation):
 
 class ErfDual(DualActivation):
     name = "erf"
+    odd = True
     kappa = 2 / math.pi * math.asin(2 / 3)
     c0, c1 = 0.0, 4 / (3 * math.pi) / kappa
     lam = 4 / math.pi / (math.sqrt(5) * kappa)
@@ -190,6 +192,7 @@ class ErfDual(DualActivation):
 
 class SineDual(DualActivation):
     name = "sine"
+    odd = True
     c0, c1, lam = 0.0, 1 / math.sinh(1), 1 / math.tanh(1)
     lead = (1, 1 / math.sinh(1))
     norm = math.exp(-1) * math.sinh(1)   # E[sin(z)²] = (1 − e⁻²)/2
@@ -232,6 +235,7 @@ class HermiteDual(DualActivation):
         self.lam = float(sum(i * ci for i, ci in enumerate(self.c)))
         nz = [i for i in range(1, self.degree + 1) if self.c[i] > 0]
         self.lead = (nz[0], float(self.c[nz[0]])) if nz else (1, 0.0)
+        self.odd = bool(all(self.c[i] == 0 for i in range(0, self.degree + 1, 2)))
 
     def k(self, xi):
         out = torch.zeros_like(xi)
@@ -342,13 +346,24 @@ def _unit_rows(x: torch.Tensor, name: str) -> torch.Tensor:
     return x.double() / norm
 
 
-def _initial_state(x1: torch.Tensor, x2: torch.Tensor):
+def _initial_state(x1: torch.Tensor, x2: torch.Tensor, odd: bool = False):
+    """(sign, log|ξ|, δ) of ξ = ⟨x, x'⟩ for unit rows. δ = 1 − ξ = ‖x − x'‖²/2 exactly on the sphere: accurate for
+    nearby points where 1 − ξ is not. ``odd`` (an odd ǩ: Σ^(L)(−ξ) = −Σ^(L)(ξ), Θ likewise): the state of |ξ|, with
+    δ = ‖x + x'‖²/2 for ξ < 0, so that near-antipodal pairs are as accurate as near ones; the caller restores the
+    sign (``_odd_sign``)."""
     xi = (x1 @ x2.T).clamp(-1.0, 1.0)
-    # δ = 1 − ⟨x, x'⟩ = ‖x − x'‖²/2 exactly on the sphere: accurate for nearby points where 1 − ξ is not
     delta = torch.cdist(x1, x2, compute_mode="donot_use_mm_for_euclid_dist").square() / 2
+    if odd:
+        anti = torch.cdist(x1, -x2, compute_mode="donot_use_mm_for_euclid_dist").square() / 2
+        delta = torch.where(xi >= 0, delta, anti)
+        xi = xi.abs()
     delta = torch.where(xi > NEAR, delta, 1.0 - xi)
     la = torch.where(xi > NEAR, torch.log1p(-delta), torch.log(xi.abs()))
     return torch.sign(torch.where(xi > NEAR, torch.ones_like(xi), xi)), la, delta
+
+
+def _odd_sign(dual: DualActivation, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
+    return torch.sign(a @ b.T) if dual.odd else None
 
 
 def _signed_logaddexp(s1, l1, s2, l2):
@@ -513,8 +528,11 @@ def deep_kernels(x1: torch.Tensor, x2: torch.Tensor | None = None, *, depths: in
     dual = dual_activation(activation)
     depths = _check_depths(depths)
     a, b = _pair(x1, x2)
-    res = _iterate(dual, *_initial_state(a, b), depths)
-    return {L: LogKernels(*v) for L, v in res.items()}
+    res = _iterate(dual, *_initial_state(a, b, dual.odd), depths)
+    sign = _odd_sign(dual, a, b)
+    if sign is None:
+        return {L: LogKernels(*v) for L, v in res.items()}
+    return {L: LogKernels(v[0] * sign, v[1], v[2] * sign, v[3]) for L, v in res.items()}
 
 
 def koenigs(x1: torch.Tensor, x2: torch.Tensor | None = None, *,
@@ -525,14 +543,16 @@ def koenigs(x1: torch.Tensor, x2: torch.Tensor | None = None, *,
     dual = dual_activation(activation)
     singular_exponent(dual)   # validates c₀ = 0, 0 < c₁ < 1
     a, b = _pair(x1, x2)
-    sgn, la, dl = _initial_state(a, b)
+    sgn, la, dl = _initial_state(a, b, dual.odd)
     closed = dual.koenigs_closed_form(1.0 - dl, dl)
     if closed is not None:
         s, lg = closed
     else:
         s, lg, _ = _iterate(dual, sgn, la, dl, [], until_frozen=True)
-    dup = dl == 0
-    return torch.where(dup, torch.ones_like(s), s), torch.where(dup, torch.full_like(lg, math.inf), lg)
+    dup = dl == 0   # coincident (or, for an odd ǩ, antipodal) points
+    s = torch.where(dup, torch.ones_like(s), s)
+    sign = _odd_sign(dual, a, b)
+    return (s if sign is None else s * sign), torch.where(dup, torch.full_like(lg, math.inf), lg)
 
 
 def limit_kind(activation: str | DualActivation, kernel: str) -> str | None:
