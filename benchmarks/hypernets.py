@@ -360,7 +360,8 @@ def cl_markdown(res: dict, command: str, seeds: int) -> list[str]:
              "paper's task-incremental training), `hyperinterval nested` (`nesting=True`) keeps every box around 0, "
              "`hyperinterval paper-schedule` is free-centre HyperInterval with `kappa_schedule='paper'` (the authors' "
              "schedule: over the first half of each sub-task the box grows from 0 and κ = max(1 − 5e-5·step, 0.5), "
-             "then the full box and κ = 0.5; the other rows ramp both over 50 steps).",
+             "then the full box and κ = 0.5; the other rows ramp both over 50 steps). `s/run`: wall seconds at "
+             "1 thread on the shared 2-core machine, so rows measured at different times carry its load.",
              "", "| task | model | average accuracy | backward transfer | forgetting | certified | universal | s/run "
              "| run |",
              "|---|---|---|---|---|---|---|---|---|"]
