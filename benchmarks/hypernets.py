@@ -412,40 +412,95 @@ def cl_plot(res: dict) -> None:
 
 # -- Pareto set learning -------------------------------------------------------------------------------------------
 PSL_TASKS = ("pareto-zdt1", "pareto-zdt2", "pareto-zdt3", "pareto-dtlz2")
+# named settings: a model and its config overrides (the defaults changed in issue 14: the acquisition is now the
+# papers' greedy hypervolume on the LCB with the nadir reference; "old-acquisition" is the earlier GP-mean one
+# with the metric's fixed 1.1 reference)
+PSL_VARIANTS = {
+    "psl": ("psl", {}),
+    "svh-psl": ("svh-psl", {}),
+    "psl old-acquisition": ("psl", {"acquisition_value": "mean", "acquisition_reference": "fixed"}),
+    "svh-psl old-acquisition": ("svh-psl", {"acquisition_value": "mean", "acquisition_reference": "fixed"}),
+    "svh-psl c=1": ("svh-psl", {"kernel_scale": 1.0}),
+    "psl paper-round": ("psl", {"ideal_point": "paper", "reinit_each_round": True, "num_particles": 10}),
+    "svh-psl paper-round": ("svh-psl", {"ideal_point": "paper", "reinit_each_round": True, "num_particles": 10,
+                                        "kernel_scale": 1.0}),
+}
 
 
-def run_psl(args) -> dict:
+def run_psl(args, previous: dict | None = None) -> dict:
     from hyperzoo import core
 
-    res = {}
-    for task in PSL_TASKS:
-        for model in ("psl", "svh-psl"):
+    names = [n.strip() for n in (args.psl_models or "psl,svh-psl").split(",") if n.strip()]
+    unknown = [n for n in names if n not in PSL_VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown --psl-models {unknown}: choose from {list(PSL_VARIANTS)}")
+    tasks = [t.strip() for t in args.psl_tasks.split(",") if t.strip()] or list(PSL_TASKS)
+    res = {"runs": dict((previous or {}).get("runs", {})), "commands": dict((previous or {}).get("commands", {}))}
+    for task in tasks:
+        for name in names:
+            model, overrides = PSL_VARIANTS[name]
             runs = []
             for seed in range(args.seeds):
                 t0 = time.time()
-                r = core.run(task, model, seed=seed, progress=False, **{"task.split_seed": seed})
+                r = core.run(task, model, seed=seed, progress=False, **{"task.split_seed": seed}, **overrides)
                 runs.append({"metrics": r.metrics, "rounds": [h for h in r.history if "hypervolume" in h],
-                             "seconds": time.time() - t0})
-            res[f"{task}/{model}"] = runs
-            print(task, model, [round(r["metrics"]["test_hypervolume_ratio"], 3) for r in runs], flush=True)
-    return {"runs": res}
+                             "seconds": time.time() - t0, "seed": seed})
+            res["runs"][f"{task}/{name}"] = runs
+            res["commands"][f"{task}/{name}"] = args.command
+            print(task, name, [round(r["metrics"]["test_hypervolume_ratio"], 3) for r in runs], flush=True)
+    return res
 
 
 def psl_markdown(res: dict, command: str, seeds: int) -> list[str]:
+    commands = sorted(set(res.get("commands", {}).values()) or {command})
+    letter = {c: chr(ord("a") + i) for i, c in enumerate(commands)}
     lines = ["## Pareto set learning on GP surrogates (PSL vs SVH-PSL)", "",
-             f"`{command}` — each task's defaults: 6 decision variables, 20 random initial evaluations, then rounds "
-             "of 200 hypernetwork steps (16 preferences per step, lr 1e-2) on exact-GP LCB surrogates and 5 new "
-             f"evaluations per round up to 60; {seeds} seeds (mean ± std). Hypervolume of the evaluated front with "
-             "reference point 1.1 per objective (and its ratio to the true front's), IGD to the true front.", "",
-             "| task | model | hypervolume | HV / true HV | IGD | s/run |", "|---|---|---|---|---|---|"]
+             "Commands (column `run`): " + "; ".join(f"({letter[c]}) `{c}`" for c in commands) + " — each task's "
+             "defaults: 6 decision variables, 20 random initial evaluations (the same for both models at a given "
+             "seed), then rounds of 200 hypernetwork steps (16 preferences per step, lr 1e-2) on exact-GP LCB "
+             "surrogates and 5 new evaluations per round up to 60, chosen greedily by hypervolume among 200 "
+             "candidates on their LCB with the nadir reference point (both papers' acquisition). Seeds 0..n−1 "
+             "(mean ± std over seeds). Hypervolume of the evaluated front with reference point 1.1 per objective "
+             "(and its ratio to the true front's), IGD to the true front. `old-acquisition`: the earlier "
+             "acquisition (GP mean, the metric's fixed 1.1 reference: candidates beyond it add nothing and were "
+             "drawn at random); `c=1`: the authors' run-script bandwidth factor; `paper-round`: a fresh model and "
+             "Adam every round, 10 particles, z* = min(0, min y − 0.1) (and c = 1 for SVH-PSL), as the authors' "
+             "code, still at 200 steps.", "",
+             "| task | model | n | hypervolume | HV / true HV | HV / true HV per seed | IGD | s/run | run |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for key, runs in res["runs"].items():
         task, model = key.split("/")
 
         def ms(k, runs=runs):
             v = [r["metrics"][k] for r in runs]
             return f"{np.mean(v):.3f} ± {np.std(v):.3f}"
-        lines.append(f"| {task} | {model} | {ms('test_hypervolume')} | {ms('test_hypervolume_ratio')} | "
-                     f"{ms('test_igd')} | {np.mean([r['seconds'] for r in runs]):.0f} |")
+        per = ", ".join(f"{r['metrics']['test_hypervolume_ratio']:.2f}" for r in runs)
+        lines.append(f"| {task} | {model} | {len(runs)} | {ms('test_hypervolume')} | "
+                     f"{ms('test_hypervolume_ratio')} | {per} | {ms('test_igd')} | "
+                     f"{np.mean([r['seconds'] for r in runs]):.0f} | "
+                     f"{letter.get(res.get('commands', {}).get(key, command), '?')} |")
+    lines += ["", "Paired comparison (same seed = same initial design): difference of HV / true HV, "
+              "second setting minus first, mean ± std over seeds, how many seeds the second wins, and the paired "
+              "t statistic with its two-sided p-value (n − 1 degrees of freedom).", "",
+              "| task | comparison | n | mean difference | wins | t | p |", "|---|---|---|---|---|---|---|"]
+    pairs = [("psl", "svh-psl"), ("psl old-acquisition", "psl"), ("svh-psl old-acquisition", "svh-psl"),
+             ("svh-psl", "svh-psl c=1"), ("psl paper-round", "svh-psl paper-round")]
+    from scipy import stats
+
+    for task in PSL_TASKS:
+        for a, b in pairs:
+            ra, rb = res["runs"].get(f"{task}/{a}"), res["runs"].get(f"{task}/{b}")
+            if not ra or not rb:
+                continue
+            va = {r.get("seed", i): r["metrics"]["test_hypervolume_ratio"] for i, r in enumerate(ra)}
+            vb = {r.get("seed", i): r["metrics"]["test_hypervolume_ratio"] for i, r in enumerate(rb)}
+            common = sorted(set(va) & set(vb))
+            if len(common) < 2:
+                continue
+            d = np.array([vb[s] - va[s] for s in common])
+            t, p = stats.ttest_rel([vb[s] for s in common], [va[s] for s in common])
+            lines.append(f"| {task} | {b} − {a} | {len(common)} | {d.mean():+.3f} ± {d.std():.3f} | "
+                         f"{int((d > 0).sum())}/{len(common)} | {t:.2f} | {p:.2f} |")
     return lines + [""]
 
 
@@ -621,6 +676,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--cl-tasks", default="", help="comma-separated continual-learning tasks (default: all)")
     ap.add_argument("--cl-models", default="", help="comma-separated continual-learning models (default: all)")
+    ap.add_argument("--psl-models", default="", help="comma-separated PSL settings (PSL_VARIANTS; default: "
+                    "psl,svh-psl)")
+    ap.add_argument("--psl-tasks", default="", help="comma-separated pareto-* tasks (default: all four)")
     args = ap.parse_args()
     args.command = "python benchmarks/hypernets.py " + shlex.join(sys.argv[1:])
     results = _load()
@@ -645,7 +703,7 @@ def main() -> None:
             results["cl"] = res
             cl_plot(res)
         elif part == "psl":
-            res = run_psl(args)
+            res = run_psl(args, results.get("psl"))
             res["markdown"] = psl_markdown(res, cmd, args.seeds)
             results["psl"] = res
         elif part == "stn":

@@ -164,3 +164,67 @@ def test_svh_direction_equals_the_papers_update_computed_by_loops():
             row_sum = row_sum + kij
         want += 0.3 * torch.cat([q.reshape(-1) for q in torch.autograd.grad(row_sum, params, retain_graph=True)])
     torch.testing.assert_close(got, want / n, rtol=1e-8, atol=1e-10)
+
+
+def _brute_force_greedy(front, values, batch, ref):
+    chosen, current = [], front
+    for _ in range(batch):
+        hv = [hypervolume(torch.cat([current, values[i:i + 1]]), ref) if i not in chosen else -1.0
+              for i in range(len(values))]
+        chosen.append(int(np.argmax(hv)))
+        current = torch.cat([current, values[chosen[-1]:chosen[-1] + 1]])
+    return chosen
+
+
+def test_greedy_batch_uses_the_nadir_reference_so_candidates_beyond_1_1_still_count():
+    # the evaluated front and every candidate lie beyond the metric's 1.1 in the second objective (as on ZDT2 in
+    # 6-D early on): under the fixed reference nothing adds volume and the old loop drew its whole batch at
+    # random; under the papers' nadir reference the choice is the brute-force greedy hypervolume maximiser.
+    from hyperzoo.hypernets.psl import greedy_hypervolume_batch
+
+    g = torch.Generator().manual_seed(0)
+    front = torch.tensor([[0.0, 3.0], [0.5, 2.5], [1.0, 2.0]], dtype=torch.float64)
+    t = torch.rand(40, generator=g, dtype=torch.float64)
+    values = torch.stack([t, 2.0 + 1.5 * (1 - t) ** 2 * (0.5 + torch.rand(40, generator=g, dtype=torch.float64))], 1)
+    nadir = torch.cat([front, values]).max(0).values
+    want = _brute_force_greedy(front, values, 4, nadir)
+    assert greedy_hypervolume_batch(front, values, 4) == want
+    gains = [hypervolume(torch.cat([front, values[i:i + 1]]), nadir) - hypervolume(front, nadir) for i in want[:1]]
+    assert gains[0] > 0
+    assert all(hypervolume(torch.cat([front, values[i:i + 1]]), torch.tensor([1.1, 1.1])) == 0.0 for i in range(40))
+
+
+def test_greedy_batch_never_picks_a_candidate_twice_when_nothing_adds_volume():
+    # every candidate is dominated by the front: the random fallback must draw among the ones not yet chosen
+    # (the old loop drew from all candidates and could evaluate the same point twice)
+    from hyperzoo.hypernets.psl import greedy_hypervolume_batch
+
+    front = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
+    values = torch.tensor([[0.5, 0.5], [0.6, 0.4], [0.7, 0.9]], dtype=torch.float64)
+    for seed in range(20):
+        chosen = greedy_hypervolume_batch(front, values, 3, generator=torch.Generator().manual_seed(seed))
+        assert sorted(chosen) == [0, 1, 2]
+    with pytest.raises(ValueError, match="batch"):
+        greedy_hypervolume_batch(front, values, 4)
+
+
+def test_paper_options_reach_the_loop_and_check_their_values():
+    from hyperzoo.hypernets.psl import ParetoHypernet, ParetoLoop
+
+    model = ParetoHypernet(num_objectives=2, num_variables=2, width=8, svgd=True, num_particles=4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loop = ParetoLoop("zdt1", model, opt, num_variables=2, budget=14, initial=10, batch=2, steps=2, seed=0,
+                      num_candidates=20, ideal_point="paper", reinit_each_round=True)
+    loop.round()
+    before = [p.detach().clone() for p in model.parameters()]
+    loop.round()
+    assert len(loop.x) == 14 and len({tuple(r) for r in loop.x.tolist()}) == 14
+    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    with pytest.raises(ValueError, match="acquisition_reference"):
+        ParetoLoop("zdt1", model, opt, num_variables=2, budget=14, initial=10, batch=2, steps=2, seed=0,
+                   acquisition_reference="1.1")
+    result = core.run("pareto-zdt1", "svh-psl", **{"task.num_variables": 2}, num_evaluations=24, num_initial=20,
+                      num_per_round=2, num_steps=3, width=8, num_particles=4, kernel_scale=1.0,
+                      num_candidates=30, ideal_point="paper", reinit_each_round=True)
+    assert [r["evaluations"] for r in result.history if "hypervolume" in r] == [22, 24]
+    assert 0 <= result.metrics["test_hypervolume_ratio"] <= 1

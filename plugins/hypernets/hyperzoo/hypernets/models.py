@@ -105,12 +105,14 @@ def psl(*, num_objectives: int, num_variables: int, width: int = 64, depth: int 
                           svgd=False, num_particles=num_particles)
 
 
-def svh_psl(*, num_objectives: int, num_variables: int, width: int = 64, depth: int = 2, num_particles: int = 16):
-    """SVH-PSL: the same hypernetwork, its solutions moved as SVGD particles."""
+def svh_psl(*, num_objectives: int, num_variables: int, width: int = 64, depth: int = 2, num_particles: int = 16,
+            kernel_scale: float = 1e-2, repulsion: float = 1e-3):
+    """SVH-PSL: the same hypernetwork, its solutions moved as SVGD particles (``kernel_scale`` = the bandwidth
+    factor c, ``repulsion`` = α; the authors' run script uses c = 1, α = 1e-3, 10 particles, width 256)."""
     from .psl import ParetoHypernet
 
     return ParetoHypernet(num_objectives=num_objectives, num_variables=num_variables, width=width, depth=depth,
-                          svgd=True, num_particles=num_particles)
+                          svgd=True, num_particles=num_particles, kernel_scale=kernel_scale, repulsion=repulsion)
 
 
 def stn_mlp(*, in_features: int, num_classes: int, width: int = 128, depth: int = 2, dropout: float = 0.1,

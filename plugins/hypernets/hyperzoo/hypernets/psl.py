@@ -16,7 +16,7 @@ both papers' code):
 
 Each round fits the GPs (marginal likelihood, Adam), trains the hypernetwork, then evaluates the ``batch``
 candidates (from 200 sampled preferences) that greedily add the most hypervolume to the evaluated front under
-the GP means. The ZDT1–3 (2 objectives) and DTLZ2 (3 objectives) problems and their true fronts are here too.
+their predicted LCB, with the nadir of the compared points as the reference point (both papers' code). The ZDT1–3 (2 objectives) and DTLZ2 (3 objectives) problems and their true fronts are here too.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from torch import nn
 from .pareto import hypervolume_2d, igd
 
 __all__ = ["PROBLEMS", "ExactGP", "ParetoHypernet", "ParetoLoop", "optimise", "true_front", "hypervolume",
-           "pareto_mask"]
+           "pareto_mask", "greedy_hypervolume_batch"]
 
 
 # -- problems ------------------------------------------------------------------------------------------------------
@@ -229,17 +229,72 @@ def tchebycheff(models: list[ExactGP], ideal: torch.Tensor, beta: float):
     return scalarised
 
 
+def greedy_hypervolume_batch(front: torch.Tensor, values: torch.Tensor, batch: int, *,
+                             ref: torch.Tensor | None = None, generator: torch.Generator | None = None) -> list[int]:
+    """Greedy batch selection: ``batch`` distinct rows of ``values (N, m)`` (the candidates' predicted objectives),
+    each the one that adds the most hypervolume to ``front`` plus the rows chosen before it,
+
+        i_b = argmax_{i ∉ chosen} HV(front ∪ values[chosen] ∪ {values_i}; r).
+
+    ``ref=None`` takes the reference point of both papers' code, the nadir of what is compared,
+    ``r_o = max over front ∪ values of the o-th objective``, so every candidate that is not dominated adds volume;
+    a fixed ``ref`` (e.g. the metric's 1.1) gives no gain to a candidate outside ``[−∞, ref]``. When no remaining
+    candidate adds volume, one not yet chosen is drawn at random (``generator``)."""
+    front, values = torch.as_tensor(front, dtype=torch.float64), torch.as_tensor(values, dtype=torch.float64)
+    if values.dim() != 2 or front.dim() != 2 or front.shape[1] != values.shape[1]:
+        raise ValueError(f"front (n, m) and values (N, m) must share m, got {tuple(front.shape)} and "
+                         f"{tuple(values.shape)}")
+    if not 1 <= batch <= len(values):
+        raise ValueError(f"batch={batch} must be between 1 and the number of candidates ({len(values)})")
+    if ref is None:
+        ref = torch.cat([front, values]).max(0).values
+    ref = torch.as_tensor(ref, dtype=torch.float64)
+    chosen: list[int] = []
+    current = front
+    for _ in range(batch):
+        base = hypervolume(current, ref)
+        gains = torch.tensor([hypervolume(torch.cat([current, values[i:i + 1]]), ref) - base
+                              if i not in chosen else -math.inf for i in range(len(values))])
+        if float(gains.max()) > 0:
+            i = int(gains.argmax())
+        else:
+            left = [j for j in range(len(values)) if j not in chosen]
+            i = left[int(torch.randint(len(left), (1,), generator=generator))]
+        chosen.append(i)
+        current = torch.cat([current, values[i:i + 1]])
+    return chosen
+
+
 class ParetoLoop:
     """The Bayesian-optimisation loop of PSL / SVH-PSL, one round at a time, with its state (evaluations so far,
     per-round metrics, the fallback generator) in ``state_dict()`` so a run can resume after any round.
 
-    A round fits the GPs, trains the hypernetwork for ``steps`` steps with ``optimizer``, and evaluates the
-    ``batch`` candidates that greedily add the most hypervolume under the GP means."""
+    A round fits the GPs, trains the hypernetwork for ``steps`` steps with ``optimizer`` (from a fresh
+    initialisation and Adam state when ``reinit_each_round``, as the authors' code), and evaluates the ``batch`` of
+    ``num_candidates`` candidates that greedily add the most hypervolume (:func:`greedy_hypervolume_batch`) to the
+    evaluated front, on their predicted LCB (``acquisition_value="lcb"``, both papers' code) or GP mean
+    (``"mean"``), with the nadir reference point of both papers' code (``acquisition_reference="nadir"``) or the
+    metric's fixed 1.1 (``"fixed"``; candidates predicted outside it then add nothing and are drawn at random).
+    The Tchebycheff ideal point is ``z* = min y − 0.1`` (``ideal_point="data"``) or ``min(0, min y − 0.1)``
+    (``"paper"``: both papers' code start their running minimum at 0)."""
 
     def __init__(self, problem: str, model: ParetoHypernet, optimizer: torch.optim.Optimizer, *, num_variables: int,
-                 budget: int, initial: int, batch: int, steps: int, seed: int, beta: float = 0.1):
+                 budget: int, initial: int, batch: int, steps: int, seed: int, beta: float = 0.1,
+                 num_candidates: int = 200, acquisition_value: str = "lcb", acquisition_reference: str = "nadir",
+                 ideal_point: str = "data", reinit_each_round: bool = False):
         if problem not in PROBLEMS:
             raise ValueError(f"unknown problem {problem!r}: choose from {sorted(PROBLEMS)}")
+        choices = {"acquisition_value": (acquisition_value, ("lcb", "mean")),
+                   "acquisition_reference": (acquisition_reference, ("nadir", "fixed")),
+                   "ideal_point": (ideal_point, ("data", "paper"))}
+        for name, (got, allowed) in choices.items():
+            if got not in allowed:
+                raise ValueError(f"{name}={got!r}: choose from {allowed}")
+        if num_candidates < batch:
+            raise ValueError(f"num_candidates={num_candidates} must be at least the batch ({batch})")
+        self.num_candidates, self.acquisition_value = int(num_candidates), acquisition_value
+        self.acquisition_reference, self.ideal_point = acquisition_reference, ideal_point
+        self.reinit_each_round = bool(reinit_each_round)
         self.problem, self.model, self.optimizer = problem, model, optimizer
         self.budget, self.batch, self.steps, self.beta, self.initial = budget, batch, steps, beta, initial
         self.f, self.m = PROBLEMS[problem]
@@ -270,9 +325,16 @@ class ParetoLoop:
         if len(self.x) >= self.budget:
             raise RuntimeError(f"the budget of {self.budget} evaluations is spent")
         model, m = self.model, self.m
+        if self.reinit_each_round:          # the authors' code: a fresh Pareto set model and Adam every round
+            for module in model.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+            self.optimizer.state.clear()
         dirichlet = torch.distributions.Dirichlet(torch.ones(m, dtype=torch.float64))
         gps = [ExactGP(self.x, self.y[:, i]) for i in range(m)]
         ideal = self.y.min(0).values - 0.1
+        if self.ideal_point == "paper":     # z = min(0, min_y − 0.1): both papers' code start the running min at 0
+            ideal = ideal.clamp_max(0.0)
         scal = tchebycheff(gps, ideal, self.beta)
         for _ in range(self.steps):
             prefs = dirichlet.sample((model.num_particles,)).float()
@@ -281,18 +343,13 @@ class ParetoLoop:
             loss.backward()
             self.optimizer.step()
         with torch.no_grad():
-            cand = model(dirichlet.sample((200,)).float()).double()
-            mu = torch.stack([gp.predict(cand)[0] for gp in gps], 1)
-            chosen: list[int] = []
-            current = self.y[pareto_mask(self.y)]
-            for _ in range(min(self.batch, self.budget - len(self.x))):
-                base = hypervolume(current, self.ref)
-                gains = torch.tensor([hypervolume(torch.cat([current, mu[i:i + 1]]), self.ref) - base
-                                      if i not in chosen else -1.0 for i in range(len(cand))])
-                i = int(gains.argmax()) if float(gains.max()) > 0 else \
-                    int(torch.randint(len(cand), (1,), generator=self.g))
-                chosen.append(i)
-                current = torch.cat([current, mu[i:i + 1]])
+            cand = model(dirichlet.sample((self.num_candidates,)).float()).double()
+            mu, sd = (torch.stack(t, 1) for t in zip(*(gp.predict(cand) for gp in gps)))
+            value = mu - self.beta * sd if self.acquisition_value == "lcb" else mu
+            chosen = greedy_hypervolume_batch(self.y[pareto_mask(self.y)], value,
+                                              min(self.batch, self.budget - len(self.x)),
+                                              ref=self.ref if self.acquisition_reference == "fixed" else None,
+                                              generator=self.g)
             x_new = cand[chosen]
         self.x, self.y = torch.cat([self.x, x_new]), torch.cat([self.y, self.f(x_new)])
         front = self.y[pareto_mask(self.y)]
@@ -307,11 +364,11 @@ class ParetoLoop:
 
 
 def optimise(problem: str, model: ParetoHypernet, *, num_variables: int, budget: int, initial: int, batch: int,
-             steps: int, lr: float, seed: int, beta: float = 0.1, log=None) -> dict[str, Any]:
+             steps: int, lr: float, seed: int, beta: float = 0.1, log=None, **loop_options) -> dict[str, Any]:
     """The whole loop without checkpoints (core's ``pareto-*`` tasks run :class:`ParetoLoop` through the
     trainer's checkpointed step loop); returns the evaluated points and hypervolume/IGD per round."""
     loop = ParetoLoop(problem, model, torch.optim.Adam(model.parameters(), lr=lr), num_variables=num_variables,
-                      budget=budget, initial=initial, batch=batch, steps=steps, seed=seed, beta=beta)
+                      budget=budget, initial=initial, batch=batch, steps=steps, seed=seed, beta=beta, **loop_options)
     while len(loop.x) < budget:
         row = loop.round()
         if log is not None:

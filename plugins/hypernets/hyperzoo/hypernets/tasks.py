@@ -112,7 +112,9 @@ class ParetoProblem:
     trainer_keys = ("lr",)
 
     def __init__(self, problem: str, *, num_variables: int = 6, num_evaluations: int = 60, num_initial: int = 20,
-                 num_per_round: int = 5, num_steps: int = 200, split_seed: int = 0):
+                 num_per_round: int = 5, num_steps: int = 200, split_seed: int = 0, num_candidates: int = 200,
+                 acquisition_value: str = "lcb", acquisition_reference: str = "nadir", ideal_point: str = "data",
+                 reinit_each_round: bool = False):
         from .psl import PROBLEMS
 
         if problem not in PROBLEMS:
@@ -127,6 +129,9 @@ class ParetoProblem:
         self.problem, self.num_variables, self.num_evaluations = problem, num_variables, num_evaluations
         self.num_initial, self.num_per_round, self.num_steps, self.split_seed = (num_initial, num_per_round,
                                                                                 num_steps, split_seed)
+        self.loop_options = {"num_candidates": num_candidates, "acquisition_value": acquisition_value,
+                             "acquisition_reference": acquisition_reference, "ideal_point": ideal_point,
+                             "reinit_each_round": reinit_each_round}
 
     def model_defaults(self) -> dict[str, Any]:
         from .psl import PROBLEMS
@@ -147,7 +152,7 @@ class ParetoProblem:
         opt = torch.optim.Adam(model.parameters(), lr=trainer.lr)
         loop = ParetoLoop(self.problem, model, opt, num_variables=self.num_variables, budget=self.num_evaluations,
                           initial=self.num_initial, batch=self.num_per_round, steps=self.num_steps,
-                          seed=self.split_seed)
+                          seed=self.split_seed, **self.loop_options)
         epochs, patience = trainer.epochs, trainer.patience
         trainer.epochs, trainer.patience = loop.num_rounds, None     # the rounds are this task's epochs
         try:
@@ -162,10 +167,14 @@ class ParetoProblem:
 
 def _problem(name):
     def factory(*, num_variables: int = 6, num_evaluations: int = 60, num_initial: int = 20, num_per_round: int = 5,
-                num_steps: int = 200, split_seed: int = 0) -> ParetoProblem:
+                num_steps: int = 200, split_seed: int = 0, num_candidates: int = 200, acquisition_value: str = "lcb",
+                acquisition_reference: str = "nadir", ideal_point: str = "data",
+                reinit_each_round: bool = False) -> ParetoProblem:
         return ParetoProblem(name, num_variables=num_variables, num_evaluations=num_evaluations,
                              num_initial=num_initial, num_per_round=num_per_round, num_steps=num_steps,
-                             split_seed=split_seed)
+                             split_seed=split_seed, num_candidates=num_candidates,
+                             acquisition_value=acquisition_value, acquisition_reference=acquisition_reference,
+                             ideal_point=ideal_point, reinit_each_round=reinit_each_round)
     factory.__name__ = f"pareto_{name}"
     factory.__doc__ = f"Pareto set learning of {name.upper()} on GP surrogates at a fixed evaluation budget."
     return factory
