@@ -528,9 +528,9 @@ def write(results: dict) -> None:
                   "it; the official repository's `train-mammals.sh` runs 300 epochs. The published number is "
                   "compared in the N&K columns (its protocol, as the official code computes it); the symmetric "
                   "columns are ours. The paper does not state the node count of its mammal closure; ours has 1,180 "
-                  "nodes and 6,540 edges (HypLL's tutorial data, WordNet 3.0); whether it equals the closure the official "
-                  "`wordnet/transitive_closure.py` + `mammals_filter.txt` build was not checked (no WordNet copy "
-                  "here). No mammal-subtree number at dim 2 or 10 was found (see the published-reference "
+                  "nodes and 6,540 edges (HypLL's tutorial data, WordNet 3.0); whether it equals the closure the "
+                  "official `wordnet/transitive_closure.py` + `mammals_filter.txt` build was not checked (no WordNet "
+                  "copy here). No mammal-subtree number at dim 2 or 10 was found (see the published-reference "
                   "section below)."]
         if abl:
             ref = {r["dim"]: r for r in wn if r.get("recipe") == "paper" and r["model"] == "poincare-embedding"}
@@ -575,6 +575,13 @@ def write(results: dict) -> None:
     atomic_write(OUT_MD, lambda fh: fh.write(text))
 
 
+def _replaced(row: dict, key: str, args) -> bool:
+    """Whether a stored row is superseded by this run of part ``key`` (wordnet: only the recipes and dims run)."""
+    if row["part"] != key:
+        return False
+    return key != "wordnet" or (row.get("recipe", "ours") in args.recipes and row["dim"] in args.dims)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", nargs="+", default=["conv", "primitives", "numerics"])
@@ -590,19 +597,15 @@ def main() -> None:
     results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {"rows": []}
     for part in args.parts:
         fn = {"conv": lambda: part_conv(args.repeats), "primitives": lambda: part_primitives(args.repeats),
-              "numerics": part_numerics, "wordnet": lambda: part_wordnet(args.epochs or 60, args.paper_epochs, args.recipes,
-                                                               args.dims),
+              "numerics": part_numerics,
+              "wordnet": lambda: part_wordnet(args.epochs or 60, args.paper_epochs, args.recipes, args.dims),
               "train": lambda: part_train(args.epochs or 50, args.seeds, args.task),
               "bn": lambda: part_bn(args.repeats), "gcd": lambda: part_gcd(args.epochs or 30, args.seeds)}[part]
         rows = fn()
         key = f"train-{args.task}" if part == "train" else part
         if OUT_JSON.exists():   # re-read: another part may have finished meanwhile (merge, keep its rows)
             results = json.loads(OUT_JSON.read_text())
-        def replaced(r) -> bool:   # wordnet: only the recipes and dims just run (the others kept)
-            if r["part"] != key:
-                return False
-            return key != "wordnet" or (r.get("recipe", "ours") in args.recipes and r["dim"] in args.dims)
-        results["rows"] = [r for r in results["rows"] if not replaced(r)] + rows
+        results["rows"] = [r for r in results["rows"] if not _replaced(r, key, args)] + rows
         write(results)
         print(f"{part}: {len(rows)} rows", file=sys.stderr)
 

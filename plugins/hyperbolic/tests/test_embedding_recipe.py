@@ -42,7 +42,7 @@ def test_closed_form_distance_and_gradient_equal_functional_dist():
         torch.testing.assert_close(d1, d2, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(a[0].grad, b[0].grad, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(a[1].grad, b[1].grad, rtol=1e-10, atol=1e-12)
-        assert torch.autograd.gradcheck(lambda p, q: _PoincareDistance.apply(p, q, c),
+        assert torch.autograd.gradcheck(lambda p, q, c=c: _PoincareDistance.apply(p, q, c),
                                         (x.clone().requires_grad_(), y.clone().requires_grad_()))
     same = torch.full((1, 3), 0.2, dtype=torch.float64, requires_grad=True)   # x = y: d = 0, gradient 0
     _PoincareDistance.apply(same, same, 1.0).sum().backward()

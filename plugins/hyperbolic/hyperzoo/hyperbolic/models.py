@@ -168,8 +168,8 @@ class Embedding(nn.Module):
     Distances: Poincaré d(x, y) = (1/√c) arcosh(1 + z), z = 2c‖x − y‖² / ((1 − c‖x‖²)(1 − c‖y‖²)), computed as
     log1p(z + √(z² + 2z)) (the expression of :func:`hyperzoo.hyperbolic.functional.dist`, without its per-call
     ball-membership checks and cancellation fixes: the optimisers keep the points inside, and ‖x − y‖² is the
-    explicit difference), with a closed-form backward (:class:`_PoincareDistance`); Euclidean ‖x − y‖, or ‖x − y‖² with ``squared`` (the official code's
-    Euclidean energy).
+    explicit difference), with a closed-form backward (:class:`_PoincareDistance`); Euclidean ‖x − y‖, or
+    ‖x − y‖² with ``squared`` (the official code's Euclidean energy).
     """
 
     def __init__(self, num_nodes: int, width: int, geometry: str, curvature: float = 1.0, init: float = 1e-3,
