@@ -68,6 +68,7 @@ accuracy ∫ max_k π_k f_k(p) dp is a midpoint rule on the Duffy square (p₁ =
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -707,9 +708,11 @@ def dirichlet_bayes_rule(p: np.ndarray, concentrations=DIRICHLET_CONCENTRATIONS)
     return np.stack([_log_dirichlet(p, a) for a in concentrations], -1).argmax(-1)
 
 
+@functools.lru_cache(maxsize=16)
 def dirichlet_bayes_accuracy(concentrations=DIRICHLET_CONCENTRATIONS, nodes: int = 2000) -> float:
     """∫ max_k π_k f_k(p) dp over the 2-simplex (three coordinates): midpoint rule with ``nodes``² points on the Duffy
-    square, p = (u, (1 − u)v, (1 − u)(1 − v)), dp = (1 − u) du dv."""
+    square, p = (u, (1 − u)v, (1 − u)(1 − v)), dp = (1 − u) du dv. Cached (``concentrations`` must be hashable:
+    tuples)."""
     if any(len(a) != 3 for a in concentrations):
         raise ValueError("dirichlet_bayes_accuracy integrates over the 2-simplex: each concentration needs 3 entries")
     t = (np.arange(nodes) + 0.5) / nodes
