@@ -228,3 +228,44 @@ def test_paper_options_reach_the_loop_and_check_their_values():
                       num_candidates=30, ideal_point="paper", reinit_each_round=True)
     assert [r["evaluations"] for r in result.history if "hypervolume" in r] == [22, 24]
     assert 0 <= result.metrics["test_hypervolume_ratio"] <= 1
+
+
+def test_lin2022_psl_step_is_the_normalised_augmented_inverse_weight_direction_by_finite_differences():
+    """Σ_k J_kᵀ d̂_k with d_k the x-gradient of (v_a − z_a)/λ_a + 0.01 Σ_i v_i (a the active objective, by
+    central finite differences on each solution separately) and J_k = ∂x_k/∂φ by autograd, vs the surrogate."""
+    from hyperzoo.hypernets.psl import ParetoHypernet
+
+    torch.manual_seed(1)
+    m = ParetoHypernet(num_objectives=2, num_variables=3, width=8, depth=1, update="lin2022").double()
+    ideal = torch.tensor([-0.1, -0.2], dtype=torch.float64)
+
+    def lcb(x):
+        return torch.stack([x[:, 0] + 0.1 * x[:, 2], 1 - x[:, 0].sqrt() + x[:, 1] ** 2], 1)
+
+    def scal(prefs, x):
+        return (prefs * (lcb(x) - ideal)).max(1).values
+    scal.lcb, scal.ideal = lcb, ideal
+    prefs = torch.distributions.Dirichlet(torch.ones(2)).sample((5,)).double()
+    params = list(m.parameters())
+    got = torch.cat([g.reshape(-1) for g in torch.autograd.grad(m.loss(prefs, scal), params)])
+
+    x = m(prefs).detach()
+    lam = prefs + 1e-4
+    want = torch.zeros_like(got)
+    for k in range(5):
+        a = int(((lcb(x[k:k + 1]) - ideal) / lam[k]).argmax())
+
+        def score(xk, k=k, a=a):
+            v = lcb(xk[None])[0]
+            return float((v[a] - ideal[a]) / lam[k, a] + 0.01 * v.sum())
+        d = torch.zeros(3, dtype=torch.float64)
+        for j in range(3):
+            e = torch.zeros(3, dtype=torch.float64)
+            e[j] = 1e-6
+            d[j] = (score(x[k] + e) - score(x[k] - e)) / 2e-6
+        d = d / d.norm()
+        xk = m(prefs[k:k + 1])[0]
+        want += torch.cat([g.reshape(-1) for g in torch.autograd.grad((xk * d).sum(), params)])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="update"):
+        ParetoHypernet(num_objectives=2, num_variables=3, update="tchebycheff")

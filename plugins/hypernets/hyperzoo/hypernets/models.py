@@ -97,12 +97,14 @@ def mip_hypernet(*, in_features: int, num_classes: int, width: int = 100, depth:
                                  hyper_width=hyper_width, hyper_depth=hyper_depth, mip=True)
 
 
-def psl(*, num_objectives: int, num_variables: int, width: int = 64, depth: int = 2, num_particles: int = 16):
-    """Pareto set learning: a preference-to-solution hypernetwork trained on the mean Tchebycheff objective."""
+def psl(*, num_objectives: int, num_variables: int, width: int = 64, depth: int = 2, num_particles: int = 16,
+        update: str = "mean"):
+    """Pareto set learning: a preference-to-solution hypernetwork trained on the mean Tchebycheff objective
+    (``update="lin2022"``: the PSL authors' normalised augmented inverse-weight Tchebycheff step)."""
     from .psl import ParetoHypernet
 
     return ParetoHypernet(num_objectives=num_objectives, num_variables=num_variables, width=width, depth=depth,
-                          svgd=False, num_particles=num_particles)
+                          svgd=False, num_particles=num_particles, update=update)
 
 
 def svh_psl(*, num_objectives: int, num_variables: int, width: int = 64, depth: int = 2, num_particles: int = 16,

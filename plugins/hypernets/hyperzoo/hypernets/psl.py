@@ -154,7 +154,8 @@ class ParetoHypernet(nn.Module):
     """``λ ↦ x = sigmoid(MLP(λ)) ∈ [0, 1]^n``; ``svgd=True`` trains it as SVH-PSL, else as PSL."""
 
     def __init__(self, *, num_objectives: int, num_variables: int, width: int = 64, depth: int = 2,
-                 svgd: bool = False, num_particles: int = 16, kernel_scale: float = 1e-2, repulsion: float = 1e-3):
+                 svgd: bool = False, num_particles: int = 16, kernel_scale: float = 1e-2, repulsion: float = 1e-3,
+                 update: str = "mean"):
         super().__init__()
         layers: list[nn.Module] = []
         d = num_objectives
@@ -167,17 +168,45 @@ class ParetoHypernet(nn.Module):
         if not (kernel_scale > 0 and repulsion >= 0):
             raise ValueError(f"kernel_scale must be > 0 and repulsion >= 0, got {kernel_scale!r}, {repulsion!r}")
         self.kernel_scale, self.repulsion = float(kernel_scale), float(repulsion)
+        if update not in ("mean", "lin2022"):
+            raise ValueError(f"update={update!r}: choose 'mean' (mean weighted Tchebycheff) or 'lin2022' (the PSL "
+                             "authors' normalised augmented inverse-weight Tchebycheff step)")
+        if svgd and update != "mean":
+            raise ValueError("update='lin2022' is the PSL baseline's step; SVH-PSL has its own (svgd=True)")
+        self.update = update
 
     def forward(self, prefs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(prefs))
 
     def loss(self, prefs: torch.Tensor, scalarised) -> torch.Tensor:
         """PSL: the mean scalarised objective. SVH-PSL: a surrogate whose gradient is the Stein variational
-        direction over the particles (see :meth:`svh_direction`)."""
+        direction over the particles (see :meth:`svh_surrogate`); ``update="lin2022"``: the PSL authors' step
+        (:meth:`lin2022_surrogate`)."""
         x = self(prefs)
-        if not self.svgd:
-            return scalarised(prefs, x).mean()
-        return self.svh_surrogate(prefs, x, scalarised)
+        if self.svgd:
+            return self.svh_surrogate(prefs, x, scalarised)
+        if self.update == "lin2022":
+            return self.lin2022_surrogate(prefs, x, scalarised)
+        return scalarised(prefs, x).mean()
+
+    def lin2022_surrogate(self, prefs: torch.Tensor, x: torch.Tensor, scalarised) -> torch.Tensor:
+        """The PSL step of Lin et al. (2022) as their released code (and the SVH-PSL authors' PSL baseline)
+        computes it: with ``v = LCB(x_k)``, ``a_k = argmax_i (v_k,i − z*_i) / λ_k,i`` (λ + 1e-4, as the code) and the augmented
+        inverse-weight Tchebycheff direction in solution space
+
+            d_k = ∇_x [(v_k,a_k − z*_a_k) / λ_k,a_k + 0.01 Σ_i v_k,i],   d̂_k = d_k / ‖d_k‖,
+
+        the parameters move along ``Σ_k (∂x_k/∂φ)ᵀ d̂_k``: returned as the gradient of ``Σ_k ⟨x_k, d̂_k⟩`` with
+        ``d̂`` held fixed (each solution's step has unit length whatever its scale)."""
+        xd = x.detach().double().requires_grad_(True)
+        value = scalarised.lcb(xd)
+        lam = prefs.double() + 1e-4                      # the code's offset keeps 1/λ finite
+        ratio = (value - scalarised.ideal) / lam
+        a = ratio.argmax(1)
+        score = ratio.gather(1, a[:, None])[:, 0] + 0.01 * value.sum(1)
+        (d,) = torch.autograd.grad(score.sum(), xd)      # row k depends on x_k only
+        d_hat = d / d.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return (x.double() * d_hat.detach()).sum()
 
     def svh_surrogate(self, prefs: torch.Tensor, x: torch.Tensor, scalarised) -> torch.Tensor:
         """The Stein variational hypernetwork step (Nguyen et al., AAAI 2025, as their code computes it). The
