@@ -235,6 +235,8 @@ def test_errors_name_the_problem():
         D.DeepLimitClassifier(ridge=-1.0).fit(x, y)
     with pytest.raises(ValueError, match="no depth-inf classifier is derived for activation 'relu'"):
         D.DeepLimitClassifier(activation="relu", kernel="nngp", depth=None).fit(x, y)
+    with pytest.raises(ValueError, match=r"Gram matrix .* is singular with ridge = 0 .*; set ridge > 0"):
+        D.DeepLimitClassifier(depth=3).fit(np.vstack([x, x[:1]]), np.append(y, 0))   # a duplicated point
     with pytest.raises(ValueError, match="all-zero rows"):
         D.DeepLimitClassifier().fit(np.vstack([x[:5], np.zeros(3)]), y)
     with pytest.raises(ValueError, match="depths must be ints"):

@@ -590,13 +590,20 @@ def _gram_normalised(k: LogKernels, kernel: str) -> torch.Tensor:
     return s * torch.exp(lg - diag)
 
 
+def _solve(gram: torch.Tensor, targets: torch.Tensor, ridge: float) -> torch.Tensor:
+    try:
+        return torch.linalg.solve(gram + ridge * torch.eye(len(gram), dtype=gram.dtype), targets)
+    except torch.linalg.LinAlgError as err:
+        raise ValueError(f"the training Gram matrix (divided by its diagonal) is singular with ridge = {ridge:g} "
+                         f"(duplicate training points, or a low depth on low-dimensional data); set ridge > 0, "
+                         f"e.g. 1e-8") from err
+
+
 def kernel_scores(train: LogKernels, cross: LogKernels, targets: torch.Tensor, kernel: str,
                   ridge: float = 0.0) -> torch.Tensor:
     """Kernel regression (K + ridge·diag)⁻¹-weights on ``targets`` (n, k), evaluated at the test rows of ``cross``,
     each test row up to a positive factor. The training Gram is divided by its diagonal (all equal on the sphere)."""
-    g = _gram_normalised(train, kernel)
-    g = g + ridge * torch.eye(len(g), dtype=g.dtype)
-    alpha = torch.linalg.solve(g, targets)
+    alpha = _solve(_gram_normalised(train, kernel), targets, ridge)
     s, lg = (cross.nngp_sign, cross.nngp_log) if kernel == "nngp" else (cross.ntk_sign, cross.ntk_log)
     return _row_normalised(s, lg) @ alpha
 
@@ -656,8 +663,8 @@ class DeepLimitClassifier(ClassifierMixin, BaseEstimator):
             self.dual_coef_ = self.targets_
             return self
         train = deep_kernels(torch.as_tensor(self.X_fit_), depths=[int(self.depth)], activation=dual)[int(self.depth)]
-        g = _gram_normalised(train, self.kernel) + self.ridge * torch.eye(len(x), dtype=torch.float64)
-        self.dual_coef_ = torch.linalg.solve(g, torch.as_tensor(self.targets_)).numpy()
+        self.dual_coef_ = _solve(_gram_normalised(train, self.kernel), torch.as_tensor(self.targets_),
+                                 float(self.ridge)).numpy()
         return self
 
     def decision_scores(self, X) -> np.ndarray:
