@@ -175,13 +175,15 @@ def test_majority_vote_limit():
     y = np.where(np.arange(30) < 20, 0, 1)
     y = y[rng.permutation(30)]                                          # 20 vs 10 labels, shuffled
     dual = D.HermiteDual({0: 0.5, 2: math.sqrt(0.75)})                   # c₀ = 1/4, λ = 3/2 > 1
-    assert D.limit_kind(dual, "nngp") == "majority-vote" and D.limit_kind("relu", "ntk") == "majority-vote"
-    assert D.limit_kind("relu", "nngp") is None
+    assert D.limit_kind(dual, "nngp") == "majority-vote"
+    assert D.limit_kind("relu", "ntk") == D.limit_kind("relu", "nngp") == "majority-vote"
+    assert D.limit_kind(D.HermiteDual({0: 0.9, 1: 0.436}), "nngp") is None   # c₀ > 0, λ < 1: not derived
     for kernel in D.KERNELS:
         deep = D.DeepLimitClassifier(activation=dual, kernel=kernel, depth=80).fit(x, y).predict(xt)
         assert (deep == 0).all(), kernel
-    relu = D.DeepLimitClassifier(activation="relu", kernel="ntk", depth=3000).fit(x, y).predict(xt)
-    assert (relu == 0).all()
+    for kernel in D.KERNELS:   # ReLU: only once L ≫ n (the O(1/L) ‖x − x'‖⁻¹ term wins before)
+        relu = D.DeepLimitClassifier(activation="relu", kernel=kernel, depth=3000).fit(x, y).predict(xt)
+        assert (relu == 0).all(), kernel
     assert (D.DeepLimitClassifier(activation="relu", kernel="ntk", depth=None).fit(x, y).predict(xt) == 0).all()
     shallow = D.DeepLimitClassifier(activation="relu", kernel="ntk", depth=2).fit(x, y).predict(xt)
     assert (shallow == 1).any()
@@ -233,8 +235,8 @@ def test_errors_name_the_problem():
         D.DeepLimitClassifier(kernel="rbf").fit(x, y)
     with pytest.raises(ValueError, match="ridge must be"):
         D.DeepLimitClassifier(ridge=-1.0).fit(x, y)
-    with pytest.raises(ValueError, match="no depth-inf classifier is derived for activation 'relu'"):
-        D.DeepLimitClassifier(activation="relu", kernel="nngp", depth=None).fit(x, y)
+    with pytest.raises(ValueError, match="no depth-inf classifier is derived for activation 'hermite'"):
+        D.DeepLimitClassifier(activation=D.HermiteDual({0: 0.9, 1: 0.436}), depth=None).fit(x, y)
     with pytest.raises(ValueError, match=r"Gram matrix .* is singular with ridge = 0 .*; set ridge > 0"):
         D.DeepLimitClassifier(depth=3).fit(np.vstack([x, x[:1]]), np.append(y, 0))   # a duplicated point
     with pytest.raises(ValueError, match="all-zero rows"):

@@ -46,9 +46,12 @@ Depth-∞ taxonomy (derived; c_i = a_i², λ = ǩ'(1), the fixed points of ξ �
   other by an unbounded factor: *1-nearest neighbour* (for ξ ≥ 0; a negative ξ counts as |ξ| with sign (−1)^m).
 * c₀ > 0 (E φ ≠ 0): if λ > 1 a fixed point ξ* ∈ (0, 1) attracts, the Gram tends to (1 − ξ*)I + ξ*11ᵀ and the
   test kernel to ξ* (NNGP), or to a constant over a diagonal growing as λ^L (NTK): *majority vote*. ReLU has
-  λ = 1 and Σ^(L) → 1 everywhere; its NTK grows as L on the diagonal and, off it, as L/4 at leading order (θ_l ~ 3π/l
-  in ǩ' = 1 − θ_l/π, so Π(1 − 3/j) ~ (l/L)³ and Σ_l (l/L)³ ~ L/4), again majority vote; its NNGP has no closed-form
-  limit here (the classifier is set by the O(1/L²) differences 1 − Σ^(L), which depend on ξ only at higher order).
+  λ = 1 and Σ^(L) → 1 everywhere: near 1, δ' = δ − aδ^{3/2} + O(δ²) with a = 2√2/(3π), so u = 1/√δ grows as
+  u_L = u₀ + aL/2 + O(log L) and δ_L ≈ (4/(a²L²))(1 − 4u₀/(aL)), u₀ = 1/√δ₀ = √2/‖x − x'‖. The NNGP Gram is
+  (1 − C/L²)11ᵀ + (C/L²)I + O(L⁻³), and the class scores are n_k/n + O(1/L)·Σ_i ‖x − x_i‖⁻¹(1[y_i = k] − n_k/n):
+  majority vote at leading order, reached only once L ≫ n (before that the ‖x − x'‖⁻¹ term, a singular kernel
+  with α = 1, dominates). Its NTK grows as L on the diagonal and, off it, as L/4 at leading order (θ_l = √(2δ_l)
+  ~ 3π/l in ǩ' = 1 − θ_l/π, so Π(1 − 3/j) ~ (l/L)³ and Σ_l (l/L)³ ~ L/4): majority vote too.
 
 Optimality. Devroye, Györfi & Krzyżak ("The Hilbert kernel regression estimate", J. Multivariate Anal. 1998) show
 that the kernel rule with the singular Hilbert kernel ‖x − x'‖^{−d} on d-dimensional data, which interpolates, is
@@ -558,7 +561,7 @@ def koenigs(x1: torch.Tensor, x2: torch.Tensor | None = None, *,
 
 def limit_kind(activation: str | DualActivation, kernel: str) -> str | None:
     """Which classifier the depth-∞ network is (module docstring): "singular-kernel", "1-nn", "majority-vote", or
-    None where no closed form is derived here (ReLU-type NNGP, λ < 1, a linear φ)."""
+    None where no limit is derived here (c₀ > 0 with λ < 1, or λ = 1 other than ReLU; a linear φ)."""
     d = dual_activation(activation)
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
@@ -568,7 +571,7 @@ def limit_kind(activation: str | DualActivation, kernel: str) -> str | None:
         return "singular-kernel" if d.c1 > 0 else "1-nn"
     if d.lam > 1 + 1e-12:
         return "majority-vote"
-    if isinstance(d, ReLUDual) and kernel == "ntk":
+    if isinstance(d, ReLUDual):
         return "majority-vote"
     return None
 
