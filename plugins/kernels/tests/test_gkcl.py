@@ -1,6 +1,7 @@
 """Kernel continual learning (KCL) and generative kernel continual learning (GKCL, arXiv 2112.13410): the
-supervised contrastive loss against a per-anchor loop, the kernel head against scikit-learn's KernelRidge, GKCL
-keeping no training example, and both beating fine-tuning class-incrementally on split-digits."""
+supervised contrastive loss against a per-anchor loop, the kernel head (rbf, linear) against scikit-learn's
+KernelRidge, the VAE's decoder variance against probabilistic PCA's closed form, GKCL keeping no training example,
+and both beating fine-tuning class-incrementally on split-digits."""
 
 import math
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from hyperzoo import core
-from hyperzoo.kernels.gkcl import KernelContinualLearner, supervised_contrastive
+from hyperzoo.kernels.gkcl import ConditionalVAE, KernelContinualLearner, supervised_contrastive
 
 
 def test_supervised_contrastive_equals_a_per_anchor_loop():
@@ -27,10 +28,11 @@ def test_supervised_contrastive_equals_a_per_anchor_loop():
     assert abs(float(supervised_contrastive(z, y)) - total / anchors) < 1e-10
 
 
-def test_kernel_head_equals_scikit_learn_kernel_ridge_on_the_features():
+@pytest.mark.parametrize("kernel", ["rbf", "linear"])
+def test_kernel_head_equals_scikit_learn_kernel_ridge_on_the_features(kernel):
     from sklearn.kernel_ridge import KernelRidge
 
-    m = KernelContinualLearner(in_features=6, num_classes=5, num_tasks=2, replay="memory").double()
+    m = KernelContinualLearner(in_features=6, num_classes=5, num_tasks=2, replay="memory", kernel=kernel).double()
     g = torch.Generator().manual_seed(1)
     xs, xq = torch.randn(12, 6, generator=g, dtype=torch.float64), torch.randn(4, 6, generator=g, dtype=torch.float64)
     ys = torch.tensor([1, 3] * 6)
@@ -38,9 +40,42 @@ def test_kernel_head_equals_scikit_learn_kernel_ridge_on_the_features():
         fs, fq = m.features(xs), m.features(xq)
         logits = m._krr_logits(fq, fs, ys)
     onehot = np.stack([(ys == 1).numpy(), (ys == 3).numpy()], 1).astype(float)
-    ref = KernelRidge(alpha=m.ridge, kernel="rbf", gamma=1 / (2 * m.bandwidth)).fit(fs.numpy(), onehot)
+    ref = KernelRidge(alpha=m.ridge, kernel=kernel, gamma=1 / (2 * m.bandwidth)).fit(fs.numpy(), onehot)
     np.testing.assert_allclose(logits[:, [1, 3]].numpy(), m.logit_scale * ref.predict(fq.numpy()), atol=1e-10)
     assert torch.isinf(logits[:, [0, 2, 4]]).all()
+
+
+def _vae_sample_variance_on_a_plane(decoder_variance: str) -> tuple[torch.Tensor, float]:
+    """Fit the conditional VAE to x = Q u + ε + 2c (u ~ N(0, λI_2), ε ~ N(0, νI_6), Q orthonormal 6x2) and return
+    the variance of its decoded samples along Q's two directions, and its noise variance s²."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    d, lam, nu, n = 6, 0.3, 0.01, 1000
+    q, _ = torch.linalg.qr(torch.randn(d, 2, generator=g, dtype=torch.float64))
+    y = torch.arange(n) % 2
+    x = (torch.randn(n, 2, generator=g, dtype=torch.float64) * lam ** 0.5) @ q.T \
+        + nu ** 0.5 * torch.randn(n, d, generator=g, dtype=torch.float64) + 2.0 * y[:, None]
+    vae = ConditionalVAE(d, 2, latent=2, width=16, decoder_variance=decoder_variance).double()
+    opt = torch.optim.Adam(vae.parameters(), lr=5e-3)
+    for _ in range(1000):
+        idx = torch.randint(n, (256,), generator=g)
+        opt.zero_grad()
+        vae.elbo_loss(x[idx], y[idx]).backward()
+        opt.step()
+    with torch.no_grad():
+        s = vae.sample(torch.zeros(2000, dtype=torch.long), torch.Generator().manual_seed(1))
+        return ((s - s.mean(0)) @ q).var(0), float(vae.noise_variance())
+
+
+def test_unit_decoder_variance_collapses_the_samples_as_ppca_predicts_and_learned_keeps_them():
+    # probabilistic PCA (Tipping & Bishop 1999): with the noise variance held at σ², the ML loadings are
+    # (λ − σ²)^½ on directions of variance λ > σ² and 0 below it. λ = 0.3 < 1: a unit-variance decoder decodes
+    # every z to the class mean; with s² learned (≈ ν) the samples keep variance λ − s² along the plane.
+    var_unit, s2_unit = _vae_sample_variance_on_a_plane("unit")
+    var_learned, s2 = _vae_sample_variance_on_a_plane("learned")
+    assert s2_unit == 1.0 and (var_unit < 0.01).all()
+    assert 0.005 < s2 < 0.05
+    assert ((var_learned - (0.3 - s2)).abs() < 0.08).all()
 
 
 def test_gkcl_keeps_no_example_and_both_beat_fine_tuning_class_incrementally():
@@ -59,7 +94,9 @@ def test_gkcl_keeps_no_example_and_both_beat_fine_tuning_class_incrementally():
 
 def test_bad_parameters_are_refused():
     for kw, word in (({"replay": "buffer"}, "replay"), ({"memory_size": 0}, "memory_size"),
-                     ({"ridge": 0.0}, "ridge"), ({"contrastive_weight": -1.0}, "contrastive_weight")):
+                     ({"ridge": 0.0}, "ridge"), ({"contrastive_weight": -1.0}, "contrastive_weight"),
+                     ({"decoder_variance": "free"}, "decoder_variance"),
+                     ({"samples_per_class": 0}, "samples_per_class"), ({"kernel": "poly"}, "kernel")):
         with pytest.raises(ValueError, match=word):
             KernelContinualLearner(in_features=4, num_classes=4, num_tasks=2, **kw)
     m = KernelContinualLearner(in_features=4, num_classes=4, num_tasks=2)

@@ -7,7 +7,8 @@ sub-task with classes C and a support set S = {(s_i, c_i)} of those classes,
 
     f(x) = k(x, S)(K_SS + λI)⁻¹ Y_S,     k(a, b) = exp(−‖φ(a) − φ(b)‖² / (2γ)),   logits = τ_out · f(x)
 
-(Y_S the one-hot labels over C, λ = ``ridge``, γ = ``bandwidth``, τ_out = ``logit_scale``); the head has no
+(Y_S the one-hot labels over C, λ = ``ridge``, γ = ``bandwidth``, τ_out = ``logit_scale``; ``kernel="linear"``:
+k(a, b) = φ(a)·φ(b), the kernel of GKCL's SplitCIFAR100 headline result in its abstract); the head has no
 parameters, so learning a new sub-task cannot overwrite an old head, only the backbone drifts, and the old heads are
 rebuilt on the current backbone. Training on a batch of the current sub-task: half the batch is the support, the
 other half the query, loss = cross-entropy of the query's logits (+ the supervised contrastive loss below).
@@ -41,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 REPLAYS = ("memory", "generative")
+KERNELS = ("rbf", "linear")
 
 
 def supervised_contrastive(z: torch.Tensor, y: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
@@ -59,21 +61,45 @@ def supervised_contrastive(z: torch.Tensor, y: torch.Tensor, temperature: float 
     return per.mean()
 
 
-class ConditionalVAE(nn.Module):
-    """q(z|x, c) = N(μ(x, c), diag σ²(x, c)), p(x|z, c) = N(dec(z, c), I), one-hot class c."""
+DECODER_VARIANCES = ("learned", "unit")
 
-    def __init__(self, in_features: int, num_classes: int, latent: int = 8, width: int = 128):
+
+class ConditionalVAE(nn.Module):
+    """q(z|x, c) = N(μ(x, c), diag σ²(x, c)), p(x|z, c) = N(dec(z, c), s² I), one-hot class c.
+
+    ``decoder_variance="learned"``: s² is one learned scalar (floored at ``MIN_DECODER_VARIANCE``), fitted with the
+    rest by the ELBO; ``"unit"``: s² = 1 fixed. On standardised inputs a class's within-class pixel variance is
+    well below 1, and with s² fixed at 1 the model explains that variation as decoder noise: for a linear decoder
+    this is probabilistic PCA with σ² held at 1, whose maximum-likelihood loadings are W = U(Λ − σ²I)^½ on the
+    eigen-directions with Λ > σ² and zero on the others (Tipping & Bishop 1999), so every direction of variance
+    below 1 collapses and the decoded supports are copies of the class mean."""
+
+    MIN_DECODER_VARIANCE = 1e-4
+
+    def __init__(self, in_features: int, num_classes: int, latent: int = 8, width: int = 128,
+                 decoder_variance: str = "unit"):
         super().__init__()
-        self.num_classes, self.latent = num_classes, latent
+        if decoder_variance not in DECODER_VARIANCES:
+            raise ValueError(f"decoder_variance must be one of {DECODER_VARIANCES}; got {decoder_variance!r}")
+        self.num_classes, self.latent, self.decoder_variance = num_classes, latent, decoder_variance
         self.enc = nn.Sequential(nn.Linear(in_features + num_classes, width), nn.ReLU(), nn.Linear(width, 2 * latent))
         self.dec = nn.Sequential(nn.Linear(latent + num_classes, width), nn.ReLU(), nn.Linear(width, in_features))
+        self.log_s2 = nn.Parameter(torch.zeros(())) if decoder_variance == "learned" else None
+
+    def noise_variance(self) -> torch.Tensor:
+        """s² of p(x|z, c) = N(dec(z, c), s² I)."""
+        if self.log_s2 is None:
+            return self.dec[0].weight.new_ones(())
+        return self.log_s2.exp().clamp_min(self.MIN_DECODER_VARIANCE)
 
     def elbo_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """−ELBO per example: ½‖x − dec(z, c)‖² + KL(q ‖ N(0, I)) (constants dropped), one reparameterised z."""
+        """−ELBO per example: ‖x − dec(z, c)‖² / (2s²) + (D/2) log s² + KL(q ‖ N(0, I)) (the (D/2) log 2π dropped),
+        one reparameterised z."""
         c = F.one_hot(y, self.num_classes).to(x.dtype)
         mu, logvar = self.enc(torch.cat([x, c], 1)).chunk(2, 1)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        rec = 0.5 * (self.dec(torch.cat([z, c], 1)) - x).square().sum(1)
+        s2 = self.noise_variance()
+        rec = 0.5 * (self.dec(torch.cat([z, c], 1)) - x).square().sum(1) / s2 + 0.5 * x.shape[1] * s2.log()
         kl = 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1)
         return (rec + kl).mean()
 
@@ -92,29 +118,38 @@ class KernelContinualLearner(nn.Module):
     def __init__(self, *, in_features: int, num_classes: int, num_tasks: int, width: int = 128, depth: int = 2,
                  replay: str = "generative", memory_size: int = 20, contrastive_weight: float = 0.1,
                  ridge: float = 0.1, bandwidth: float = 0.5, logit_scale: float = 10.0, latent: int = 8,
-                 generator_steps: int = 1500):
+                 generator_steps: int = 1500, decoder_variance: str = "unit",
+                 samples_per_class: int | None = None, kernel: str = "rbf"):
         super().__init__()
         if replay not in REPLAYS:
             raise ValueError(f"replay must be one of {REPLAYS}; got {replay!r}")
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+        self.kernel = kernel
         for name, v in (("memory_size", memory_size), ("depth", depth), ("width", width), ("num_tasks", num_tasks)):
             if not (isinstance(v, int) and v >= 1):
                 raise ValueError(f"{name} must be an integer >= 1; got {v!r}")
         for name, v in (("ridge", ridge), ("bandwidth", bandwidth), ("logit_scale", logit_scale)):
             if not v > 0:
                 raise ValueError(f"{name} must be > 0; got {v!r}")
+        if samples_per_class is not None and not (isinstance(samples_per_class, int) and samples_per_class >= 1):
+            raise ValueError(f"samples_per_class must be an integer >= 1 or None (= memory_size); "
+                             f"got {samples_per_class!r}")
         if contrastive_weight < 0:
             raise ValueError(f"contrastive_weight must be >= 0; got {contrastive_weight!r}")
         self.in_features, self.num_classes, self.num_tasks = in_features, num_classes, num_tasks
         self.replay, self.memory_size, self.contrastive_weight = replay, memory_size, contrastive_weight
         self.ridge, self.bandwidth, self.logit_scale = ridge, bandwidth, logit_scale
         self.generator_steps = generator_steps
+        self.samples_per_class = memory_size if samples_per_class is None else samples_per_class
         layers, d = [], in_features
         for _ in range(depth):
             layers += [nn.Linear(d, width), nn.ReLU()]
             d = width
         layers.append(nn.Linear(d, width))
         self.backbone = nn.Sequential(*layers)
-        self.generator = ConditionalVAE(in_features, num_classes, latent) if replay == "generative" else None
+        self.generator = (ConditionalVAE(in_features, num_classes, latent, decoder_variance=decoder_variance)
+                          if replay == "generative" else None)
         self.task_classes: dict[int, list[int]] = {}      # classes of each finished sub-task
         self.memory: dict[int, torch.Tensor] = {}          # class -> stored inputs (KCL only)
         self.recent: dict[int, torch.Tensor] = {}          # class -> recent inputs of the current sub-task
@@ -129,8 +164,11 @@ class KernelContinualLearner(nn.Module):
         """τ_out · k(q, S)(K_SS + λI)⁻¹Y_S scattered into ``num_classes`` logits (−inf outside the support's)."""
         classes = ys.unique()
         onehot = (ys[:, None] == classes[None, :]).to(fq.dtype)
-        k_ss = torch.exp(-torch.cdist(fs, fs).square() / (2 * self.bandwidth))
-        k_qs = torch.exp(-torch.cdist(fq, fs).square() / (2 * self.bandwidth))
+        if self.kernel == "linear":
+            k_ss, k_qs = fs @ fs.T, fq @ fs.T
+        else:
+            k_ss = torch.exp(-torch.cdist(fs, fs).square() / (2 * self.bandwidth))
+            k_qs = torch.exp(-torch.cdist(fq, fs).square() / (2 * self.bandwidth))
         eye = torch.eye(len(fs), dtype=fq.dtype, device=fq.device)
         pred = k_qs @ torch.linalg.solve(k_ss + self.ridge * eye, onehot)
         out = fq.new_full((len(fq), self.num_classes), -math.inf)
@@ -147,8 +185,8 @@ class KernelContinualLearner(nn.Module):
             else:
                 g = torch.Generator().manual_seed(1000 + c)
                 with torch.no_grad():
-                    xc = self.generator.sample(torch.full((self.memory_size,), c, dtype=torch.long, device=device),
-                                               g)
+                    xc = self.generator.sample(
+                        torch.full((self.samples_per_class,), c, dtype=torch.long, device=device), g)
             xs.append(xc.to(device))
             ys.append(torch.full((len(xc),), c, dtype=torch.long, device=device))
         return torch.cat(xs), torch.cat(ys)
@@ -257,12 +295,15 @@ class KernelContinualLearner(nn.Module):
 
 def generative_kernel_cl(*, in_features: int, num_classes: int, num_tasks: int, width: int = 128, depth: int = 2,
                          memory_size: int = 20, contrastive_weight: float = 0.1, ridge: float = 0.1,
-                         bandwidth: float = 0.5, generator_steps: int = 1500) -> KernelContinualLearner:
+                         bandwidth: float = 0.5, generator_steps: int = 1500, decoder_variance: str = "unit",
+                         samples_per_class: int | None = None, latent: int = 8,
+                         kernel: str = "rbf") -> KernelContinualLearner:
     """The registered ``generative-kernel-cl`` (GKCL): generative replay supports + supervised contrastive loss."""
     return KernelContinualLearner(in_features=in_features, num_classes=num_classes, num_tasks=num_tasks,
                                   width=width, depth=depth, replay="generative", memory_size=memory_size,
                                   contrastive_weight=contrastive_weight, ridge=ridge, bandwidth=bandwidth,
-                                  generator_steps=generator_steps)
+                                  generator_steps=generator_steps, decoder_variance=decoder_variance,
+                                  samples_per_class=samples_per_class, latent=latent, kernel=kernel)
 
 
 def kernel_cl(*, in_features: int, num_classes: int, num_tasks: int, width: int = 128, depth: int = 2,
