@@ -269,3 +269,27 @@ def test_lin2022_psl_step_is_the_normalised_augmented_inverse_weight_direction_b
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="update"):
         ParetoHypernet(num_objectives=2, num_variables=3, update="tchebycheff")
+
+
+def test_default_ideal_point_keeps_the_tchebycheff_minimisers_spread():
+    """ZDT2 in 6-D: the random design's min f_2 − 0.1 (≈ 3) lies above the whole true front (f_2 ≤ 1), so with
+    that ideal point T(λ, f) = max_i λ_i (f_i − z*_i) is minimised at f_1 = 0 for every λ (the collapse seen as
+    PSL's single-point ZDT2 front); the default z* = min(0, min y − 0.1) of both papers' code spreads them."""
+    from hyperzoo.hypernets.psl import ParetoHypernet, ParetoLoop, ideal_point
+
+    model = ParetoHypernet(num_objectives=2, num_variables=6, width=8)
+    loop = ParetoLoop("zdt2", model, torch.optim.Adam(model.parameters()), num_variables=6, budget=25, initial=20,
+                      batch=5, steps=1, seed=0)
+    loop.round()
+    front = true_front("zdt2", 1001)
+    t = torch.linspace(0.05, 0.95, 10, dtype=torch.float64)
+    lam = torch.stack([t, 1 - t], 1)
+
+    def minimisers(z):
+        return front[(lam[:, None, :] * (front[None] - z)).max(-1).values.argmin(1), 0]
+    spread = minimisers(loop.ideal)
+    assert float(spread.max() - spread.min()) > 0.8 and len(set(spread.tolist())) == 10
+    data = ideal_point(loop.y[:20], "data")
+    assert float(data[1]) > 1.0 and minimisers(data).tolist() == [0.0] * 10
+    with pytest.raises(ValueError, match="ideal_point"):
+        ideal_point(loop.y, "zero")

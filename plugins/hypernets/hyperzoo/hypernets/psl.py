@@ -5,7 +5,7 @@ objectives ``f_1..f_m`` are replaced by exact GPs fitted to the evaluations so f
 the Tchebycheff scalarisation of the lower confidence bound ``LCB_i(x) = μ_i(x) − β σ_i(x)`` (β = 0.1, as
 both papers' code):
 
-    T(λ, x) = max_i λ_i (LCB_i(x) − z*_i),       z* = min over evaluations − 0.1
+    T(λ, x) = max_i λ_i (LCB_i(x) − z*_i),       z* = min(0, min over evaluations − 0.1)   (both papers' code)
 
 - **PSL** (Lin et al. 2022): ``min_φ E_λ T(λ, h_φ(λ))``.
 - **SVH-PSL** (Stein variational hypernetworks, Nguyen et al., AAAI 2025): the solutions ``x_k = h_φ(λ_k)`` of a
@@ -30,7 +30,7 @@ from torch import nn
 from .pareto import hypervolume_2d, igd
 
 __all__ = ["PROBLEMS", "ExactGP", "ParetoHypernet", "ParetoLoop", "optimise", "true_front", "hypervolume",
-           "pareto_mask", "greedy_hypervolume_batch"]
+           "pareto_mask", "greedy_hypervolume_batch", "ideal_point"]
 
 
 # -- problems ------------------------------------------------------------------------------------------------------
@@ -247,6 +247,15 @@ def _median(t: torch.Tensor) -> torch.Tensor:
     return (torch.cat([t, t.max()[None]]).median() + t.median()) / 2
 
 
+def ideal_point(y: torch.Tensor, mode: str = "paper") -> torch.Tensor:
+    """The Tchebycheff ideal point from the evaluations ``y (n, m)``: ``min(0, min y − 0.1)`` (``"paper"``, both
+    papers' code: a running minimum started at 0) or ``min y − 0.1`` (``"data"``)."""
+    if mode not in ("paper", "data"):
+        raise ValueError(f"ideal_point={mode!r}: choose 'paper' or 'data'")
+    z = y.min(0).values - 0.1
+    return z.clamp_max(0.0) if mode == "paper" else z
+
+
 def tchebycheff(models: list[ExactGP], ideal: torch.Tensor, beta: float):
     """``T(λ, x) = max_i λ_i (LCB_i(x) − z*_i)``; the closure also carries ``.lcb(x)`` and ``.ideal``."""
     def lcb(x: torch.Tensor) -> torch.Tensor:
@@ -304,13 +313,17 @@ class ParetoLoop:
     evaluated front, on their predicted LCB (``acquisition_value="lcb"``, both papers' code) or GP mean
     (``"mean"``), with the nadir reference point of both papers' code (``acquisition_reference="nadir"``) or the
     metric's fixed 1.1 (``"fixed"``; candidates predicted outside it then add nothing and are drawn at random).
-    The Tchebycheff ideal point is ``z* = min y − 0.1`` (``ideal_point="data"``) or ``min(0, min y − 0.1)``
-    (``"paper"``: both papers' code start their running minimum at 0)."""
+    The Tchebycheff ideal point is ``z* = min(0, min y − 0.1)`` (``ideal_point="paper"``: both papers' code start
+    their running minimum at 0; the objectives here are ≥ 0, so 0 is their true ideal point) or ``min y − 0.1``
+    (``"data"``, the earlier default). ``z*`` must lie below every attainable value: with ``"data"`` on ZDT2 in 6-D
+    the initial design's ``min f_2 − 0.1`` (≈ 3) lies above the whole true front (``f_2 ≤ 1``), so wherever the
+    surrogate predicts ``f_2 < z*_2`` the max is the ``f_1`` term for every λ and all preferences collapse onto
+    ``f_1 = 0`` (test ``test_default_ideal_point_keeps_the_tchebycheff_minimisers_spread``)."""
 
     def __init__(self, problem: str, model: ParetoHypernet, optimizer: torch.optim.Optimizer, *, num_variables: int,
                  budget: int, initial: int, batch: int, steps: int, seed: int, beta: float = 0.1,
                  num_candidates: int = 200, acquisition_value: str = "lcb", acquisition_reference: str = "nadir",
-                 ideal_point: str = "data", reinit_each_round: bool = False):
+                 ideal_point: str = "paper", reinit_each_round: bool = False):
         if problem not in PROBLEMS:
             raise ValueError(f"unknown problem {problem!r}: choose from {sorted(PROBLEMS)}")
         choices = {"acquisition_value": (acquisition_value, ("lcb", "mean")),
@@ -322,7 +335,7 @@ class ParetoLoop:
         if num_candidates < batch:
             raise ValueError(f"num_candidates={num_candidates} must be at least the batch ({batch})")
         self.num_candidates, self.acquisition_value = int(num_candidates), acquisition_value
-        self.acquisition_reference, self.ideal_point = acquisition_reference, ideal_point
+        self.acquisition_reference, self.ideal_point = acquisition_reference, ideal_point   # (a mode name)
         self.reinit_each_round = bool(reinit_each_round)
         self.problem, self.model, self.optimizer = problem, model, optimizer
         self.budget, self.batch, self.steps, self.beta, self.initial = budget, batch, steps, beta, initial
@@ -361,9 +374,7 @@ class ParetoLoop:
             self.optimizer.state.clear()
         dirichlet = torch.distributions.Dirichlet(torch.ones(m, dtype=torch.float64))
         gps = [ExactGP(self.x, self.y[:, i]) for i in range(m)]
-        ideal = self.y.min(0).values - 0.1
-        if self.ideal_point == "paper":     # z = min(0, min_y − 0.1): both papers' code start the running min at 0
-            ideal = ideal.clamp_max(0.0)
+        ideal = self.ideal = ideal_point(self.y, self.ideal_point)
         scal = tchebycheff(gps, ideal, self.beta)
         for _ in range(self.steps):
             prefs = dirichlet.sample((model.num_particles,)).float()

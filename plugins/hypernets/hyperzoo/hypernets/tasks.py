@@ -113,7 +113,7 @@ class ParetoProblem:
 
     def __init__(self, problem: str, *, num_variables: int = 6, num_evaluations: int = 60, num_initial: int = 20,
                  num_per_round: int = 5, num_steps: int = 200, split_seed: int = 0, num_candidates: int = 200,
-                 acquisition_value: str = "lcb", acquisition_reference: str = "nadir", ideal_point: str = "data",
+                 acquisition_value: str = "lcb", acquisition_reference: str = "nadir", ideal_point: str = "paper",
                  reinit_each_round: bool = False):
         from .psl import PROBLEMS
 
@@ -168,7 +168,7 @@ class ParetoProblem:
 def _problem(name):
     def factory(*, num_variables: int = 6, num_evaluations: int = 60, num_initial: int = 20, num_per_round: int = 5,
                 num_steps: int = 200, split_seed: int = 0, num_candidates: int = 200, acquisition_value: str = "lcb",
-                acquisition_reference: str = "nadir", ideal_point: str = "data",
+                acquisition_reference: str = "nadir", ideal_point: str = "paper",
                 reinit_each_round: bool = False) -> ParetoProblem:
         return ParetoProblem(name, num_variables=num_variables, num_evaluations=num_evaluations,
                              num_initial=num_initial, num_per_round=num_per_round, num_steps=num_steps,
