@@ -27,11 +27,12 @@ inputs, where every Σ^l(x, x) = 1): with ξ = ⟨x, x'⟩,
 
     Σ^(0) = Θ^(0) = ξ,   Σ^(l) = ǩ(Σ^(l−1)),   Θ^(l) = Σ^(l) + Θ^(l−1) · ǩ'(Σ^(l−1)),   so Θ^(L)(1) = Σ_{l≤L} ǩ'(1)^l.
 
-Numerics for large L: each entry carries (sign, log|ξ_l|, δ_l = 1 − ξ_l). Above ξ = 1/2 the iteration runs on δ
+Numerics for large L: each entry carries ξ_l and δ_l = 1 − ξ_l. Above ξ = 1/2 the iteration runs on δ
 (δ_0 = ‖x − x'‖²/2 exactly, each dual has an accurate 1 − ǩ(1 − δ)), so nearby points keep their relative distance;
 below |ξ| = 1e-15 the dual is its leading term c_m ξ^m and the entry is continued in closed form (no underflow:
 ξ_L ~ c₁^L), as are coincident points (Σ = 1, Θ = Σ_l λ^l); Θ runs as a mantissa times e^E, rescaled every 32
-layers. Results are (sign, log|·|) pairs. The classifier never forms the kernel's absolute scale: the training Gram is
+layers. An odd ǩ (erf, sine, odd Hermite series) runs on |ξ| with δ = ‖x + x'‖²/2 for ξ < 0. Results are
+(sign, log|·|) pairs. The classifier never forms the kernel's absolute scale: the training Gram is
 divided by its (constant) diagonal, each test row by its largest entry (argmax is invariant to a positive row scale).
 
 Depth-∞ taxonomy (derived; c_i = a_i², λ = ǩ'(1), the fixed points of ξ ↦ ǩ(ξ) on [−1, 1]):
@@ -53,15 +54,16 @@ Depth-∞ taxonomy (derived; c_i = a_i², λ = ǩ'(1), the fixed points of ξ �
   with α = 1, dominates). Its NTK grows as L on the diagonal and, off it, as L/4 at leading order (θ_l = √(2δ_l)
   ~ 3π/l in ǩ' = 1 − θ_l/π, so Π(1 − 3/j) ~ (l/L)³ and Σ_l (l/L)³ ~ L/4): majority vote too.
 
-Optimality. Devroye, Györfi & Krzyżak ("The Hilbert kernel regression estimate", J. Multivariate Anal. 1998) show
+Optimality. Devroye, Györfi & Krzyżak ("The Hilbert kernel regression estimate", J. Multivariate Anal. 1998; cited
+from memory, not retrieved here) show
 that the kernel rule with the singular Hilbert kernel ‖x − x'‖^{−d} on d-dimensional data, which interpolates, is
 consistent; the plug-in classifier then reaches the Bayes rate as n → ∞. So an activation whose depth-∞ ψ behaves as
 ‖x − x'‖^{−d} near the diagonal gives a Bayes-optimal wide and deep network. The ``hilbert`` dual is built here for
 d = 2 (the Dirichlet data lie on a 2-D patch of S²): its Koenigs function is exactly ψ(ξ) = ξ/(1 − ξ) =
 2⟨x, x'⟩/‖x − x'‖² for every c ∈ (0, 1) (ψ(ǩ(ξ)) = cξ/(1 − ξ) = cψ(ξ)), and its Hermite coefficients a_k² = c(1−c)^{k−1}
 are positive, so it is the dual of the activation φ above. `hermite_for_exponent(alpha)` gives a two-term activation
-a₁h₁ + a_m h_m with any α > 1 (c₁ solves log(1/c₁) = (α/2) log(c₁ + m(1 − c₁))), whose ψ carries the log-periodic
-factor. Whether these are the paper's activations could not be checked (its body was not retrievable).
+a₁h₁ + a_m h_m with any α > 2/(m − 1) (c₁ solves log(1/c₁) = (α/2) log(c₁ + m(1 − c₁))), whose ψ carries the
+log-periodic factor. Whether these are the paper's activations could not be checked (its body was not retrievable).
 
 The Dirichlet task (`dirichlet-2d`): two equiprobable classes, p ~ Dir(DIRICHLET_CONCENTRATIONS[k]) on the
 2-simplex, x = √p (coordinate-wise) on the unit sphere S² (a bijection, so the Bayes rate is that of p). The Bayes
