@@ -472,7 +472,14 @@ def psl_markdown(res: dict, command: str, seeds: int) -> list[str]:
              "Adam every round, 10 particles (and c = 1 for SVH-PSL), as the authors' code, still at 200 steps.", "",
              "| task | model | n | hypervolume | HV / true HV | HV / true HV per seed | IGD | s/run | run |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for key, runs in res["runs"].items():
+    order = list(PSL_VARIANTS)
+
+    def rank(key):
+        task, name = key.split("/")
+        return (PSL_TASKS.index(task) if task in PSL_TASKS else len(PSL_TASKS),
+                order.index(name) if name in order else len(order), name)
+    for key in sorted(res["runs"], key=rank):
+        runs = res["runs"][key]
         task, model = key.split("/")
 
         def ms(k, runs=runs):
