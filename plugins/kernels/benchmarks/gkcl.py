@@ -1,9 +1,10 @@
 """Generative kernel continual learning (arXiv 2112.13410) on core's split-digits (5 sub-tasks of 2 classes),
 task- and class-incremental: GKCL (generative replay supports, supervised contrastive loss, no stored example)
 vs KCL with a stored memory of 20 examples per class vs fine-tuning an MLP, same trainer settings, 3 seeds.
-Class-incrementally also three GKCL variants (no contrastive term; a learned decoder variance s²; the linear
-kernel) and, for every GKCL run, the diagnostic "real supports": the final GKCL backbone with its generated supports swapped for 20
-random real training examples per class (separates generator quality from backbone drift).
+Class-incrementally also GKCL variants (no contrastive term; a learned decoder variance s²; the linear kernel;
+100 decoded supports per class, with and without the contrastive term) and, for every GKCL run, the diagnostic
+"real supports": the final GKCL backbone with its generated supports swapped for 20 random real training examples
+per class (separates generator quality from backbone drift).
 
     OMP_NUM_THREADS=1 python plugins/kernels/benchmarks/gkcl.py
 """
@@ -21,6 +22,9 @@ CLASS_INCREMENTAL_VARIANTS = {
     "generative-kernel-cl, contrastive_weight 0": ("generative-kernel-cl", {"contrastive_weight": 0.0}),
     "generative-kernel-cl, decoder_variance learned": ("generative-kernel-cl", {"decoder_variance": "learned"}),
     "generative-kernel-cl, kernel linear": ("generative-kernel-cl", {"kernel": "linear"}),
+    "generative-kernel-cl, samples_per_class 100": ("generative-kernel-cl", {"samples_per_class": 100}),
+    "generative-kernel-cl, samples_per_class 100, contrastive_weight 0": (
+        "generative-kernel-cl", {"samples_per_class": 100, "contrastive_weight": 0.0}),
 }
 
 
