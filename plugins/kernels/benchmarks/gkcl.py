@@ -65,7 +65,8 @@ def main() -> None:
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]:.3f} ± {r[3]:.3f} | {r[4]:.3f} ± {r[5]:.3f} |")
     print()
-    print("| class-incremental GKCL model | final accuracy, generated supports | same backbone, 20 real supports / class |")
+    print("| class-incremental GKCL model | final accuracy, generated supports "
+          "| same backbone, 20 real supports / class |")
     print("|---|---|---|")
     for label, d in diag.items():
         print(f"| {label} | {d[0]:.3f} ± {d[1]:.3f} | {d[2]:.3f} ± {d[3]:.3f} |")
