@@ -215,8 +215,10 @@ WORDNET_READING: list[str] = [
     "baseline stays far below at every dimension and under both recipes (paper recipe, N&K MAP 0.089 / 0.171 / "
     "0.350 at d = 2 / 5 / 10 against Poincaré 0.668 / 0.936 / 0.938). Our recipe's numbers moved from the previous "
     "table (d = 5 symmetric 23.98 / 0.614 → 23.34 / 0.450) with the sampler fix: the old sampler retried 10 times "
-    "and kept what it had, so 14.6 % of its negatives were relations of u (64 % for `placental`); no seed spread "
-    "was measured. Time: an epoch of our recipe now takes ~0.4 s here (~30 s a 60-epoch run, was ~200 s); the "
+    "and kept what it had, so 14.6 % of its negatives were relations of u (64 % for `placental`). Not seed noise: "
+    "`core.run(\"wordnet-mammals\", \"poincare-embedding\", width=5, epochs=60, seed=s)` gives symmetric MAP "
+    "0.438 (s = 1) and 0.456 (s = 2); why the corrected sampler scores lower on our short recipe was not "
+    "analysed. Time: an epoch of our recipe now takes ~0.4 s here (~30 s a 60-epoch run, was ~200 s); the "
     "paper recipe's 654 steps of 10 take ~0.8-1.1 s (4-5.5 min for 300 epochs, 2 CPU cores shared with other "
     "jobs).",
     "", "What the gap is made of (the ablation table, 5-D, official protocol, 1 seed each): the number of steps "
