@@ -496,7 +496,8 @@ def psl_markdown(res: dict, command: str, seeds: int) -> list[str]:
               "| task | comparison | n | mean difference | wins | t | p |", "|---|---|---|---|---|---|---|"]
     pairs = [("psl", "svh-psl"), ("psl data-ideal", "svh-psl data-ideal"), ("psl data-ideal", "psl"),
              ("svh-psl data-ideal", "svh-psl"), ("psl old-acquisition", "psl"), ("svh-psl old-acquisition", "svh-psl"),
-             ("svh-psl", "svh-psl c=1"), ("psl", "psl lin2022"), ("psl lin2022", "svh-psl"),
+             ("svh-psl", "svh-psl c=1"), ("psl", "svh-psl c=1"), ("svh-psl", "svh-psl paper-round"),
+             ("psl", "svh-psl paper-round"), ("psl", "psl lin2022"), ("psl lin2022", "svh-psl"),
              ("psl paper-round", "svh-psl paper-round")]
     from scipy import stats
 
