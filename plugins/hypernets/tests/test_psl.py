@@ -22,6 +22,19 @@ def test_zdt_optimal_set_maps_onto_the_true_front(name):
     assert float(d.max()) < (2e-2 if name == "zdt3" else 2e-3)   # zdt3: samples in its gaps
 
 
+def _toy_tchebycheff():
+    """A smooth 2-objective surrogate LCB on 3 variables and its Tchebycheff scalarisation (ideal (−0.1, −0.2))."""
+    ideal = torch.tensor([-0.1, -0.2], dtype=torch.float64)
+
+    def lcb(x):
+        return torch.stack([x[:, 0] + 0.1 * x[:, 2], 1 - x[:, 0].sqrt() + x[:, 1] ** 2], 1)
+
+    def scal(prefs, x):
+        return (prefs * (lcb(x) - ideal)).max(1).values
+    scal.lcb, scal.ideal = lcb, ideal
+    return scal
+
+
 def test_dtlz2_optimal_set_lies_on_the_unit_sphere():
     f, _ = PROBLEMS["dtlz2"]
     x = torch.rand(40, 7, dtype=torch.float64)
@@ -127,14 +140,8 @@ def test_svh_direction_equals_the_papers_update_computed_by_loops():
     with torch.no_grad():
         for p in m.parameters():
             p.mul_(3.0)                                   # particles well apart
-    ideal = torch.tensor([-0.1, -0.2], dtype=torch.float64)
-
-    def lcb(x):
-        return torch.stack([x[:, 0] + 0.1 * x[:, 2], 1 - x[:, 0].sqrt() + x[:, 1] ** 2], 1)
-
-    def scal(prefs, x):
-        return (prefs * (lcb(x) - ideal)).max(1).values
-    scal.lcb, scal.ideal = lcb, ideal
+    scal = _toy_tchebycheff()
+    lcb, ideal = scal.lcb, scal.ideal
     prefs = torch.distributions.Dirichlet(torch.ones(2)).sample((7,)).double()
     params = list(m.parameters())
     got = torch.autograd.grad(m.loss(prefs, scal), params)
@@ -237,14 +244,8 @@ def test_lin2022_psl_step_is_the_normalised_augmented_inverse_weight_direction_b
 
     torch.manual_seed(1)
     m = ParetoHypernet(num_objectives=2, num_variables=3, width=8, depth=1, update="lin2022").double()
-    ideal = torch.tensor([-0.1, -0.2], dtype=torch.float64)
-
-    def lcb(x):
-        return torch.stack([x[:, 0] + 0.1 * x[:, 2], 1 - x[:, 0].sqrt() + x[:, 1] ** 2], 1)
-
-    def scal(prefs, x):
-        return (prefs * (lcb(x) - ideal)).max(1).values
-    scal.lcb, scal.ideal = lcb, ideal
+    scal = _toy_tchebycheff()
+    lcb, ideal = scal.lcb, scal.ideal
     prefs = torch.distributions.Dirichlet(torch.ones(2)).sample((5,)).double()
     params = list(m.parameters())
     got = torch.cat([g.reshape(-1) for g in torch.autograd.grad(m.loss(prefs, scal), params)])
