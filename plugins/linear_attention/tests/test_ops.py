@@ -143,6 +143,30 @@ def test_no_nans_for_large_and_zero_inputs(name, oracle):
         assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_weightless_row_outputs_zero_and_passes_no_gradient(causal):
+    """With eps=0 a query whose elu+1 features underflow (e^-100 ≈ 4e-44) has a denormal denominator: every form
+    outputs 0 for it and passes it no gradient; the fuzz suite found the backward's do/d overflowing to NaN there."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 9, 4, generator=g) for _ in range(3))
+    q[0, 1, 2] = -100.0
+    op = core.get_operator("linear_attention.linear")
+    outs, grads = [], []
+    for mode in ("chunk", "recurrent", "quadratic") if causal else ("chunk", "quadratic"):
+        qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
+        o = op(qq, kk, vv, causal=causal, mode=mode, chunk_size=4, eps=0.0)
+        o.square().sum().backward()
+        assert all(torch.isfinite(t.grad).all() for t in (qq, kk, vv)), mode
+        assert o[0, 1, 2].eq(0).all() and qq.grad[0, 1, 2].eq(0).all(), mode
+        outs.append(o.detach())
+        grads.append(torch.cat([t.grad.flatten() for t in (qq, kk, vv)]))
+    want = op(q.double(), k.double(), v.double(), causal=causal, eps=0.0)
+    want[0, 1, 2] = 0.0                     # float64's denominator (4e-43) is a normal number: that row has weight
+    for o, gr in zip(outs, grads):
+        torch.testing.assert_close(o, want.float(), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(gr, grads[0], rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("bad,match", [
     (dict(q=torch.randn(2, 3, 8)), r"q must have shape \(B, H, N, D\)"),
     (dict(k=torch.randn(2, 4, 8, 4)), "share batch and heads"),

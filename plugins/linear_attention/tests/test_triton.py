@@ -13,7 +13,7 @@ HERE = __file__
 def cases():
     """Tiny cases (the interpreter is slow), together covering: causal with N not a multiple of the chunk and
     states in and out, non-causal with cross-attention lengths, two value blocks (Dv = 70 > 64), every feature map,
-    the unnormalised identity map."""
+    the unnormalised identity map, a row with no weight (output 0, no gradient, not 0/0)."""
     g = torch.Generator().manual_seed(0)
 
     def t(*shape, scale=1.0):
@@ -21,12 +21,17 @@ def cases():
 
     s0 = torch.rand(1, 2, 8, 12, generator=g).requires_grad_()
     z0 = (torch.rand(1, 2, 8, generator=g) + 0.5).requires_grad_()
+    weightless = torch.randn(1, 1, 10, 8, generator=g)
+    weightless[0, 0, 3] = -torch.rand(8, generator=g)                # relu features 0: a row with no weight (eps=0)
+    weightless.requires_grad_()
     return [((t(1, 2, 37, 8), t(1, 2, 37, 8), t(1, 2, 37, 12)),
              {"feature_map": "elu", "causal": True, "chunk_size": 16, "initial_state": (s0, z0),
               "output_final_state": True}),
             ((t(1, 2, 21, 8), t(1, 2, 29, 8), t(1, 2, 29, 12)), {"feature_map": "relu"}),
             ((t(1, 1, 18, 8, scale=0.3), t(1, 1, 18, 8, scale=0.3), t(1, 1, 18, 70)),
-             {"feature_map": "identity", "normalize": False, "causal": True, "chunk_size": 16})]
+             {"feature_map": "identity", "normalize": False, "causal": True, "chunk_size": 16}),
+            ((weightless, t(1, 1, 10, 8), t(1, 1, 10, 4)), {"feature_map": "relu", "causal": True, "chunk_size": 4,
+                                                             "eps": 0.0})]
 
 
 def nala_cases():

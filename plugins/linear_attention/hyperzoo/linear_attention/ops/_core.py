@@ -16,11 +16,16 @@ before: it adds ``fq_i S0`` to the numerator and ``fq_i·z0`` to the denominator
 - ``recurrent``: one token at a time, S ← S + fk_tᵀ v_t (decoding). O(N·F·Dv), sequential.
 
 ``normalize=False`` drops the denominator (o_i = numerator), as linear attention with an identity map usually does.
+A row whose denominator is below the smallest normal float32 (float64: its own) is weightless: it outputs 0 and
+passes no gradient (with ``eps = 0`` a row of underflowed features would otherwise give 0/0, or a 1/d that
+overflows in the backward).
 The chunked and non-causal forms run with hand-derived backward passes (``_fast.py``); the quadratic and recurrent
 forms are plain autograd.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -82,11 +87,21 @@ def check_state(op: str, state, b: int, h: int, f: int, dv: int, like: torch.Ten
         raise TypeError(f"{op}: initial_state must have the inputs' dtype {like.dtype}, got {s.dtype}, {z.dtype}")
 
 
+WEIGHTLESS_BELOW = {torch.float64: torch.finfo(torch.float64).tiny}   # else float32's smallest normal number
+
+
+def safe_denominator(den: torch.Tensor, eps: float) -> torch.Tensor:
+    """d = den + eps, with +inf where d is below the smallest normal float32 (float64: its own): such a row has no
+    weight (or its features underflowed), so it outputs 0 and passes no gradient instead of 0/0, or a 1/d that
+    overflows in the backward."""
+    d = den + eps
+    return d.masked_fill(d < WEIGHTLESS_BELOW.get(d.dtype, torch.finfo(torch.float32).tiny), math.inf)
+
+
 def _finish(num, den, normalize: bool, eps: float):
     if not normalize:
         return num
-    d = den + eps
-    return num / d.masked_fill(d == 0, 1.0).unsqueeze(-1)   # a row with no weight at all outputs 0, not NaN
+    return num / safe_denominator(den, eps).unsqueeze(-1)
 
 
 def attend(fq: torch.Tensor, fk: torch.Tensor, v: torch.Tensor, *, causal: bool = False, mode: str = "chunk",

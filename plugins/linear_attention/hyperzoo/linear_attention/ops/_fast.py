@@ -1,8 +1,8 @@
 """Hand-derived backward passes for the reference's chunked and non-causal forms and for the feature maps.
 
 The equations are those of :mod:`._core` (and :mod:`.nala`); only the work is arranged to run in as few passes over
-the (B, H, N, ·) tensors as PyTorch allows on a CPU: the attention matrix of each chunk (N·C entries per head) is
-kept for the backward, the non-causal normaliser's gradient rides as one extra column of the value gradient, the
+the (B, H, N, ·) tensors as PyTorch allows on a CPU: the causal backward recomputes the attention matrix of each
+chunk and the prefix states rather than keeping them (lower peak memory for two batched matmuls), the non-causal normaliser's gradient rides as one extra column of the value gradient, the
 causal form keeps S and z apart (every batched matmul C, F or Dv wide) and scans its chunk states by slice additions,
 and the feature maps' derivatives are written out. Correctness: the chunked and non-causal forms are tested against
 the written-out quadratic form (forward, float64, 1e-12) and against finite differences (``torch.autograd.gradcheck``).
@@ -22,6 +22,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._core import safe_denominator
+
 
 def _aug_grad(do: torch.Tensor, o: torch.Tensor, d: torch.Tensor, normalize: bool) -> torch.Tensor:
     """dn⁺ = [do / d, −(do·o)/d] (…, N, Dv + 1); without normalisation [do, 0]."""
@@ -37,8 +39,7 @@ def _aug_grad(do: torch.Tensor, o: torch.Tensor, d: torch.Tensor, normalize: boo
 
 
 def _finish(num: torch.Tensor, den: torch.Tensor, normalize: bool, eps: float):
-    d = den + eps
-    d.masked_fill_(d == 0, 1.0)      # a row with no weight at all (or a padding row, with eps = 0) outputs 0, not NaN
+    d = safe_denominator(den, eps)   # +inf for a weightless row (or a padding row, with eps = 0): it outputs 0
     if normalize:
         num.div_(d.unsqueeze(-1))
     return num, d
@@ -77,35 +78,25 @@ class NonCausal(torch.autograd.Function):
         return dfq, dfk, dv, (ds if ctx.has_s0 else None), (dz if ctx.has_s0 else None), None, None
 
 
-def _excl_cumsum(x: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
-    """Exclusive prefix sum over dim 2 (chunks), starting from ``first`` (or zero). A loop of slice additions: PyTorch's
-    cumsum along a non-last dimension walks memory with a large stride and ran ~4× slower here."""
-    out = torch.empty_like(x)
-    if first is None:
-        out[:, :, 0] = 0.0
-    else:
-        out[:, :, 0] = first
-    for i in range(1, x.shape[2]):
-        torch.add(out[:, :, i - 1], x[:, :, i - 1], out=out[:, :, i])
-    return out
-
-
-def _rev_excl_cumsum(x: torch.Tensor, last: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Σ over later chunks, exclusive, plus ``last``; the sum over every chunk plus ``last``), over dim 2."""
-    out = torch.empty_like(x)
-    n = x.shape[2]
-    if last is None:
-        out[:, :, n - 1] = 0.0
-    else:
-        out[:, :, n - 1] = last
-    for i in range(n - 2, -1, -1):
-        torch.add(out[:, :, i + 1], x[:, :, i + 1], out=out[:, :, i])
-    return out, out[:, :, 0] + x[:, :, 0]
+def _exclusive_scan_(x: torch.Tensor, start: torch.Tensor | None, reverse: bool = False) -> torch.Tensor:
+    """In place over dim 2 (chunks): x_i ← start + Σ_{i' < i} x_i' (``reverse``: Σ over i' > i); returns the total,
+    start + Σ_i x_i. Slice copies and additions through two (B, H, ·) buffers: no second (B, H, N/C, ·) tensor, and
+    PyTorch's cumsum along a non-last dimension walks memory with a large stride (~4× slower here)."""
+    carry = torch.zeros_like(x[:, :, 0]) if start is None else start.to(x.dtype).clone()
+    held = torch.empty_like(carry)
+    for i in (range(x.shape[2] - 1, -1, -1) if reverse else range(x.shape[2])):
+        held.copy_(x[:, :, i])
+        x[:, :, i].copy_(carry)
+        carry.add_(held)
+    return carry
 
 
 class Chunked(torch.autograd.Function):
     """Causal attention in chunks of C (N a multiple of C); returns (o, S, z). States S (F × Dv) and z (F) are kept
-    apart (no (Dv + 1)-wide augmented blocks: every batched matmul is C/F/Dv wide)."""
+    apart (no (Dv + 1)-wide augmented blocks: every batched matmul is C/F/Dv wide). Only the features, v, o and the
+    normaliser are saved: the backward recomputes the chunk blocks A and the prefix states S_<c (two batched
+    matmuls, ~1/7 of its work) and frees each (N, ·) buffer once its last use is done, so that its peak holds
+    five gradient-sized buffers besides what the forward saved."""
 
     @staticmethod
     def forward(ctx, fq, fk, v, s0, z0, c, normalize, eps):
@@ -114,22 +105,21 @@ class Chunked(torch.autograd.Function):
         nc = n // c
         qc, kc, vc = fq.view(b, h, nc, c, f), fk.view(b, h, nc, c, f), v.view(b, h, nc, c, dv)
         a = (qc @ kc.transpose(-1, -2)).tril_()
-        sc, zc = kc.transpose(-1, -2) @ vc, kc.sum(-2)                 # chunk states S_c, z_c
-        sp, zp = _excl_cumsum(sc, s0), _excl_cumsum(zc, z0)            # S_<c (b, h, nc, f, dv), z_<c (b, h, nc, f)
+        sp, zp = kc.transpose(-1, -2) @ vc, kc.sum(-2)                 # chunk states S_c, z_c, then in place the
+        s_last, z_last = _exclusive_scan_(sp, s0), _exclusive_scan_(zp, z0)   # prefix states S_<c, z_<c
         num = a @ vc
         num.view(-1, c, dv).baddbmm_(qc.reshape(-1, c, f), sp.view(-1, f, dv))
         den = a.sum(-1)
         den += (qc @ zp.unsqueeze(-1)).squeeze(-1)
         num, den = num.view(b, h, n, dv), den.view(b, h, n)
         o, d = _finish(num, den, normalize, eps)
-        s_last, z_last = sp[:, :, -1] + sc[:, :, -1], zp[:, :, -1] + zc[:, :, -1]
-        ctx.save_for_backward(fq, fk, v, sp, zp, o, d, a)   # a: (N/C)·C² = N·C per head, saves a recompute
+        ctx.save_for_backward(fq, fk, v, s0, zp, o, d)
         ctx.cfg = (c, normalize, s0 is not None)
         return o, s_last, z_last
 
     @staticmethod
     def backward(ctx, do, dsf, dzf):
-        fq, fk, v, sp, zp, o, d, a = ctx.saved_tensors
+        fq, fk, v, s0, zp, o, d = ctx.saved_tensors
         c, normalize, has_s0 = ctx.cfg
         b, h, n, f = fq.shape
         dv = v.shape[-1]
@@ -140,25 +130,32 @@ class Chunked(torch.autograd.Function):
             gd = (torch.linalg.vecdot(do, o).div_(d).neg_()).view(b, h, nc, c)
         else:
             gv, gd = do.contiguous().view(b, h, nc, c, dv), None
+        ds = qc.transpose(-1, -2) @ gv                                   # (b, h, nc, f, dv): grads of S_<c, then
+        ds0 = _exclusive_scan_(ds, dsf, reverse=True)                    # their sums over later chunks (+ final's)
+        if gd is not None:
+            dz = (qc.transpose(-1, -2) @ gd.unsqueeze(-1)).squeeze(-1)   # (b, h, nc, f): grads of z_<c, then sums
+        else:
+            dz = qc.new_zeros(b, h, nc, f)
+        dz0 = _exclusive_scan_(dz, dzf, reverse=True)
+        a = (qc @ kc.transpose(-1, -2)).tril_()                          # recomputed chunk blocks
+        dvv = a.transpose(-1, -2) @ gv
+        del a
+        dvv.view(-1, c, dv).baddbmm_(kc.reshape(-1, c, f), ds.view(-1, f, dv))
+        sp = kc.transpose(-1, -2) @ vc                                   # recomputed prefix states S_<c
+        _exclusive_scan_(sp, s0)
+        dfq = gv @ sp.transpose(-1, -2)
+        del sp
         da = gv @ vc.transpose(-1, -2)
         if gd is not None:
             da += gd.unsqueeze(-1)
-        da.tril_()
-        dfq = da @ kc
-        dfq.view(-1, c, f).baddbmm_(gv.reshape(-1, c, dv), sp.view(-1, f, dv).transpose(-1, -2))
-        ds = qc.transpose(-1, -2) @ gv                                   # (b, h, nc, f, dv): grads of S_<c
-        if gd is not None:
             dfq.addcmul_(gd.unsqueeze(-1), zp.unsqueeze(-2))
-            dz = (qc.transpose(-1, -2) @ gd.unsqueeze(-1)).squeeze(-1)   # (b, h, nc, f): grads of z_<c
-        else:
-            dz = qc.new_zeros(b, h, nc, f)
-        ds_tot, ds0 = _rev_excl_cumsum(ds, dsf)                          # Σ over later chunks (+ the final state's)
-        dz_tot, dz0 = _rev_excl_cumsum(dz, dzf)
+        da.tril_()
+        del gv
+        dfq.view(-1, c, f).baddbmm_(da.view(-1, c, c), kc.reshape(-1, c, f))
         dfk = da.transpose(-1, -2) @ qc
-        dfk.view(-1, c, f).baddbmm_(vc.reshape(-1, c, dv), ds_tot.view(-1, f, dv).transpose(-1, -2))
-        dfk += dz_tot.unsqueeze(-2)
-        dvv = a.transpose(-1, -2) @ gv
-        dvv.view(-1, c, dv).baddbmm_(kc.reshape(-1, c, f), ds_tot.view(-1, f, dv))
+        del da
+        dfk.view(-1, c, f).baddbmm_(vc.reshape(-1, c, dv), ds.view(-1, f, dv).transpose(-1, -2))
+        dfk += dz.unsqueeze(-2)
         if not has_s0:
             ds0 = dz0 = None
         return (dfq.view(b, h, n, f), dfk.view(b, h, n, f), dvv.view(b, h, n, dv), ds0, dz0, None, None, None)
@@ -194,7 +191,7 @@ class EluPlusOne(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return g * y.clamp(max=1.0)
+        return torch.clamp(y, max=1.0).mul_(g)
 
 
 class SignSplit(torch.autograd.Function):

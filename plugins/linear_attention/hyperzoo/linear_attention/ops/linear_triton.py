@@ -30,6 +30,7 @@ import triton.language as tl
 from hyperzoo.core.dispatch import triton_supports
 
 from . import linear as _lin
+from ._core import safe_denominator
 from . import nala as _nala
 
 MAX_F = 256
@@ -45,6 +46,13 @@ def _phi(x, FMAP: tl.constexpr):
     else:
         y = x
     return y
+
+
+@triton.jit
+def _inv_denominator(den, eps):
+    """1/(den + eps), and 0 for a weightless row (below the smallest normal float32), as the reference's +inf."""
+    d = den + eps
+    return tl.where(d < 1.1754943508222875e-38, 0.0, 1.0 / d)
 
 
 @triton.jit
@@ -104,7 +112,7 @@ def _fwd_kernel(Q, K, V, O, DEN, S0, Z0, SF, ZF, n, m, f, dv, eps,
             z += tl.sum(fk, axis=0)
         rows = t0 + ti
         if NORMALIZE:
-            o = num / (den + eps)[:, None]
+            o = num * _inv_denominator(den, eps)[:, None]
         else:
             o = num
         omask = (rows[:, None] < n) & (vi[None, :] < dv)
@@ -123,8 +131,7 @@ def _load_dn(DO, DEN, DD, bh, t0, n, dv, v0, eps, pv, NORMALIZE: tl.constexpr, B
     rows = t0 + tl.arange(0, BT)
     do = _load_v(DO, bh * n * dv, t0, n, dv, v0, BT, BV)
     if NORMALIZE:
-        d = tl.load(DEN + bh * n + rows, mask=rows < n, other=1.0) + eps
-        dn = do / d[:, None]
+        dn = do * _inv_denominator(tl.load(DEN + bh * n + rows, mask=rows < n, other=1.0), eps)[:, None]
         dd = tl.load(DD + bh * n + rows, mask=rows < n, other=0.0)
         dd = tl.where(pv == 0, dd, 0.0)           # the normaliser's term is counted by one value block only
     else:
@@ -273,7 +280,7 @@ class _LinearAttn(torch.autograd.Function):
         bt, bf, bv = _blocks(f, dv, chunk)
         nv = triton.cdiv(dv, bv)
         do = do.contiguous()
-        dd = (-(do.float() * o.float()).sum(-1) / (den + eps)).contiguous() if normalize else den
+        dd = (-(do.float() * o.float()).sum(-1) / safe_denominator(den, eps)).contiguous() if normalize else den
         has_dsf = dsf is not None or dzf is not None
         dsf = (torch.zeros(b, h, f, dv, device=q.device) if dsf is None else dsf.float()).contiguous()
         dzf = (torch.zeros(b, h, f, device=q.device) if dzf is None else dzf.float()).contiguous()
