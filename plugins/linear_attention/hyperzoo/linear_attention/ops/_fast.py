@@ -1,11 +1,12 @@
 """Hand-derived backward passes for the reference's chunked and non-causal forms and for the feature maps.
 
 The equations are those of :mod:`._core` (and :mod:`.nala`); only the work is arranged to run in as few passes over
-the (B, H, N, ·) tensors as PyTorch allows on a CPU: the causal backward recomputes the attention matrix of each
-chunk and the prefix states rather than keeping them (lower peak memory for two batched matmuls), the non-causal normaliser's gradient rides as one extra column of the value gradient, the
-causal form keeps S and z apart (every batched matmul C, F or Dv wide) and scans its chunk states by slice additions,
-and the feature maps' derivatives are written out. Correctness: the chunked and non-causal forms are tested against
-the written-out quadratic form (forward, float64, 1e-12) and against finite differences (``torch.autograd.gradcheck``).
+the (B, H, N, ·) tensors as PyTorch allows on a CPU: the non-causal normaliser's gradient rides as one extra column
+of the value gradient; the causal form keeps S and z apart (every batched matmul C, F or Dv wide), scans its chunk
+states in place and recomputes each chunk's attention block and prefix states in the backward instead of saving
+them (lower peak memory for two batched matmuls); the feature maps' derivatives are written out. Correctness: the
+chunked and non-causal forms are tested against the written-out quadratic form (forward, float64, 1e-12) and
+against finite differences (``torch.autograd.gradcheck``).
 
 Backward with d_i = den_i + eps, dn_i = do_i / d_i, dd_i = −(do_i·o_i)/d_i and dn⁺_i = [dn_i, dd_i]:
 

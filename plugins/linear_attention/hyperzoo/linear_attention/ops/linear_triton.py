@@ -30,8 +30,8 @@ import triton.language as tl
 from hyperzoo.core.dispatch import triton_supports
 
 from . import linear as _lin
-from ._core import safe_denominator
 from . import nala as _nala
+from ._core import safe_denominator
 
 MAX_F = 256
 _FMAP = {"identity": 0, "elu": 1, "relu": 2}
