@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,14 @@ def make_case(kind: str, n: int, causal: bool, seed: int = 0):
         return torch.randn(B, H, n, dim, generator=g).requires_grad_()
 
     do = torch.randn(B, H, n, D, generator=g)
+    if kind in ("bmm64", "mm"):            # equal flops: N/64·H products of 64×64 blocks, or one (N·H, 64)·(64, 64)
+        a = torch.randn(n // 64 * H, 64, 64, generator=g) if kind == "bmm64" else torch.randn(n * H, 64, generator=g)
+        w = torch.randn(n // 64 * H, 64, 64, generator=g) if kind == "bmm64" else torch.randn(64, 64, generator=g)
+        out = torch.empty(a.shape[:-1] + (64,))
+
+        def run():
+            torch.matmul(a, w, out=out)
+        return run
     if kind.startswith("floor"):
         fq, fk, v = leaf(f), leaf(f), leaf(D)
 
@@ -58,6 +67,11 @@ def make_case(kind: str, n: int, causal: bool, seed: int = 0):
         elif kind == "linear":
             def run():
                 linear(q, k, v, causal=causal).backward(do)
+        elif kind.startswith("linear-c"):     # the causal chunked form at another chunk size
+            c = int(kind[len("linear-c"):])
+
+            def run():
+                linear(q, k, v, causal=causal, chunk_size=c).backward(do)
         elif kind == "nala":
             def run():
                 nala(q, k, v, causal=causal).backward(do)
@@ -74,8 +88,13 @@ def memory_case(kind: str, n: int, causal: bool, threads: int = 1) -> None:
     make_case(kind, n, causal)()
 
 
+CHUNKS = (16, 32, 128)   # besides the default 64, timed at N = 16k (causal)
+
+
 def kinds_for(n: int, causal: bool) -> list[str]:
     out = ["floor", "floor-2d", "linear", "nala"]
+    if n == 16384 and causal:
+        out += [f"linear-c{c}" for c in CHUNKS] + ["bmm64", "mm"]
     if n <= SDPA_MAX[causal]:
         out.append("sdpa")
     return out
@@ -136,13 +155,39 @@ def allocation(n: int) -> list[dict]:
     return rows
 
 
+# With a fixed threshold of 1 MiB every large buffer is its own mapping, unmapped at free: VmHWM is then the peak of
+# live memory, without the freed heap memory glibc keeps resident under its default (dynamic) threshold.
+LIVE_PEAK = {"MALLOC_MMAP_THRESHOLD_": str(2**20)}
+
+
+def memory_live(n: int) -> list[dict]:
+    """Peak memory at length ``n`` with :data:`LIVE_PEAK` in the children's environment."""
+    saved = {k: os.environ.get(k) for k in LIVE_PEAK}
+    os.environ.update(LIVE_PEAK)
+    try:
+        rows = []
+        for causal in (False, True):
+            row = {"causal": causal, "n": n}
+            for kind in ("floor", "floor-2d", "linear", "nala"):
+                row[f"m_{kind}"] = int(testing.peak_memory(memory_case, kind, n, causal).above_baseline)
+            rows.append(row)
+            print(json.dumps({"live": True, **row}), flush=True)
+        return rows
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def memory(sizes: list[int]) -> list[dict]:
     rows = []
     for causal in (False, True):
         for n in sizes:
             row = {"causal": causal, "n": n}
             for kind in kinds_for(n, causal):
-                if kind == "sdpa" and n > 4096:
+                if (kind == "sdpa" and n > 4096) or kind.startswith("linear-c") or kind in ("bmm64", "mm"):
                     continue
                 peak = testing.peak_memory(memory_case, kind, n, causal)
                 row[f"m_{kind}"] = int(peak.above_baseline)
@@ -263,6 +308,11 @@ def accuracy(epochs: int, seeds: list[int], attentions: list[str], levels: list[
     return rows
 
 
+def _threads_of(cmd: str) -> set[int]:
+    m = re.search(r"--threads[ =](\S+)", cmd)
+    return {int(t) for t in (m.group(1) if m else "1,2").split(",")}
+
+
 def _fmt_t(x):
     return "–" if x is None else (f"{x * 1000:.1f} ms" if x < 1 else f"{x:.2f} s")
 
@@ -277,9 +327,9 @@ def write(results: dict, command: str) -> None:
     tmp.write_text(json.dumps(results, indent=1))
     os.replace(tmp, OUT_JSON)
     lines = ["# linear_attention: measured results", "",
-             f"Machine: {results['machine']}. Everything below was measured on this 2-core CPU (shared with other "
-             "jobs while measuring); no GPU was lent to this session, so the Triton kernels are proven equal to the "
-             "reference under the interpreter (tests) but not timed.", ""]
+             f"Machine: {results['machine']}. Everything below was measured on this 2-core CPU; no GPU was lent, "
+             "so the Triton kernels are proven equal to the reference under the interpreter (tests) but not timed.",
+             ""]
     sp = results.get("speed")
     if sp:
         lines += ["## Speed: forward+backward, B=1, H=4, head dim 64, float32", "",
@@ -299,6 +349,18 @@ def write(results: dict, command: str) -> None:
                 f"{_fmt_t(r['t_floor'])} | {_fmt_t(r['t_linear'])} | {r['t_linear'] / r['t_floor']:.2f} | {vs_lin} | "
                 f"{_fmt_t(r['t_floor-2d'])} | {_fmt_t(r['t_nala'])} | {r['t_nala'] / r['t_floor-2d']:.2f} | "
                 f"{vs_nala} |")
+        chunked = [r for r in sp if "t_linear-c16" in r]
+        if chunked:
+            lines += ["", "Causal elu+1 linear attention at other chunk sizes (N = 16k, same runs as the rows above), "
+                      "and what a 64×64 block costs: *bmm64* = N/64·H products of 64×64 blocks, *mm* = one "
+                      "(N·H, 64)·(64, 64) product of the same flops (forward only):", "",
+                      "| threads | chunk 16 | chunk 32 | chunk 64 | chunk 128 | best/floor | bmm64 | mm | bmm64/mm |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for r in chunked:
+                ts = [r["t_linear-c16"], r["t_linear-c32"], r["t_linear"], r["t_linear-c128"]]
+                lines.append(f"| {r['threads']} | " + " | ".join(_fmt_t(t) for t in ts) +
+                             f" | {min(ts) / r['t_floor']:.2f} | {_fmt_t(r['t_bmm64'])} | {_fmt_t(r['t_mm'])} | "
+                             f"{r['t_bmm64'] / r['t_mm']:.2f} |")
         lines += ["", "Log-log slope of time vs N from 4k to 64k (least squares over the measured sizes ≥ 4k):", "",
                   "| threads | causal | linear | nala | floor |", "|---|---|---|---|---|"]
         for row in results["slopes_time"]:
@@ -334,6 +396,20 @@ def write(results: dict, command: str) -> None:
             lines.append(f"| {'yes' if r['causal'] else 'no'} | {r['n']} | {_fmt_m(r['m_floor'])} | "
                          f"{_fmt_m(r['m_linear'])} | {r['m_linear'] / r['m_floor']:.2f} | {_fmt_m(r['m_floor-2d'])} | "
                          f"{_fmt_m(r['m_nala'])} | {r['m_nala'] / r['m_floor-2d']:.2f} | {_fmt_m(r.get('m_sdpa'))} |")
+        live = results.get("memory_live")
+        if live:
+            lines += ["", "The same cases at N = 16k with `" + " ".join(f"{k}={v}" for k, v in LIVE_PEAK.items()) +
+                      "` in the children's environment: every buffer of 1 MiB or more is then its own mapping, "
+                      "returned at free, so VmHWM is the peak of live memory (glibc's default dynamic threshold "
+                      "serves 16 MiB buffers from its heap after the first free and keeps freed heap memory "
+                      "resident; at 64k, 64 MiB buffers are above its 32 MiB cap and are always mappings).", "",
+                      "| causal | floor | linear | linear/floor | floor-2d | nala | nala/floor-2d |",
+                      "|---|---|---|---|---|---|---|"]
+            for r in live:
+                lines.append(f"| {'yes' if r['causal'] else 'no'} | {_fmt_m(r['m_floor'])} | "
+                             f"{_fmt_m(r['m_linear'])} | {r['m_linear'] / r['m_floor']:.2f} | "
+                             f"{_fmt_m(r['m_floor-2d'])} | {_fmt_m(r['m_nala'])} | "
+                             f"{r['m_nala'] / r['m_floor-2d']:.2f} |")
         lines += ["", "Log-log slope of peak memory vs N (sizes ≥ 4k):", "", "| causal | linear | nala | floor |",
                   "|---|---|---|---|"]
         for row in results["slopes_memory"]:
@@ -440,8 +516,7 @@ def goal_note(results: dict) -> str:
                  f"{rr(('no fresh pages', False), 'linear', 'floor'):.2f}× (causal "
                  f"{rr(('default', True), 'linear', 'floor'):.2f}×/{rr(('default', True), 'nala', 'floor-2d'):.2f}× → "
                  f"{rr(('no fresh pages', True), 'linear', 'floor'):.2f}×/"
-                 f"{rr(('no fresh pages', True), 'nala', 'floor-2d'):.2f}×). Run-to-run spread on this shared machine "
-                 "is large (NaLa non-causal measured 1.4–2.5× its floor at 16k across runs today).\n")
+                 f"{rr(('no fresh pages', True), 'nala', 'floor-2d'):.2f}×).\n")
     fm = nc["t_nala"] - nc["t_floor-2d"]
     sdpa_f2 = nc["t_sdpa"] / nc["t_floor-2d"]
     reach = ("cannot be met in this run even by the floor" if sdpa_floor < 200 else
@@ -450,9 +525,39 @@ def goal_note(results: dict) -> str:
     nala_bound = ("so not even a free feature map reaches 200×" if sdpa_f2 < 200 else
                   "so 200× needs NaLa within " + f"{sdpa_f2 / 200:.2f}× of that floor")
     slopes = [r for r in results.get("slopes_time") or [] if max(r["linear"], r["nala"]) > 1.1]
-    slope_note = ("- **Time slope above 1.1 (1 thread, 4k–64k)**: at 64k each (N, 64) tensor is 64 MiB and leaves "
-                  "the\n  cache, so the element-wise passes become DRAM-bound while the floor's matmuls stay "
-                  "compute-bound.\n") if slopes else ""
+    floors = ", ".join(f"{r['floor']:.2f}" for r in results.get("slopes_time") or [])
+    slope_note = ("- **Time slope above 1.1 (4k–64k)**: the ratios to the floor grow from 16k to 64k, where each "
+                  "(N, 64) tensor is 64 MiB\n  and the element-wise passes run from DRAM, while the floor's matmuls "
+                  f"stay compute-bound (the floor's own slopes: {floors}).\n") if slopes else ""
+    chunk = ""
+    if "t_linear-c16" in ca:
+        sizes = {16: ca["t_linear-c16"], 32: ca["t_linear-c32"], 64: ca["t_linear"], 128: ca["t_linear-c128"]}
+        best = min(sizes, key=sizes.get)
+        blk = ca["t_bmm64"] / ca["t_mm"]
+        chunk = (f" The 64×64 blocks run {blk:.2f}× slower per flop than one large product (bmm64/mm above), so "
+                 f"the matmuls alone cost ≈ {14 / 6 * blk:.2f}× the floor; the rest is the element-wise passes "
+                 "(feature map, normaliser, masks) and the scans over chunk states. Of chunks 16–128 the fastest "
+                 f"here is {best} ({sizes[best] / ca['t_floor']:.2f}× the floor).")
+    mem = {(r["causal"], r["n"]): r for r in results.get("memory") or []}
+    live = {r["causal"]: r for r in results.get("memory_live") or []}
+    mem_note = ""
+    misses = [(c, k, fl) for c in (False, True) for k, fl in (("linear", "floor"), ("nala", "floor-2d"))
+              if (c, 16384) in mem and mem[(c, 16384)][f"m_{k}"] / mem[(c, 16384)][f"m_{fl}"] > 1.5]
+    if misses:
+        def ratio(r, k, fl):
+            return r[f"m_{k}"] / r[f"m_{fl}"]
+
+        items = "; ".join(f"{k} {'causal' if c else 'non-causal'} {ratio(mem[(c, 16384)], k, fl):.2f}×"
+                          + (f" (live peak {ratio(live[c], k, fl):.2f}×)" if c in live else "")
+                          for c, k, fl in misses)
+        at64 = "; ".join(f"{k} {'causal' if c else 'non-causal'} {ratio(mem[(c, 65536)], k, fl):.2f}×"
+                         for c, k, fl in misses if (c, 65536) in mem)
+        mem_note = (f"- **Peak memory above 1.5× the floor case at 16k**: {items}. The live peak is what the code "
+                    "holds; the rest is freed heap memory that glibc keeps resident under its default threshold"
+                    + (f" (at 64k, where every buffer is a mapping: {at64})" if at64 else "")
+                    + ". Besides the saved features, v and o, the causal backward holds at most five (N, 64)-sized "
+                    "buffers (the scaled output gradient, the prefix-state gradients, the three input gradients): "
+                    "the chunk blocks A and prefix states S_<c are recomputed, not saved.\n")
     two2 = {(r["causal"], r["n"]): r for r in results.get("speed") or [] if r["threads"] == 2}
     if (False, 16384) in two2 and (True, 16384) in two2:
         n2, c2 = two2[(False, 16384)], two2[(True, 16384)]
@@ -460,10 +565,9 @@ def goal_note(results: dict) -> str:
                f"{n2['t_linear'] / n2['t_floor']:.2f}× and NaLa {n2['t_nala'] / n2['t_floor-2d']:.2f}× their floors, "
                f"causal {c2['t_linear'] / c2['t_floor']:.2f}× and {c2['t_nala'] / c2['t_floor-2d']:.2f}×; the floor "
                f"itself ran {nc['t_floor'] / n2['t_floor']:.2f}× (non-causal) and {ca['t_floor'] / c2['t_floor']:.2f}× "
-               "(causal) faster than with 1 thread.")
+               "(causal) faster than with 1 thread, the element-wise passes less so.")
     else:
-        two = ("- **2 threads**: not measured (the 2 cores are shared with other jobs; an earlier 2-thread run "
-               "measured contention, not the kernels).")
+        two = "- **2 threads**: not measured."
     return f"""What bounds the misses (1 thread, N = 16k, from the rows above):
 
 - **≥ 200× SDPA** {reach}: this torch's SDPA runs a fused CPU kernel ({nc['t_sdpa']:.1f} s at 16k, one call,
@@ -471,26 +575,20 @@ def goal_note(results: dict) -> str:
   {nc['t_sdpa'] / nc['t_linear']:.0f}× ({nc['t_linear'] / nc['t_floor']:.2f}× its floor). NaLa reaches
   {nc['t_sdpa'] / nc['t_nala']:.0f}×: its feature dimension is 2D, so its bare matmuls (floor-2d) do twice the work and
   are already only {sdpa_f2:.0f}× faster than SDPA, {nala_bound}.
-- **NaLa non-causal {nc['t_nala'] / nc['t_floor-2d']:.2f}× its floor** (was 3.96× before the feature maps were rewritten
-  with one power pass forward, one log pass backward and no (N, 2D) temporaries): the remaining {fm * 1000:.0f} ms
-  above the floor are the feature maps, whose (N, 2D) outputs and gradients are fresh allocations (every first
-  touch of a new page costs a fault: ~35 ms per fresh 32 MiB buffer here against ~3 ms to fill a warm one), plus
-  one power and one log over N·D elements (~20–50 ms each). Fusing them into the attention needs a compiled
-  kernel; the Triton backend fuses elu/relu but still runs NaLa's row-wise map in PyTorch.
+- **NaLa non-causal {nc['t_nala'] / nc['t_floor-2d']:.2f}× its floor**: the remaining {fm * 1000:.0f} ms above the
+  floor are the feature maps (a norm, tanh and power pass forward, a log pass backward, over N·D elements) and their
+  (N, 2D) outputs and gradients, new tensors each call whose first touch pays page faults (the allocation table).
+  Fusing the map into the attention needs a compiled kernel; the Triton backend fuses elu/relu but still runs
+  NaLa's row-wise map in PyTorch.
 {alloc}- **Causal chunked {ca['t_linear'] / ca['t_floor']:.2f}× (linear) and
   {ca['t_nala'] / ca['t_floor-2d']:.2f}× (NaLa) their floor**: with chunk C = F = Dv = 64 the intra-chunk
-  blocks (A = φ(Q_c)φ(K_c)ᵀ, A·V_c and their gradients) double the matmul work by construction (the floor has
-  no intra-chunk term: 6 matmuls of N·64·64 against ~13 here), and 256 small 64×64 batched matmuls per head
-  run ~1.5× slower per flop than the floor's large ones (measured here: 46 ms for 1024 of them against 31 ms
-  for the same flops in one matmul). Chunks of 32 are no faster (more chunk states), 16 and 128 slower.
-{slope_note}- **Causal peak memory above 1.5× the floor case**: the backward holds the chunk blocks, their gradient, the
-  scaled output gradient, the prefix states and their gradients besides the saved features.
-- **fla**: flash-linear-attention cannot be imported on this CPU (see the issue), so no same-run comparison; against
-  the issue's 0.75 s for its naive chunk form the causal linear form here takes {ca['t_linear']:.2f} s (1 thread; the
-  absolute times carry this shared machine's load — this run's causal floor took {ca['t_floor']:.2f} s, an earlier
-  run's 0.21 s — so only same-run ratios compare).
+  blocks (A = φ(Q_c)φ(K_c)ᵀ, A·V_c and their gradients) add matmul work that the floor does not have: 14 matmuls
+  of N·64·64 here (4 forward, 10 backward, two of which recompute A and S_<c) against the floor's 6, 2.33× its
+  flops by construction.{chunk}
+{slope_note}{mem_note}- **fla**: flash-linear-attention cannot be imported on this CPU (see the issue), so no same-run
+  comparison; against the issue's 0.75 s for its naive chunk form the causal linear form here takes
+  {ca['t_linear']:.2f} s (1 thread; absolute times carry the machine's load, so only same-run ratios compare).
 {two}"""
-
 
 
 def main() -> None:
@@ -511,13 +609,13 @@ def main() -> None:
     results.setdefault("commands", {})
     cmd = "python benchmarks/linear_attention.py " + " ".join(sys.argv[1:])
     if "speed" in parts:
-        reps = {1024: 7, 4096: 5, 16384: 3, 65536: 2}
+        reps = {1024: 9, 4096: 7, 16384: 7, 65536: 3}
         new = speed(sizes, [int(t) for t in args.threads.split(",")], reps)
         ran = {r["threads"] for r in new}           # rows of thread counts not run now are kept
         results["speed"] = [r for r in results.get("speed", []) if r["threads"] not in ran] + new
         cmds = results["commands"].get("speed", [])
         cmds = [cmds] if isinstance(cmds, str) else cmds
-        results["commands"]["speed"] = [c for c in cmds if c != cmd] + [cmd]
+        results["commands"]["speed"] = [c for c in cmds if not _threads_of(c) <= ran] + [cmd]
         big = [r for r in results["speed"] if r["n"] >= 4096]
         results["slopes_time"] = []
         for t in sorted({r["threads"] for r in big}):
@@ -532,6 +630,7 @@ def main() -> None:
         results["commands"]["allocation"] = cmd
     if "memory" in parts:
         results["memory"] = memory(sizes)
+        results["memory_live"] = memory_live(16384) if 16384 in sizes else []
         results["commands"]["memory"] = cmd
         results["slopes_memory"] = []
         for c in (False, True):
