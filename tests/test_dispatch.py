@@ -250,6 +250,40 @@ def test_calls_run_what_select_names(traced, monkeypatch):
             assert ran == [op.select(x)[0]], (env, x.shape, x.dtype)
 
 
+def test_an_operator_without_an_available_backend_calls_its_reference_keyless(register, monkeypatch):
+    """No backend can run in this process and no override is set: calls skip the dispatch key (no plan is built);
+    a backend registered later, or HYPERZOO_BACKEND set, is honoured from the next call."""
+    monkeypatch.delenv("HYPERZOO_BACKEND", raising=False)
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    ran = []
+
+    def impl(name):
+        def fn(x):
+            ran.append(name)
+            return x
+        return fn
+
+    def hook(registrar):
+        registrar.operator("toy3.same", impl("reference"))
+        registrar.backend("toy3.same", "gpu", impl("gpu"), is_available=lambda: False)
+
+    def later(registrar):
+        registrar.backend("toy3.same", "cpu", impl("cpu"))
+
+    register("toy3", hook)
+    op = core.get_operator("toy3.same")
+    op(torch.ones(2))
+    op(torch.ones(3, dtype=torch.float64))
+    assert ran == ["reference", "reference"] and not op._plans
+    monkeypatch.setenv("HYPERZOO_BACKEND", "toy3.same=gpu")     # asked for: the full rules (a logged fallback)
+    op(torch.ones(2))
+    assert ran[-1] == "reference" and op._plans
+    monkeypatch.delenv("HYPERZOO_BACKEND")
+    register("toy3b", later)
+    op(torch.ones(2))
+    assert ran[-1] == "cpu"
+
+
 def test_environment_changes_are_honoured_after_caching(traced, monkeypatch, caplog):
     op, ran, _, _ = traced
     x = torch.ones(4)

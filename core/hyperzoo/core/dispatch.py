@@ -271,6 +271,7 @@ class Operator:
         self._entry = entry
         self.backends: dict[str, Backend] = {b.name: b for b in sorted(backends, key=lambda b: -b.priority)}
         self._plans: dict[tuple, Callable[..., Any]] = {}
+        self._only_reference: Callable[..., Any] | None = None   # set once no backend is available in this process
         self._generation = _generation
 
     def _refresh(self) -> None:
@@ -379,11 +380,18 @@ class Operator:
             return fn(*args, **kwargs)
         if self._generation != _generation:
             self._refresh()
+        env_backend, env_interpret = _env_get(_K_BACKEND), _env_get(_K_INTERPRET)
+        if env_backend is None and env_interpret is None:   # no override: without an available backend (cached per
+            only = self._only_reference                      # process) every call runs the reference, keyless
+            if only is None and not any(b.available()[0] for b in self.backends.values()):
+                only = self._only_reference = self.reference
+            if only is not None:
+                return only(*args, **kwargs)
         # dispatch_key(args, kwargs), inlined: this is the hot path
         if _Tensor is None:
             _bind_torch()
         tensor = _Tensor
-        key: list[Any] = [_env_get(_K_BACKEND), _env_get(_K_INTERPRET), _grad_enabled()]
+        key: list[Any] = [env_backend, env_interpret, _grad_enabled()]
         for a in args:
             if isinstance(a, tensor):
                 key += (a.device, a.dtype, a.requires_grad)
