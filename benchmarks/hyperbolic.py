@@ -108,8 +108,26 @@ def part_conv(repeats: int) -> list[dict]:
 
 
 # -- primitives ---------------------------------------------------------------------------------------------------
-def part_primitives(repeats: int, n: int = 1_000_000, d: int = 16) -> list[dict]:
+def _primitive_pairs(x, y, u, m, k) -> dict:
+    """(ours, geoopt) callables per primitive, on the same inputs (geoopt's maps projected as ours are)."""
     import geoopt.manifolds.stereographic.math as gm
+
+    import hyperzoo.hyperbolic as H
+
+    return {
+        "mobius_add": (lambda: H.mobius_add(x, y), lambda: gm.mobius_add(x, y, k=k)),
+        "dist": (lambda: H.dist(x, y), lambda: gm.dist(x, y, k=k)),
+        "dist0": (lambda: H.dist0(x), lambda: gm.dist0(x, k=k)),
+        "expmap0": (lambda: H.expmap0(u), lambda: gm.project(gm.expmap0(u, k=k), k=k)),
+        "logmap0": (lambda: H.logmap0(x), lambda: gm.logmap0(x, k=k)),
+        "expmap": (lambda: H.expmap(x, u), lambda: gm.project(gm.expmap(x, u, k=k), k=k)),
+        "logmap": (lambda: H.logmap(x, y), lambda: gm.logmap(x, y, k=k)),
+        "mobius_matvec": (lambda: H.mobius_matvec(m, x), lambda: gm.project(gm.mobius_matvec(m, x, k=k), k=k)),
+        "project": (lambda: H.project(x), lambda: gm.project(x, k=k)),
+    }
+
+
+def part_primitives(repeats: int, n: int = 1_000_000, d: int = 16) -> list[dict]:
     import torch
 
     import hyperzoo.hyperbolic as H
@@ -122,19 +140,7 @@ def part_primitives(repeats: int, n: int = 1_000_000, d: int = 16) -> list[dict]
         u = torch.randn(n, d, generator=g) * 0.25
         x, y = H.expmap0(u), H.expmap0(torch.randn(n, d, generator=g) * 0.25)
         m = torch.randn(d, d, generator=g) / d ** 0.5
-        k = torch.tensor(-1.0)
-        ops = {
-            "mobius_add": (lambda: H.mobius_add(x, y), lambda: gm.mobius_add(x, y, k=k)),
-            "dist": (lambda: H.dist(x, y), lambda: gm.dist(x, y, k=k)),
-            "dist0": (lambda: H.dist0(x), lambda: gm.dist0(x, k=k)),
-            "expmap0": (lambda: H.expmap0(u), lambda: gm.project(gm.expmap0(u, k=k), k=k)),
-            "logmap0": (lambda: H.logmap0(x), lambda: gm.logmap0(x, k=k)),
-            "expmap": (lambda: H.expmap(x, u), lambda: gm.project(gm.expmap(x, u, k=k), k=k)),
-            "logmap": (lambda: H.logmap(x, y), lambda: gm.logmap(x, y, k=k)),
-            "mobius_matvec": (lambda: H.mobius_matvec(m, x), lambda: gm.project(gm.mobius_matvec(m, x, k=k), k=k)),
-            "project": (lambda: H.project(x), lambda: gm.project(x, k=k)),
-        }
-        for name, (ours, theirs) in ops.items():
+        for name, (ours, theirs) in _primitive_pairs(x, y, u, m, torch.tensor(-1.0)).items():
             t = medians(interleaved({"ours": ours, "geoopt": theirs}, repeats=repeats, warmup=1))
             a, b = ours().double(), theirs().double()
             err = float(((a - b).abs() / (b.abs() + 1e-6)).max())
@@ -164,10 +170,12 @@ def part_numerics() -> list[dict]:
         y = (torch.randn(len(x), 16, generator=g) * 0.1)
         exact = torch.tensor([float(2 * mpmath.atanh(mpmath.sqrt(mpmath.fsum(mpmath.mpf(float(t)) ** 2 for t in row))))
                               for row in x])
-        for name, fn in (("ours", lambda: (H.dist(x, y), H.logmap0(x), H.dist0(x))),
-                         ("geoopt", lambda: (gm.dist(x, y, k=k), gm.logmap0(x, k=k), gm.dist0(x, k=k))),
-                         ("hypll", lambda: (hd.dist(x, y, c), hd.logmap0(x, c), hd.dist(torch.zeros_like(x), x, c)))):
-            d, lg, d0 = fn()
+        sides = {"ours": (H.dist, H.logmap0, H.dist0),
+                 "geoopt": (lambda a, b: gm.dist(a, b, k=k), lambda a: gm.logmap0(a, k=k), lambda a: gm.dist0(a, k=k)),
+                 "hypll": (lambda a, b: hd.dist(a, b, c), lambda a: hd.logmap0(a, c),
+                           lambda a: hd.dist(torch.zeros_like(a), a, c))}
+        for name, (dist, logmap0, dist0) in sides.items():
+            d, lg, d0 = dist(x, y), logmap0(x), dist0(x)
             rel = ((d0.double() - exact).abs() / exact)
             rows.append({"part": "numerics", "radius": radius, "side": name, "points": int(len(x)),
                          "dist_nonfinite": int((~torch.isfinite(d)).sum()),
@@ -298,7 +306,6 @@ def plot_disk(model, task, recipe: str = "ours") -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
 
     w = model.weight.detach().double()
     fig, ax = plt.subplots(figsize=(7, 7))
@@ -388,7 +395,8 @@ def part_bn(repeats: int) -> list[dict]:
     t = medians(interleaved({k: case(v) for k, v in layers.items()}, repeats=repeats, warmup=1))
     flat = x0.permute(0, 2, 3, 1).reshape(-1, 16).double()
     mid, fre = H.midpoint(flat), H.frechet_mean(flat, iters=100)
-    var = lambda m: float((H.dist(flat, m.reshape(1, -1)) ** 2).mean())
+    def var(m):
+        return float((H.dist(flat, m.reshape(1, -1)) ** 2).mean())
     return [{"part": "bn", "mean": k, "seconds": t[k], "vs_midpoint": t[k] / t["midpoint"],
              "frechet_variance_about_it": var(mid if k == "midpoint" else fre),
              "distance_between_the_means": float(H.dist(mid, fre))} for k in layers]
@@ -435,11 +443,12 @@ def write(results: dict) -> None:
     if conv:
         lines += ["## Poincaré conv 3x3 (16→16) + midpoint BN + ReLU, forward+backward, batch 32 of 16x32x32", "",
                   "`python benchmarks/hyperbolic.py --parts conv`", "",
-                  "| side | threads | time (ms) | × Euclidean | HypLL-midpoint ÷ this | peak RSS (MiB) | step peak above "
-                  "resident (MiB) |", "|---|---|---|---|---|---|---|"]
+                  "| side | threads | time (ms) | × Euclidean | HypLL-midpoint ÷ this | peak RSS (MiB) | "
+                  "step peak above resident (MiB) |", "|---|---|---|---|---|---|---|"]
         for r in conv:
             lines.append(f"| {r['side']} | {r['threads']} | {1e3 * r['seconds']:.1f} | {r['vs_euclidean']:.2f} | "
-                         f"{r['hypll_midpoint_over_this']:.2f} | {fmt(r.get('peak_mib', '')) if 'peak_mib' in r else ''}"
+                         f"{r['hypll_midpoint_over_this']:.2f} | "
+                         f"{fmt(r.get('peak_mib', '')) if 'peak_mib' in r else ''}"
                          f" | {fmt(r.get('step_mib', '')) if 'step_mib' in r else ''} |")
         lines.append("")
     prim = [r for r in results.get("rows", []) if r["part"] == "primitives"]
@@ -448,7 +457,8 @@ def write(results: dict) -> None:
                   "`python benchmarks/hyperbolic.py --parts primitives`", "",
                   "geoopt is called as its users do for a result on the ball (with its `project` where the op can "
                   "leave the ball; ours keeps outputs inside itself).", "",
-                  "| op | threads | ours (ms) | geoopt (ms) | geoopt ÷ ours | max rel. diff |", "|---|---|---|---|---|---|"]
+                  "| op | threads | ours (ms) | geoopt (ms) | geoopt ÷ ours | max rel. diff |",
+                  "|---|---|---|---|---|---|"]
         for r in prim:
             lines.append(f"| {r['op']} | {r['threads']} | {r['ours_ms']:.1f} | {r['geoopt_ms']:.1f} | "
                          f"{r['speedup']:.2f} | {fmt(r['max_rel_diff'])} |")

@@ -467,8 +467,9 @@ def psl_markdown(res: dict, command: str, seeds: int) -> list[str]:
              "(and its ratio to the true front's), IGD to the true front. `old-acquisition`: the earlier "
              "acquisition (GP mean, the metric's fixed 1.1 reference: candidates beyond it add nothing and were "
              "drawn at random); `data-ideal`: the earlier Tchebycheff ideal point z* = min y − 0.1 (the default is now "
-             "both papers' min(0, min y − 0.1)); `c=1`: the authors' run-script bandwidth factor; `lin2022`: PSL with its authors' step "
-             "(unit-length x-gradient of the augmented Tchebycheff max_i (v_i − z*_i)/λ_i + 0.01 Σ_i v_i); `paper-round`: a fresh model and "
+             "both papers' min(0, min y − 0.1)); `c=1`: the authors' run-script bandwidth factor; `lin2022`: PSL "
+             "with its authors' step (unit-length x-gradient of the augmented Tchebycheff max_i (v_i − z*_i)/λ_i + "
+             "0.01 Σ_i v_i); `paper-round`: a fresh model and "
              "Adam every round, 10 particles (and c = 1 for SVH-PSL), as the authors' code, still at 200 steps.", "",
              "| task | model | n | hypervolume | HV / true HV | HV / true HV per seed | IGD | s/run | run |",
              "|---|---|---|---|---|---|---|---|---|"]

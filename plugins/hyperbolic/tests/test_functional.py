@@ -170,7 +170,8 @@ def test_midpoint_properties(points):
 def test_frechet_mean_minimises_the_sum_of_squared_distances(points):
     x = points(25, 3, seed=9)
     mu = H.frechet_mean(x, iters=200)
-    f = lambda m: float((H.dist(m.expand_as(x), x) ** 2).sum())
+    def f(m):
+        return float((H.dist(m.expand_as(x), x) ** 2).sum())
     best = f(mu)
     g = torch.Generator().manual_seed(0)
     for _ in range(20):

@@ -24,7 +24,8 @@ _TABLE.update({name: _L for name in (
     "lorentz_project", "poincare_to_lorentz", "lorentz_to_poincare", "lorentz_check")})
 _TABLE.update({"poincare_fc": "ops.poincare_fc", "poincare_conv2d": "ops.poincare_conv2d"})
 _TABLE.update({name: "layers" for name in (
-    "PoincareLinear", "PoincareMLR", "ToBall", "hyperplane_logits", "PoincareConv2d", "MidpointBatchNorm2d", "MidpointBatchNorm",
+    "PoincareLinear", "PoincareMLR", "ToBall", "hyperplane_logits", "PoincareConv2d", "MidpointBatchNorm2d",
+    "MidpointBatchNorm",
     "FrechetBatchNorm2d", "PoincareReLU", "PoincareResidual", "HyperbolicProjectionHead", "RadiusScaling",
     "PoincareEmbedding", "ball_parameter")})
 _TABLE.update({"functional": None, "lorentz": None, "layers": None, "models": None, "losses": None})

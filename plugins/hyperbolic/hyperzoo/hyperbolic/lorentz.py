@@ -55,7 +55,8 @@ def lorentz_project(x: torch.Tensor, *, c: float | torch.Tensor = 1.0) -> torch.
     return torch.cat([x0, xs], -1)
 
 
-def lorentz_dist(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0, keepdim: bool = False) -> torch.Tensor:
+def lorentz_dist(x: torch.Tensor, y: torch.Tensor, *, c: float | torch.Tensor = 1.0,
+                 keepdim: bool = False) -> torch.Tensor:
     """Geodesic distance (1/√c) arcosh(1 + (c/2)⟨x − y, x − y⟩_L)."""
     _check_float(x, "x", "lorentz_dist")
     _check_float(y, "y", "lorentz_dist")

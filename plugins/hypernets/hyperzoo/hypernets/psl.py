@@ -16,7 +16,8 @@ both papers' code):
 
 Each round fits the GPs (marginal likelihood, Adam), trains the hypernetwork, then evaluates the ``batch``
 candidates (from 200 sampled preferences) that greedily add the most hypervolume to the evaluated front under
-their predicted LCB, with the nadir of the compared points as the reference point (both papers' code). The ZDT1–3 (2 objectives) and DTLZ2 (3 objectives) problems and their true fronts are here too.
+their predicted LCB, with the nadir of the compared points as the reference point (both papers' code). The ZDT1–3
+(2 objectives) and DTLZ2 (3 objectives) problems and their true fronts are here too.
 """
 
 from __future__ import annotations
@@ -191,8 +192,8 @@ class ParetoHypernet(nn.Module):
 
     def lin2022_surrogate(self, prefs: torch.Tensor, x: torch.Tensor, scalarised) -> torch.Tensor:
         """The PSL step of Lin et al. (2022) as their released code (and the SVH-PSL authors' PSL baseline)
-        computes it: with ``v = LCB(x_k)``, ``a_k = argmax_i (v_k,i − z*_i) / λ_k,i`` (λ + 1e-4, as the code) and the augmented
-        inverse-weight Tchebycheff direction in solution space
+        computes it: with ``v = LCB(x_k)``, ``a_k = argmax_i (v_k,i − z*_i) / λ_k,i`` (λ + 1e-4, as the code) and the
+        augmented inverse-weight Tchebycheff direction in solution space
 
             d_k = ∇_x [(v_k,a_k − z*_a_k) / λ_k,a_k + 0.01 Σ_i v_k,i],   d̂_k = d_k / ‖d_k‖,
 

@@ -4,8 +4,8 @@
 
 It equals the Einstein midpoint of the Klein model (k = 2x/(1 + c‖x‖²), γ = 1/√(1 − c‖k‖²),
 m_K = Σ wγk / Σ wγ) mapped back to the ball. λᵢ uses the accurate conformal denominator; 1 − c‖y‖² is computed
-from the stored y the same way and clamped at the dtype's tiny (y is a Klein point, ‖y‖ ≤ 1/√c up to rounding); the result is
-kept strictly inside the ball. Cost: one pass over the points, O(N d).
+from the stored y the same way and clamped at the dtype's tiny (y is a Klein point, ‖y‖ ≤ 1/√c up to rounding);
+the result is kept strictly inside the ball. Cost: one pass over the points, O(N d).
 """
 
 from __future__ import annotations

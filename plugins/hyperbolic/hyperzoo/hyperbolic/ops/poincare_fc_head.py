@@ -16,8 +16,8 @@ and evaluates y without overflow by a per-row shift M = max_k |a_k| (exact algeb
 
     w'_k = e^{−M} sinh(a_k),   Q = Σ w'²,   E = e^{−M},   R = √(E² + Q),   y_k = w'_k / (√c (E + R))
 
-(so 1 − c‖y‖² = 2E/(E + R) > 0 for every finite input). Backward (hand-written; saves p, A, √(1 + A²), asinh A and w' — five (N, m) tensors — instead of
-autograd's ~15, and recomputes cosh a), with G = Σ_k gy_k w'_k,
+(so 1 − c‖y‖² = 2E/(E + R) > 0 for every finite input). Backward (hand-written; saves p, A, √(1 + A²), asinh A
+and w' — five (N, m) tensors — instead of autograd's ~15, and recomputes cosh a), with G = Σ_k gy_k w'_k,
 C_k = e^{−M} cosh(a_k):
 
     ∂L/∂a_k = (gy_k/(E + R) − w'_k G / ((E + R)² R)) · C_k / √c
