@@ -9,7 +9,8 @@ Parts: ``speed`` (forward+backward, B=1, H=4, head dim 64, float32, what the dis
 with nothing else, at the operator's feature dimension; interleaved repeats, medians, 1 and 2 threads), ``memory``
 (peak resident memory of one forward+backward from a fresh subprocess per case, VmHWM after a reset, minus the
 child's resident set just before the case), ``accuracy`` (softmax vs each linear attention on mqar at two
-difficulty levels through core.run, parameter counts within ±10%).
+difficulty levels through core.run, parameter counts within ±10%). ``--gpu`` (CUDA only, run by scripts/gpu-check):
+our Triton kernels against flash-linear-attention's and SDPA, docs/results/linear_attention_gpu.md.
 """
 
 from __future__ import annotations
@@ -591,6 +592,118 @@ def goal_note(results: dict) -> str:
 {two}"""
 
 
+# -- GPU (scripts/gpu-check runs `--gpu`) --------------------------------------------------------------------------
+OUT_GPU = ROOT / "docs/results/linear_attention_gpu.md"
+GPU_SIZES = (1024, 4096, 16384, 65536)
+
+
+def gpu_case(kind: str, n: int, causal: bool, dtype):
+    """One CUDA forward+backward: our Triton ``linear`` (elu+1) / ``nala``, flash-linear-attention's Triton chunk
+    kernel on the same elu+1 features (its (B, T, H, K) layout, built in it), or SDPA (flash where it applies)."""
+    import torch.nn.functional as F
+
+    from hyperzoo import core
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    shape = (B, n, H, D) if kind.startswith("fla") else (B, H, n, D)
+    q, k, v = (torch.randn(shape, generator=g, device="cuda", dtype=dtype).requires_grad_() for _ in range(3))
+    do = torch.randn(shape, generator=g, device="cuda", dtype=dtype)
+    if kind in ("linear", "nala"):
+        op = core.get_operator(f"linear_attention.{kind}")
+        return lambda: op(q, k, v, causal=causal, backend="triton").backward(do)
+    if kind == "sdpa":
+        return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal).backward(do)
+    from fla.ops.linear_attn import chunk_linear_attn, fused_chunk_linear_attn
+
+    fn = chunk_linear_attn if kind == "fla-chunk" else fused_chunk_linear_attn
+
+    def run():
+        fq, fk = (torch.where(t > 0, t + 1, torch.exp(t.clamp(max=0))) for t in (q, k))   # elu+1, as ours
+        fn(fq, fk, v, normalize=True)[0].backward(do)
+    return run
+
+
+def gpu_time(fn, repeats: int = 10) -> tuple[float, int]:
+    """Median CUDA-event time (s) of ``fn`` after three warm-up calls (compilation, autotuning), and the peak of
+    allocated memory (bytes) of one call."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) / 1000)
+    return float(np.median(times)), int(peak)
+
+
+def gpu(sizes=GPU_SIZES, dtype_name: str = "bfloat16") -> list[dict]:
+    """Every case at every size, rows written as they finish (a run cut short by a time limit keeps its rows)."""
+    if not torch.cuda.is_available():
+        raise SystemExit("benchmarks/linear_attention.py --gpu: no CUDA GPU visible to torch; run it on a GPU")
+    dtype = getattr(torch, dtype_name)
+    why = None
+    try:
+        import fla.ops.linear_attn  # noqa: F401
+        peers = ["fla-chunk", "fla-fused-chunk"]
+    except Exception as e:   # reported in the table, not hidden
+        peers, why = [], f"{type(e).__name__}: {e}"
+    rows = []
+    for causal in (False, True):
+        for n in sizes:
+            row = {"causal": causal, "n": n, "dtype": dtype_name}
+            for kind in ["linear", "nala", "sdpa"] + (peers if causal else []):
+                try:
+                    row[f"t_{kind}"], row[f"m_{kind}"] = gpu_time(gpu_case(kind, n, causal, dtype))
+                except Exception as e:   # e.g. out of memory: the row says so
+                    row[f"error_{kind}"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+                torch.cuda.empty_cache()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            write_gpu(rows, torch.cuda.get_device_name(0), why)
+    return rows
+
+
+def _gpu_cell(r: dict, k: str) -> str:
+    if f"t_{k}" in r:
+        return f"{_fmt_t(r[f't_{k}'])}, {_fmt_m(r[f'm_{k}'])}"
+    return r.get(f"error_{k}", "–").split(":")[0]
+
+
+def _gpu_ratio(r: dict, a: str, b: str) -> str:
+    return f"{r[f't_{a}'] / r[f't_{b}']:.2f}" if f"t_{a}" in r and f"t_{b}" in r else "–"
+
+
+def write_gpu(rows: list[dict], device: str, fla_missing: str | None) -> None:
+    kinds = ["linear", "nala", "sdpa", "fla-chunk", "fla-fused-chunk"]
+    lines = ["# linear_attention on a GPU", "", f"Device: {device}, torch {torch.__version__}. "
+             "`python benchmarks/linear_attention.py --gpu` (run by `scripts/gpu-check`). Forward+backward, B=1, "
+             f"H={H}, head dim {D}, {rows[0]['dtype']}; median of 10 CUDA-event timings after 3 warm-up calls; peak "
+             "allocated memory of one call. *linear*/*nala*: our Triton kernels (causal: chunked); *fla-chunk*, "
+             "*fla-fused-chunk*: flash-linear-attention's `chunk_linear_attn` / `fused_chunk_linear_attn` on the "
+             "same elu+1 features (causal only: fla has no non-causal linear attention); *sdpa*: "
+             "`F.scaled_dot_product_attention`.", ""]
+    if fla_missing:
+        lines += [f"flash-linear-attention could not be imported here ({fla_missing}): no fla columns.", ""]
+    lines += ["| causal | N | " + " | ".join(kinds) + " | fla-chunk / linear | SDPA / linear | SDPA / nala |",
+              "|---|---|" + "---|" * (len(kinds) + 3)]
+    for r in rows:
+        lines.append(f"| {'yes' if r['causal'] else 'no'} | {r['n']} | " + " | ".join(_gpu_cell(r, k) for k in kinds)
+                     + f" | {_gpu_ratio(r, 'fla-chunk', 'linear')} | {_gpu_ratio(r, 'sdpa', 'linear')} | "
+                     f"{_gpu_ratio(r, 'sdpa', 'nala')} |")
+    tmp = OUT_GPU.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, OUT_GPU)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--parts", default="speed,memory,accuracy")
@@ -600,7 +713,11 @@ def main() -> None:
     p.add_argument("--seeds", default="0")
     p.add_argument("--attentions", default=",".join(ACC_MODELS))
     p.add_argument("--levels", default=",".join(ACC_LEVELS))
+    p.add_argument("--gpu", action="store_true", help="only the CUDA table (docs/results/linear_attention_gpu.md)")
     args = p.parse_args()
+    if args.gpu:
+        gpu()
+        return
     parts = set(args.parts.split(","))
     sizes = [int(s) for s in args.sizes.split(",")]
     results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
