@@ -6,15 +6,16 @@ import pytest
 import torch
 
 
-def explicit(fq, fk, v, *, causal=False, eps=1e-6, s0=None, z0=None, normalize=True):
-    """o_i = Σ_j A_ij v_j / (Σ_j A_ij + eps), A = fq fkᵀ (lower-triangular when causal), by loops over i, j."""
+def explicit(fq, fk, v, *, causal=False, eps=1e-6, s0=None, z0=None, normalize=True, block=1):
+    """o_i = Σ_j A_ij v_j / (Σ_j A_ij + eps), A = fq fkᵀ, by loops over i, j; causal: j up to the end of i's block of
+    ``block`` tokens (1: j ≤ i)."""
     b, h, n, _ = fq.shape
     m = fk.shape[2]
     out = torch.zeros(b, h, n, v.shape[-1], dtype=torch.float64)
     for i in range(n):
         num = torch.zeros(b, h, v.shape[-1], dtype=torch.float64)
         den = torch.zeros(b, h, dtype=torch.float64)
-        for j in range(i + 1 if causal else m):
+        for j in range(min(m, (i // block + 1) * block) if causal else m):
             a = (fq[:, :, i] * fk[:, :, j]).sum(-1)
             num += a[..., None] * v[:, :, j]
             den += a

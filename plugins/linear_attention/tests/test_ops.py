@@ -74,6 +74,52 @@ def test_causal_chunked_equals_recurrent_equals_masked_quadratic(name, chunk, or
 
 
 @pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("block", [2, 4, 16])   # N = 11: blocks that do and do not divide it, one longer than N
+def test_blockwise_causal_forms_equal_the_block_masked_quadratic_form(name, block, oracle):
+    """fla#411: a query sees every key of its block and of the blocks before (bidirectional within a block)."""
+    args, kw = _inputs(name, oracle)
+    op = core.get_operator(f"linear_attention.{name}")
+    fq, fk = _features(name, args, kw)
+    g = torch.Generator().manual_seed(6)
+    s0 = torch.rand(2, 3, fq.shape[-1], 5, generator=g, dtype=torch.float64)
+    z0 = torch.rand(2, 3, fq.shape[-1], generator=g, dtype=torch.float64) + 0.5
+    want = oracle.explicit(fq, fk, args[2], causal=True, s0=s0, z0=z0, eps=kw.get("eps", 1e-6), block=block)
+    assert not torch.allclose(want, oracle.explicit(fq, fk, args[2], causal=True, s0=s0, z0=z0,
+                                                    eps=kw.get("eps", 1e-6)))   # not token-causal
+    want_s, want_z = oracle.state(fk, args[2], s0, z0)
+    for mode in ("chunk", "recurrent", "quadratic"):
+        o, (s, z) = op(*args, **kw, causal=True, block_size=block, mode=mode, initial_state=(s0, z0),
+                       output_final_state=True)
+        torch.testing.assert_close(o, want, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(s, want_s, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(z, want_z, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["linear", "nala"])
+def test_blockwise_causal_chunked_gradients_match_finite_differences(name, oracle):
+    q, k, v = (t[:1, :2, :7].clone().requires_grad_() for t in oracle.qkv())
+    s0 = torch.rand(1, 2, 4 if name == "linear" else 8, 5, dtype=torch.float64, requires_grad=True)
+    z0 = (torch.rand(1, 2, s0.shape[2], dtype=torch.float64) + 0.5).requires_grad_()
+    op = core.get_operator(f"linear_attention.{name}")
+
+    def f(q, k, v, s0, z0):
+        o, (s, z) = op(q, k, v, causal=True, block_size=3, initial_state=(s0, z0), output_final_state=True)
+        return o, s, z
+    assert torch.autograd.gradcheck(f, (q, k, v, s0, z0))
+
+
+def test_blockwise_causal_options_are_checked():
+    q = k = v = torch.randn(1, 1, 6, 4)
+    op = core.get_operator("linear_attention.linear")
+    with pytest.raises(ValueError, match="block_size must be a positive int"):
+        op(q, k, v, causal=True, block_size=0)
+    with pytest.raises(ValueError, match="blockwise-causal attention: pass causal=True"):
+        op(q, k, v, block_size=3)
+    torch.testing.assert_close(op(q, k, v, causal=True, block_size=1), op(q, k, v, causal=True))
+    torch.testing.assert_close(op(q, k, v, causal=True, block_size=6), op(q, k, v))   # one block: non-causal
+
+
+@pytest.mark.parametrize("name", OPS)
 def test_state_carries_a_sequence_split_in_two(name, oracle):
     args, kw = _inputs(name, oracle, n=13)
     op = core.get_operator(f"linear_attention.{name}")

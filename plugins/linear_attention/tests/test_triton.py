@@ -100,3 +100,15 @@ def _to_cuda(x):
     if isinstance(x, dict):
         return {k: _to_cuda(y) for k, y in x.items()}
     return x
+
+
+def test_blockwise_causal_is_left_to_the_reference():
+    pytest.importorskip("triton", reason="needs triton (a test dependency): pip install triton")
+    from hyperzoo.linear_attention.ops import linear_triton
+
+    q = torch.randn(1, 1, 8, 4)
+    for supports in (linear_triton.supports_linear, linear_triton.supports_nala):
+        ok, why = supports(q, q, q, causal=True, block_size=4)
+        assert not ok and "blockwise-causal runs in the reference" in why
+    with pytest.raises(ValueError, match="runs in the reference"):
+        linear_triton.linear(q, q, q, causal=True, block_size=4)

@@ -6,6 +6,9 @@ Given non-negative features ``fq = φ(Q)`` of shape ``(B, H, N, F)``, ``fk = φ(
     o_i = Σ_j (fq_i·fk_j) v_j / (Σ_j fq_i·fk_j + eps)          (non-causal, j over all M keys)
     o_i = Σ_{j≤i} (fq_i·fk_j) v_j / (Σ_{j≤i} fq_i·fk_j + eps)  (causal, N = M)
 
+and, with ``block_size=b > 1``, blockwise-causal: j runs over every key whose block ⌊j/b⌋ is at most the query's
+⌊i/b⌋ (bidirectional within a block, causal between blocks; fla#411); b = 1 is token-causal.
+
 with an optional initial state ``(S0, z0)`` (``S0`` ``(B, H, F, Dv)``, ``z0`` ``(B, H, F)``) standing for the keys seen
 before: it adds ``fq_i S0`` to the numerator and ``fq_i·z0`` to the denominator. The final state is
 ``S = S0 + Σ_j fk_jᵀ v_j``, ``z = z0 + Σ_j fk_j``. Three forms compute the same thing:
@@ -13,7 +16,8 @@ before: it adds ``fq_i S0`` to the numerator and ``fq_i·z0`` to the denominator
 - ``quadratic``: the masked N×M matrix written out (the oracle; O(N²)).
 - ``chunk``: causal in chunks of C tokens: matmuls within a chunk (a C×C masked block), a running state between
   chunks (exclusive prefix sum of the chunk states); non-causal is the associative φ(Q)(φ(K)ᵀV). O(N·C·F + N·F·Dv).
-- ``recurrent``: one token at a time, S ← S + fk_tᵀ v_t (decoding). O(N·F·Dv), sequential.
+- ``recurrent``: one token at a time, S ← S + fk_tᵀ v_t (decoding). O(N·F·Dv), sequential. Blockwise-causal: one
+  block at a time (its outputs once the whole block is in the state).
 
 ``normalize=False`` drops the denominator (o_i = numerator), as linear attention with an identity map usually does.
 A row whose denominator is below the smallest normal float32 (float64: its own) is weightless: it outputs 0 and
@@ -61,11 +65,17 @@ def check_qkv(op: str, q, k, v, *, same_dim: bool = True) -> None:
                              f"(e.g. a diverged training step or an uninitialised buffer)")
 
 
-def check_options(op: str, *, causal: bool, mode: str, chunk_size: int, n: int, m: int, eps: float) -> None:
+def check_options(op: str, *, causal: bool, mode: str, chunk_size: int, n: int, m: int, eps: float,
+                  block_size: int = 1) -> None:
     if mode not in MODES:
         raise ValueError(f"{op}: mode must be one of {MODES}, got {mode!r}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"{op}: chunk_size must be a positive int, got {chunk_size!r}")
+    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1:
+        raise ValueError(f"{op}: block_size must be a positive int (1: token-causal), got {block_size!r}")
+    if block_size > 1 and not causal:
+        raise ValueError(f"{op}: block_size={block_size} is blockwise-causal attention: pass causal=True (non-causal "
+                         "attention already sees every key)")
     if causal and n != m:
         raise ValueError(f"{op}: causal attention needs as many queries as keys, got {n} queries and {m} keys")
     if not eps >= 0:
@@ -106,19 +116,19 @@ def _finish(num, den, normalize: bool, eps: float):
 
 def attend(fq: torch.Tensor, fk: torch.Tensor, v: torch.Tensor, *, causal: bool = False, mode: str = "chunk",
            chunk_size: int = 64, initial_state=None, output_final_state: bool = False, normalize: bool = True,
-           eps: float = 1e-6):
+           eps: float = 1e-6, block_size: int = 1):
     """Kernelized attention on given features (see the module docstring). Returns ``o`` or ``(o, (S, z))``."""
     s0, z0 = (None, None) if initial_state is None else initial_state
     if mode == "chunk":
         from ._fast import attend_fast
 
         o, s, z = attend_fast(fq, fk, v, causal=causal, chunk_size=chunk_size, initial_state=initial_state,
-                              normalize=normalize, eps=eps)
+                              normalize=normalize, eps=eps, block_size=block_size)
         return (o, (s, z)) if output_final_state else o
     if mode == "quadratic":
-        num, den = _quadratic(fq, fk, v, fq, causal, s0, z0)
+        num, den = _quadratic(fq, fk, v, fq, causal, s0, z0, block_size)
     else:
-        num, den = _recurrent(fq, fk, v, fq, causal, s0, z0)
+        num, den = _recurrent(fq, fk, v, fq, causal, s0, z0, block_size)
     o = _finish(num, den, normalize, eps)
     if not output_final_state:
         return o
@@ -129,11 +139,12 @@ def attend(fq: torch.Tensor, fk: torch.Tensor, v: torch.Tensor, *, causal: bool 
     return o, (s, z)
 
 
-def _quadratic(fq, fk, v, fd, causal, s0, z0):
+def _quadratic(fq, fk, v, fd, causal, s0, z0, block_size=1):
     a = fq @ fk.transpose(-1, -2)
     ad = a if fd is fq else fd @ fk.transpose(-1, -2)
     if causal:
-        mask = torch.ones(a.shape[-2:], dtype=torch.bool, device=a.device).tril()
+        blocks = torch.arange(a.shape[-1], device=a.device) // block_size
+        mask = blocks[None, :] <= blocks[:, None]                        # key block ≤ query block
         a, ad = a.masked_fill(~mask, 0.0), ad.masked_fill(~mask, 0.0)
     num, den = a @ v, ad.sum(-1)
     if s0 is not None:
@@ -142,7 +153,7 @@ def _quadratic(fq, fk, v, fd, causal, s0, z0):
     return num, den
 
 
-def _recurrent(fq, fk, v, fd, causal, s0, z0):
+def _recurrent(fq, fk, v, fd, causal, s0, z0, block_size=1):
     b, h, n, f = fq.shape
     dv = v.shape[-1]
     s = fq.new_zeros(b, h, f, dv) if s0 is None else s0
@@ -153,9 +164,11 @@ def _recurrent(fq, fk, v, fd, causal, s0, z0):
             z = z + fk[:, :, t]
         return fq @ s, (fd @ z.unsqueeze(-1)).squeeze(-1)
     nums, dens = [], []
-    for t in range(n):
-        s = s + fk[:, :, t, :, None] * v[:, :, t, None, :]
-        z = z + fk[:, :, t]
-        nums.append((fq[:, :, t, None, :] @ s).squeeze(-2))
-        dens.append((fd[:, :, t] * z).sum(-1))
+    for start in range(0, n, block_size):                               # token-causal: blocks of one token
+        for t in range(start, min(start + block_size, n)):
+            s = s + fk[:, :, t, :, None] * v[:, :, t, None, :]
+            z = z + fk[:, :, t]
+        for t in range(start, min(start + block_size, n)):
+            nums.append((fq[:, :, t, None, :] @ s).squeeze(-2))
+            dens.append((fd[:, :, t] * z).sum(-1))
     return torch.stack(nums, 2), torch.stack(dens, 2)

@@ -92,6 +92,11 @@ def _exclusive_scan_(x: torch.Tensor, start: torch.Tensor | None, reverse: bool 
     return carry
 
 
+def _mask_(a: torch.Tensor, whole_chunks: bool) -> torch.Tensor:
+    """The intra-chunk causal mask, in place: lower triangle (token-causal), or none when a chunk is one block."""
+    return a if whole_chunks else a.tril_()
+
+
 class Chunked(torch.autograd.Function):
     """Causal attention in chunks of C (N a multiple of C); returns (o, S, z). States S (F × Dv) and z (F) are kept
     apart (no (Dv + 1)-wide augmented blocks: every batched matmul is C/F/Dv wide). Only the features, v, o and the
@@ -100,12 +105,12 @@ class Chunked(torch.autograd.Function):
     five gradient-sized buffers besides what the forward saved."""
 
     @staticmethod
-    def forward(ctx, fq, fk, v, s0, z0, c, normalize, eps):
+    def forward(ctx, fq, fk, v, s0, z0, c, normalize, eps, whole_chunks):
         b, h, n, f = fq.shape
         dv = v.shape[-1]
         nc = n // c
         qc, kc, vc = fq.view(b, h, nc, c, f), fk.view(b, h, nc, c, f), v.view(b, h, nc, c, dv)
-        a = (qc @ kc.transpose(-1, -2)).tril_()
+        a = _mask_(qc @ kc.transpose(-1, -2), whole_chunks)
         sp, zp = kc.transpose(-1, -2) @ vc, kc.sum(-2)                 # chunk states S_c, z_c, then in place the
         s_last, z_last = _exclusive_scan_(sp, s0), _exclusive_scan_(zp, z0)   # prefix states S_<c, z_<c
         num = a @ vc
@@ -115,13 +120,13 @@ class Chunked(torch.autograd.Function):
         num, den = num.view(b, h, n, dv), den.view(b, h, n)
         o, d = _finish(num, den, normalize, eps)
         ctx.save_for_backward(fq, fk, v, s0, zp, o, d)
-        ctx.cfg = (c, normalize, s0 is not None)
+        ctx.cfg = (c, normalize, s0 is not None, whole_chunks)
         return o, s_last, z_last
 
     @staticmethod
     def backward(ctx, do, dsf, dzf):
         fq, fk, v, s0, zp, o, d = ctx.saved_tensors
-        c, normalize, has_s0 = ctx.cfg
+        c, normalize, has_s0, whole_chunks = ctx.cfg
         b, h, n, f = fq.shape
         dv = v.shape[-1]
         nc = n // c
@@ -138,7 +143,7 @@ class Chunked(torch.autograd.Function):
         else:
             dz = qc.new_zeros(b, h, nc, f)
         dz0 = _exclusive_scan_(dz, dzf, reverse=True)
-        a = (qc @ kc.transpose(-1, -2)).tril_()                          # recomputed chunk blocks
+        a = _mask_(qc @ kc.transpose(-1, -2), whole_chunks)              # recomputed chunk blocks
         dvv = a.transpose(-1, -2) @ gv
         del a
         dvv.view(-1, c, dv).baddbmm_(kc.reshape(-1, c, f), ds.view(-1, f, dv))
@@ -150,7 +155,7 @@ class Chunked(torch.autograd.Function):
         if gd is not None:
             da += gd.unsqueeze(-1)
             dfq.addcmul_(gd.unsqueeze(-1), zp.unsqueeze(-2))
-        da.tril_()
+        _mask_(da, whole_chunks)
         del gv
         dfq.view(-1, c, f).baddbmm_(da.view(-1, c, c), kc.reshape(-1, c, f))
         dfk = da.transpose(-1, -2) @ qc
@@ -159,21 +164,23 @@ class Chunked(torch.autograd.Function):
         dfk += dz.unsqueeze(-2)
         if not has_s0:
             ds0 = dz0 = None
-        return (dfq.view(b, h, n, f), dfk.view(b, h, n, f), dvv.view(b, h, n, dv), ds0, dz0, None, None, None)
+        return (dfq.view(b, h, n, f), dfk.view(b, h, n, f), dvv.view(b, h, n, dv), ds0, dz0, None, None, None,
+                None)
 
 
-def attend_fast(fq, fk, v, *, causal, chunk_size, initial_state, normalize, eps):
-    """(o, S, z) by :class:`NonCausal` or :class:`Chunked` (padding N to a multiple of the chunk with zero features)."""
+def attend_fast(fq, fk, v, *, causal, chunk_size, initial_state, normalize, eps, block_size=1):
+    """(o, S, z) by :class:`NonCausal` or :class:`Chunked` (padding N to a multiple of the chunk with zero features).
+    Blockwise-causal (``block_size`` > 1) runs in chunks of one block each, unmasked within a chunk."""
     s0, z0 = (None, None) if initial_state is None else initial_state
     if not causal:
         return NonCausal.apply(fq, fk, v, s0, z0, normalize, eps)
     n = fq.shape[2]
-    c = max(1, min(chunk_size, n))
+    c = block_size if block_size > 1 else max(1, min(chunk_size, n))
     pad = math.ceil(n / c) * c - n
     if pad:
         fq, fk, v = (F.pad(t, (0, 0, 0, pad)) for t in (fq, fk, v))
     fq, fk, v = fq.contiguous(), fk.contiguous(), v.contiguous()
-    o, s, z = Chunked.apply(fq, fk, v, s0, z0, c, normalize, eps)
+    o, s, z = Chunked.apply(fq, fk, v, s0, z0, c, normalize, eps, block_size > 1)
     return (o[:, :, :n] if pad else o), s, z
 
 

@@ -31,20 +31,21 @@ def unit_codes(x: torch.Tensor, binary: bool = True) -> torch.Tensor:
     return unit + (code - unit).detach()
 
 
-def check_inputs(q, k, v, causal, mode, chunk_size, initial_state, eps) -> None:
+def check_inputs(q, k, v, causal, mode, chunk_size, initial_state, eps, block_size: int = 1) -> None:
     op = "linear_attention.angular"
     check_qkv(op, q, k, v)
-    check_options(op, causal=causal, mode=mode, chunk_size=chunk_size, n=q.shape[2], m=k.shape[2], eps=eps)
+    check_options(op, causal=causal, mode=mode, chunk_size=chunk_size, n=q.shape[2], m=k.shape[2], eps=eps,
+                  block_size=block_size)
     check_state(op, initial_state, q.shape[0], q.shape[1], q.shape[3] + 1, v.shape[3], q)
 
 
 def angular(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False, binary: bool = True,
             mode: str = "chunk", chunk_size: int = 64, initial_state=None, output_final_state: bool = False,
-            eps: float = 1e-6):
+            eps: float = 1e-6, block_size: int = 1):
     """Linear angular attention ``sim = 1/2 + u(q)·u(k)/π`` (see the module docstring)."""
-    check_inputs(q, k, v, causal, mode, chunk_size, initial_state, eps)
+    check_inputs(q, k, v, causal, mode, chunk_size, initial_state, eps, block_size)
     uq, uk = unit_codes(q, binary), unit_codes(k, binary)
     fq = torch.cat([uq / math.pi, torch.full_like(uq[..., :1], 0.5)], -1)
     fk = torch.cat([uk, torch.ones_like(uk[..., :1])], -1)
     return attend(fq, fk, v, causal=causal, mode=mode, chunk_size=chunk_size, initial_state=initial_state,
-                  output_final_state=output_final_state, eps=eps)
+                  output_final_state=output_final_state, eps=eps, block_size=block_size)

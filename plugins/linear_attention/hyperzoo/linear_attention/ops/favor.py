@@ -62,22 +62,23 @@ def positive_features(x: torch.Tensor, projection: torch.Tensor, *, stabilize: s
     return torch.exp(expo) / math.sqrt(projection.shape[0])
 
 
-def check_inputs(q, k, v, projection, causal, mode, chunk_size, initial_state, eps) -> None:
+def check_inputs(q, k, v, projection, causal, mode, chunk_size, initial_state, eps, block_size: int = 1) -> None:
     op = "linear_attention.favor"
     check_qkv(op, q, k, v)
     if not isinstance(projection, torch.Tensor) or projection.dim() != 2 or projection.shape[1] != q.shape[3]:
         raise ValueError(f"{op}: projection must be a (num_features, D) = (m, {q.shape[3]}) tensor, e.g. "
                          f"gaussian_projection(m, {q.shape[3]}); got "
                          f"{tuple(projection.shape) if isinstance(projection, torch.Tensor) else type(projection)}")
-    check_options(op, causal=causal, mode=mode, chunk_size=chunk_size, n=q.shape[2], m=k.shape[2], eps=eps)
+    check_options(op, causal=causal, mode=mode, chunk_size=chunk_size, n=q.shape[2], m=k.shape[2], eps=eps,
+                  block_size=block_size)
     check_state(op, initial_state, q.shape[0], q.shape[1], projection.shape[0], v.shape[3], q)
 
 
 def favor(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, projection: torch.Tensor, *, causal: bool = False,
           scale: float | None = None, mode: str = "chunk", chunk_size: int = 64, initial_state=None,
-          output_final_state: bool = False, eps: float = 1e-6):
+          output_final_state: bool = False, eps: float = 1e-6, block_size: int = 1):
     """FAVOR+ attention with random features ``projection`` (m, D); see the module docstring."""
-    check_inputs(q, k, v, projection, causal, mode, chunk_size, initial_state, eps)
+    check_inputs(q, k, v, projection, causal, mode, chunk_size, initial_state, eps, block_size)
     s = math.sqrt(q.shape[-1] ** -0.5 if scale is None else scale)
     fq = positive_features(q * s, projection, stabilize="row")
     # keys: one shift per (batch, head) keeps large-norm keys from underflowing; it cancels in the ratio, but a
@@ -86,4 +87,4 @@ def favor(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, projection: torch.T
     plain = causal or initial_state is not None or output_final_state
     fk = positive_features(k * s, projection, stabilize=None if plain else "all")
     return attend(fq, fk, v, causal=causal, mode=mode, chunk_size=chunk_size, initial_state=initial_state,
-                  output_final_state=output_final_state, eps=eps)
+                  output_final_state=output_final_state, eps=eps, block_size=block_size)

@@ -42,7 +42,7 @@ def check_codes(op: str, name: str, h: torch.Tensor) -> None:
                          f"projection, or KernelHash(...)(x)); found values such as {bad}")
 
 
-def check_inputs(hq, hk, v, causal, mode, chunk_size, initial_state, self_term, eps) -> None:
+def check_inputs(hq, hk, v, causal, mode, chunk_size, initial_state, self_term, eps, block_size: int = 1) -> None:
     op = "linear_attention.hamming"
     check_qkv(op, hq, hk, v)
     check_codes(op, "hq", hq)
@@ -52,19 +52,20 @@ def check_inputs(hq, hk, v, causal, mode, chunk_size, initial_state, self_term, 
     if self_term == "value" and hq.shape[2] != hk.shape[2]:
         raise ValueError(f"{op}: self_term='value' adds each token's own value, so it needs as many queries as "
                          f"keys; got {hq.shape[2]} and {hk.shape[2]} (use self_term='sum')")
-    check_options(op, causal=causal, mode=mode, chunk_size=chunk_size, n=hq.shape[2], m=hk.shape[2], eps=eps)
+    check_options(op, causal=causal, mode=mode, chunk_size=chunk_size, n=hq.shape[2], m=hk.shape[2], eps=eps,
+                  block_size=block_size)
     check_state(op, initial_state, hq.shape[0], hq.shape[1], hq.shape[3] + 1, v.shape[3], hq)
 
 
 def hamming(hq: torch.Tensor, hk: torch.Tensor, v: torch.Tensor, *, causal: bool = False, self_term: str = "sum",
             mode: str = "chunk", chunk_size: int = 64, initial_state=None, output_final_state: bool = False,
-            eps: float = 1e-6):
+            eps: float = 1e-6, block_size: int = 1):
     """Attention on b-bit codes ``hq``, ``hk`` (B, H, N, b) in {−1, +1}; see the module docstring."""
-    check_inputs(hq, hk, v, causal, mode, chunk_size, initial_state, self_term, eps)
+    check_inputs(hq, hk, v, causal, mode, chunk_size, initial_state, self_term, eps, block_size)
     b = hq.shape[-1]
     one = hk.new_ones(hk.shape[:-1] + (1,))
     fk = torch.cat([hk, one], -1)
-    kw = dict(causal=causal, mode=mode, chunk_size=chunk_size, initial_state=initial_state)
+    kw = dict(causal=causal, mode=mode, chunk_size=chunk_size, initial_state=initial_state, block_size=block_size)
     fq = torch.cat([hq, torch.full_like(hq[..., :1], b + 1.0)], -1)
     if self_term == "sum":
         return attend(fq, fk, v, output_final_state=output_final_state, eps=eps, **kw)
@@ -72,6 +73,7 @@ def hamming(hq: torch.Tensor, hk: torch.Tensor, v: torch.Tensor, *, causal: bool
     num = attend(fq_num, fk, v, output_final_state=output_final_state, normalize=False, **kw)
     num, state = num if output_final_state else (num, None)
     s0 = None if initial_state is None else (initial_state[1].unsqueeze(-1), initial_state[1])
-    den = attend(fq, fk, one, causal=causal, mode=mode, chunk_size=chunk_size, initial_state=s0, normalize=False)
+    den = attend(fq, fk, one, causal=causal, mode=mode, chunk_size=chunk_size, initial_state=s0, normalize=False,
+                 block_size=block_size)
     o = (num + (b + 1.0) * v) / (den + eps)
     return (o, state) if output_final_state else o

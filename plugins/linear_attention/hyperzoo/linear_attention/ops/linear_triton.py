@@ -307,22 +307,33 @@ def _run(q, k, v, fmap, causal, normalize, chunk_size, initial_state, output_fin
 
 
 def linear(q, k, v, *, feature_map: str = "elu", causal: bool = False, mode: str = "chunk", chunk_size: int = 64,
-           initial_state=None, output_final_state: bool = False, normalize: bool = True, eps: float = 1e-6):
-    """Fused Triton linear attention (same contract as the reference)."""
-    _lin.check_inputs(q, k, v, feature_map, causal, mode, chunk_size, initial_state, eps)
+           initial_state=None, output_final_state: bool = False, normalize: bool = True, eps: float = 1e-6,
+           block_size: int = 1):
+    """Fused Triton linear attention (same contract as the reference; token-causal only, see ``supports_linear``)."""
+    _lin.check_inputs(q, k, v, feature_map, causal, mode, chunk_size, initial_state, eps, block_size)
+    _token_causal(block_size)
     return _run(q, k, v, feature_map, causal, normalize, chunk_size, initial_state, output_final_state, eps)
 
 
 def nala(q, k, v, *, causal: bool = False, max_power: float = 3.0, norm_scale: float | None = None,
          mode: str = "chunk", chunk_size: int = 64, initial_state=None, output_final_state: bool = False,
-         eps: float = 1e-6):
+         eps: float = 1e-6, block_size: int = 1):
     """NaLa: PyTorch feature maps (autograd) into the fused Triton kernels (same contract as the reference)."""
-    _nala.check_inputs(q, k, v, causal, mode, chunk_size, initial_state, max_power, norm_scale, eps)
+    _nala.check_inputs(q, k, v, causal, mode, chunk_size, initial_state, max_power, norm_scale, eps, block_size)
+    _token_causal(block_size)
     fq, fk = _nala.query_features(q, max_power, norm_scale), _nala.key_features(k)
     return _run(fq, fk, v, "identity", causal, True, chunk_size, initial_state, output_final_state, eps)
 
 
-def _supports(q, k, v, f, mode, initial_state):
+def _token_causal(block_size: int) -> None:
+    if block_size != 1:
+        raise ValueError(f"the Triton kernels mask token by token: block_size={block_size} (blockwise-causal) runs in "
+                         "the reference (backend='reference')")
+
+
+def _supports(q, k, v, f, mode, initial_state, block_size=1):
+    if block_size != 1:
+        return False, f"block_size={block_size} (blockwise-causal runs in the reference)"
     ok, why = triton_supports(q, k, v, *(initial_state or ()))
     if not ok:
         return ok, why
@@ -335,9 +346,9 @@ def _supports(q, k, v, f, mode, initial_state):
     return True, "ok"
 
 
-def supports_linear(q, k, v, *, mode: str = "chunk", initial_state=None, **kw):
-    return _supports(q, k, v, q.shape[-1], mode, initial_state)
+def supports_linear(q, k, v, *, mode: str = "chunk", initial_state=None, block_size: int = 1, **kw):
+    return _supports(q, k, v, q.shape[-1], mode, initial_state, block_size)
 
 
-def supports_nala(q, k, v, *, mode: str = "chunk", initial_state=None, **kw):
-    return _supports(q, k, v, 2 * q.shape[-1], mode, initial_state)
+def supports_nala(q, k, v, *, mode: str = "chunk", initial_state=None, block_size: int = 1, **kw):
+    return _supports(q, k, v, 2 * q.shape[-1], mode, initial_state, block_size)

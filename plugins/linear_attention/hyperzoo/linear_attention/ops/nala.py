@@ -20,7 +20,8 @@ through p(q), and p saturates at p_max for ‖q‖ ≫ s.
 Reading of the paper: the equations above are this project's reading of the paper's norm×direction
 decomposition, query-norm-aware power kernel and sign-split norm-preserving map (the exact form of the power
 function and the key-side map could not be read; see docs/plugins/linear_attention.md). Same causal forms,
-states and options as ``linear_attention.linear``; the state has feature dimension 2D.
+states and options (``block_size``: blockwise-causal) as ``linear_attention.linear``; the state has feature
+dimension 2D.
 """
 
 from __future__ import annotations
@@ -77,10 +78,12 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, *, causal: bool = False,
     return a / (a.sum(-1, keepdim=True) + eps)
 
 
-def check_inputs(q, k, v, causal, mode, chunk_size, initial_state, max_power, norm_scale, eps) -> None:
+def check_inputs(q, k, v, causal, mode, chunk_size, initial_state, max_power, norm_scale, eps,
+                 block_size: int = 1) -> None:
     op = "linear_attention.nala"
     check_qkv(op, q, k, v)
-    check_options(op, causal=causal, mode=mode, chunk_size=chunk_size, n=q.shape[2], m=k.shape[2], eps=eps)
+    check_options(op, causal=causal, mode=mode, chunk_size=chunk_size, n=q.shape[2], m=k.shape[2], eps=eps,
+                  block_size=block_size)
     if not max_power >= 1:
         raise ValueError(f"{op}: max_power must be >= 1 (p(q) ranges over [1, max_power]), got {max_power}")
     if norm_scale is not None and not norm_scale > 0:
@@ -90,9 +93,9 @@ def check_inputs(q, k, v, causal, mode, chunk_size, initial_state, max_power, no
 
 def nala(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False, max_power: float = 3.0,
          norm_scale: float | None = None, mode: str = "chunk", chunk_size: int = 64, initial_state=None,
-         output_final_state: bool = False, eps: float = 1e-6):
+         output_final_state: bool = False, eps: float = 1e-6, block_size: int = 1):
     """Norm-aware linear attention (see the module docstring); feature dimension 2D."""
-    check_inputs(q, k, v, causal, mode, chunk_size, initial_state, max_power, norm_scale, eps)
+    check_inputs(q, k, v, causal, mode, chunk_size, initial_state, max_power, norm_scale, eps, block_size)
     return attend(query_features(q, max_power, norm_scale), key_features(k), v, causal=causal, mode=mode,
                   chunk_size=chunk_size, initial_state=initial_state, output_final_state=output_final_state,
-                  eps=eps)
+                  eps=eps, block_size=block_size)
