@@ -54,45 +54,38 @@ def test_non_causal_associativity_equals_row_normalised_explicit_form(fmap, orac
     torch.testing.assert_close(got, oracle.explicit(fq, fk, v), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", OPS)
-@pytest.mark.parametrize("chunk", [1, 4, 11, 16])   # 4 and 16 do not divide N = 11
-def test_causal_chunked_equals_recurrent_equals_masked_quadratic(name, chunk, oracle):
+def _assert_causal_forms_equal_the_written_out_form(name, oracle, seed, block=1, **call):
+    """chunk, recurrent and quadratic (with ``call``'s options) against the float64 loop oracle, states in and out;
+    returns the oracle's features and initial state."""
     args, kw = _inputs(name, oracle)
     op = core.get_operator(f"linear_attention.{name}")
     fq, fk = _features(name, args, kw)
-    g = torch.Generator().manual_seed(5)
+    g = torch.Generator().manual_seed(seed)
     s0 = torch.rand(2, 3, fq.shape[-1], 5, generator=g, dtype=torch.float64)
     z0 = torch.rand(2, 3, fq.shape[-1], generator=g, dtype=torch.float64) + 0.5
-    want = oracle.explicit(fq, fk, args[2], causal=True, s0=s0, z0=z0, eps=kw.get("eps", 1e-6))
+    want = oracle.explicit(fq, fk, args[2], causal=True, s0=s0, z0=z0, eps=kw.get("eps", 1e-6), block=block)
     want_s, want_z = oracle.state(fk, args[2], s0, z0)
     for mode in ("chunk", "recurrent", "quadratic"):
-        o, (s, z) = op(*args, **kw, causal=True, mode=mode, chunk_size=chunk, initial_state=(s0, z0),
-                       output_final_state=True)
+        o, (s, z) = op(*args, **kw, causal=True, mode=mode, initial_state=(s0, z0), output_final_state=True, **call)
         torch.testing.assert_close(o, want, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(s, want_s, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(z, want_z, rtol=1e-12, atol=1e-12)
+    return want, (fq, fk, args[2], s0, z0, kw.get("eps", 1e-6))
+
+
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("chunk", [1, 4, 11, 16])   # 4 and 16 do not divide N = 11
+def test_causal_chunked_equals_recurrent_equals_masked_quadratic(name, chunk, oracle):
+    _assert_causal_forms_equal_the_written_out_form(name, oracle, 5, chunk_size=chunk)
 
 
 @pytest.mark.parametrize("name", OPS)
 @pytest.mark.parametrize("block", [2, 4, 16])   # N = 11: blocks that do and do not divide it, one longer than N
 def test_blockwise_causal_forms_equal_the_block_masked_quadratic_form(name, block, oracle):
     """fla#411: a query sees every key of its block and of the blocks before (bidirectional within a block)."""
-    args, kw = _inputs(name, oracle)
-    op = core.get_operator(f"linear_attention.{name}")
-    fq, fk = _features(name, args, kw)
-    g = torch.Generator().manual_seed(6)
-    s0 = torch.rand(2, 3, fq.shape[-1], 5, generator=g, dtype=torch.float64)
-    z0 = torch.rand(2, 3, fq.shape[-1], generator=g, dtype=torch.float64) + 0.5
-    want = oracle.explicit(fq, fk, args[2], causal=True, s0=s0, z0=z0, eps=kw.get("eps", 1e-6), block=block)
-    assert not torch.allclose(want, oracle.explicit(fq, fk, args[2], causal=True, s0=s0, z0=z0,
-                                                    eps=kw.get("eps", 1e-6)))   # not token-causal
-    want_s, want_z = oracle.state(fk, args[2], s0, z0)
-    for mode in ("chunk", "recurrent", "quadratic"):
-        o, (s, z) = op(*args, **kw, causal=True, block_size=block, mode=mode, initial_state=(s0, z0),
-                       output_final_state=True)
-        torch.testing.assert_close(o, want, rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(s, want_s, rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(z, want_z, rtol=1e-12, atol=1e-12)
+    want, (fq, fk, v, s0, z0, eps) = _assert_causal_forms_equal_the_written_out_form(
+        name, oracle, 6, block=block, block_size=block)
+    assert not torch.allclose(want, oracle.explicit(fq, fk, v, causal=True, s0=s0, z0=z0, eps=eps))  # not token-causal
 
 
 @pytest.mark.parametrize("name", ["linear", "nala"])
