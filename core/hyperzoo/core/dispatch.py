@@ -271,7 +271,8 @@ class Operator:
         self._entry = entry
         self.backends: dict[str, Backend] = {b.name: b for b in sorted(backends, key=lambda b: -b.priority)}
         self._plans: dict[tuple, Callable[..., Any]] = {}
-        self._only_reference: Callable[..., Any] | None = None   # set once no backend is available in this process
+        self._only_reference: Callable[..., Any] | bool | None = None   # the reference, once no backend can run in
+        # this process; False once one can (decided on the first call without an override)
         self._generation = _generation
 
     def _refresh(self) -> None:
@@ -383,9 +384,10 @@ class Operator:
         env_backend, env_interpret = _env_get(_K_BACKEND), _env_get(_K_INTERPRET)
         if env_backend is None and env_interpret is None:   # no override: without an available backend (cached per
             only = self._only_reference                      # process) every call runs the reference, keyless
-            if only is None and not any(b.available()[0] for b in self.backends.values()):
-                only = self._only_reference = self.reference
-            if only is not None:
+            if only is None:
+                only = self._only_reference = (
+                    False if any(b.available()[0] for b in self.backends.values()) else self.reference)
+            if only:
                 return only(*args, **kwargs)
         # dispatch_key(args, kwargs), inlined: this is the hot path
         if _Tensor is None:

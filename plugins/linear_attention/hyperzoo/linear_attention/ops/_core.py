@@ -97,15 +97,13 @@ def check_state(op: str, state, b: int, h: int, f: int, dv: int, like: torch.Ten
         raise TypeError(f"{op}: initial_state must have the inputs' dtype {like.dtype}, got {s.dtype}, {z.dtype}")
 
 
-WEIGHTLESS_BELOW = {torch.float64: torch.finfo(torch.float64).tiny}   # else float32's smallest normal number
-
-
 def safe_denominator(den: torch.Tensor, eps: float) -> torch.Tensor:
     """d = den + eps, with +inf where d is below the smallest normal float32 (float64: its own): such a row has no
     weight (or its features underflowed), so it outputs 0 and passes no gradient instead of 0/0, or a 1/d that
     overflows in the backward."""
     d = den + eps
-    return d.masked_fill(d < WEIGHTLESS_BELOW.get(d.dtype, torch.finfo(torch.float32).tiny), math.inf)
+    tiny = torch.finfo(torch.float64 if d.dtype == torch.float64 else torch.float32).tiny
+    return d.masked_fill(d < tiny, math.inf)
 
 
 def _finish(num, den, normalize: bool, eps: float):
